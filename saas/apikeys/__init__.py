@@ -1,0 +1,1 @@
+"""Tenant API keys for the management API."""

@@ -1,0 +1,1 @@
+"""Apps: settings, secrets and signing keys."""

@@ -1,0 +1,92 @@
+"""Checks of app settings entered on the dashboard, the API or the CLI."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from urllib.parse import urlsplit
+
+MAX_REDIRECT_URIS = 50
+MAX_URI_LENGTH = 2048
+_SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+
+
+class InvalidSetting(ValueError):
+    """A setting value is refused; the message is shown to the tenant."""
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    address = _ip(host)
+    return address is not None and address.is_loopback
+
+
+def _is_loopback_or_private(host: str) -> bool:
+    address = _ip(host)
+    return _is_loopback(host) or (address is not None and address.is_private)
+
+
+def validate_endpoint(url: str, *, allow_private: bool) -> str:
+    """A tenant's custom-auth endpoint: https, or http to loopback in development."""
+    url = url.strip()
+    if len(url) > MAX_URI_LENGTH:
+        raise InvalidSetting("The endpoint URL is too long.")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidSetting("The endpoint must be an http(s) URL with a host.")
+    if parts.username or parts.password:
+        raise InvalidSetting("The endpoint must not contain credentials.")
+    if parts.fragment:
+        raise InvalidSetting("The endpoint must not contain a fragment.")
+    private = _is_loopback_or_private(parts.hostname)
+    if private and not allow_private:
+        raise InvalidSetting("The endpoint must not point to a loopback or private address.")
+    if parts.scheme == "http" and not (allow_private and private):
+        raise InvalidSetting("The endpoint must use https.")
+    return url
+
+
+def validate_redirect_uri(uri: str) -> str:
+    """An allow-listed redirect URI: absolute, no fragment, compared exactly later."""
+    uri = uri.strip()
+    if not uri or len(uri) > MAX_URI_LENGTH:
+        raise InvalidSetting("A redirect URI must have 1 to 2048 characters.")
+    if any(ord(c) < 0x21 or c in "\\" for c in uri):
+        raise InvalidSetting(f"The redirect URI {uri!r} contains spaces or odd characters.")
+    parts = urlsplit(uri)
+    if not parts.scheme or not _SCHEME.match(parts.scheme):
+        raise InvalidSetting(f"The redirect URI {uri!r} needs a scheme.")
+    if parts.fragment or "#" in uri:
+        raise InvalidSetting(f"The redirect URI {uri!r} must not contain a fragment.")
+    if parts.scheme in ("http", "https"):
+        if not parts.hostname:
+            raise InvalidSetting(f"The redirect URI {uri!r} needs a host.")
+        if parts.username or parts.password:
+            raise InvalidSetting(f"The redirect URI {uri!r} must not contain credentials.")
+        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+            raise InvalidSetting(f"The redirect URI {uri!r} must use https (http is for loopback).")
+    elif parts.scheme in ("javascript", "data", "file", "vbscript"):
+        raise InvalidSetting(f"The redirect URI scheme {parts.scheme!r} is not allowed.")
+    return uri
+
+
+def validate_redirect_uris(uris: list[str]) -> list[str]:
+    cleaned = [validate_redirect_uri(u) for u in uris if u.strip()]
+    if len(cleaned) > MAX_REDIRECT_URIS:
+        raise InvalidSetting(f"At most {MAX_REDIRECT_URIS} redirect URIs.")
+    return list(dict.fromkeys(cleaned))
+
+
+def validate_name(name: str) -> str:
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidSetting("The name must have 1 to 200 characters.")
+    return name

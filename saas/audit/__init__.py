@@ -1,0 +1,1 @@
+"""Audit events: recorded in the transaction of the change they describe."""

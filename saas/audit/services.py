@@ -1,0 +1,52 @@
+"""Writing audit rows from dashboard and management actions.
+
+Login-path events go through Redis and the sync workers instead (DESIGN §2);
+changes made on the dashboard, the management API or the CLI are written here,
+in the same transaction as the change, so one never lands without the other.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from saas.audit.models import AuditEvent, Outcome
+
+# Details must never carry these, whatever a caller passes.
+_FORBIDDEN_DETAIL_KEYS = frozenset(
+    {"password", "secret", "token", "api_key", "key", "refresh_token", "access_token"}
+)
+
+
+def record_event(
+    db: Session,
+    type_: str,
+    *,
+    outcome: Outcome = Outcome.SUCCESS,
+    tenant_id: uuid.UUID | None = None,
+    app_id: str | None = None,
+    reason: str | None = None,
+    user_id: uuid.UUID | None = None,
+    external_id: str | None = None,
+    request=None,
+    details: dict[str, Any] | None = None,
+) -> AuditEvent:
+    details = {k: v for k, v in (details or {}).items() if k not in _FORBIDDEN_DETAIL_KEYS}
+    event = AuditEvent(
+        tenant_id=tenant_id,
+        app_id=app_id,
+        type=type_,
+        outcome=outcome,
+        reason=reason,
+        user_id=user_id,
+        external_id=external_id,
+        details=details,
+    )
+    if request is not None:
+        event.ip = request.client_addr
+        event.user_agent = (request.user_agent or "")[:512] or None
+        event.request_id = getattr(request, "request_id", None)
+    db.add(event)
+    return event

@@ -1,0 +1,142 @@
+"""Every setting is read here: ini values, environment overrides, types, fail fast.
+
+Secrets and addresses come from the environment in production; the ini files
+carry only non-secret defaults. A missing required setting stops the process
+with one line naming what is missing (and which variable would provide it).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.settings import asbool
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or malformed; the message is one line for operators."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    env: str | None = None
+    coerce: Callable[[Any], Any] = str
+    default: Any = None
+    required: bool = False
+
+
+def database_url(value: str) -> str:
+    """Accept the common ``postgresql://`` spellings and pick the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if value.startswith(prefix):
+            return "postgresql+psycopg://" + value[len(prefix):]
+    return value
+
+
+def positive_int(value: Any) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be a positive integer")
+    return number
+
+
+def base_url(value: str) -> str:
+    value = value.strip().rstrip("/")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    return value
+
+
+def key_list(value: Any) -> list[str]:
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value if v]
+    return [part.strip() for part in str(value).replace(",", " ").split() if part.strip()]
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("sqlalchemy.url", "DATABASE_URL", database_url, required=True),
+    Setting("redis.url", "REDIS_URL", required=True),
+    Setting("celery.broker_url", "CELERY_BROKER_URL", required=True),
+    Setting("celery.always_eager", "CELERY_ALWAYS_EAGER", asbool, False),
+    Setting("saas.master_key", "SAAS_MASTER_KEY", required=True),
+    Setting("saas.master_key_previous", "SAAS_MASTER_KEY_PREVIOUS", key_list, ()),
+    Setting("saas.public_base_url", "SAAS_PUBLIC_BASE_URL", base_url, required=True),
+    Setting("saas.redis_prefix", "SAAS_REDIS_PREFIX", str, "bk"),
+    Setting("saas.secure_cookies", "SAAS_SECURE_COOKIES", asbool, True),
+    Setting("saas.session_ttl", None, positive_int, 12 * 3600),
+    Setting("saas.backchannel.allow_private", None, asbool, False),
+    Setting("saas.ratelimit.enabled", None, asbool, True),
+    Setting("saas.argon2.time_cost", None, positive_int, 2),
+    Setting("saas.argon2.memory_cost", None, positive_int, 19 * 1024),
+    Setting("saas.argon2.parallelism", None, positive_int, 1),
+)
+
+
+def load_settings(
+    raw: Mapping[str, Any], environ: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Merge ini values with environment overrides and coerce each to its type.
+
+    Raises :class:`ConfigurationError` naming every missing or invalid setting.
+    """
+    environ = os.environ if environ is None else environ
+    settings = dict(raw)
+    missing: list[str] = []
+    invalid: list[str] = []
+    for setting in SETTINGS:
+        value = settings.get(setting.name)
+        if setting.env and environ.get(setting.env):
+            value = environ[setting.env]
+        if value is None or value == "":
+            if setting.required:
+                missing.append(setting.env or setting.name)
+                continue
+            value = setting.default
+        else:
+            try:
+                value = setting.coerce(value)
+            except (TypeError, ValueError) as exc:
+                invalid.append(f"{setting.env or setting.name} ({exc})")
+                continue
+        settings[setting.name] = value
+    if missing or invalid:
+        parts = []
+        if missing:
+            parts.append("missing required settings: " + ", ".join(missing))
+        if invalid:
+            parts.append("invalid settings: " + ", ".join(invalid))
+        raise ConfigurationError("bridgekeeper: " + "; ".join(parts))
+    return settings
+
+
+def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
+    """Build the Pyramid configuration: one ``include`` per concern."""
+    settings = load_settings(settings or {})
+    settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
+    settings.setdefault("retry.attempts", 3)
+    settings.setdefault("jinja2.directories", "saas:templates")
+    settings.setdefault("jinja2.autoescape", "true")
+
+    config = Configurator(settings=settings)
+    config.include("pyramid_services")
+    config.include("pyramid_retry")
+    config.include("pyramid_tm")
+    config.include("pyramid_jinja2")
+    config.add_jinja2_renderer(".html")
+    config.include(".logging")
+    config.include(".request_id")
+    config.include(".crypto")
+    config.include(".db")
+    config.include(".redis")
+    config.include(".sessions")
+    config.include(".security")
+    config.include(".tenants")
+    config.include(".routes")
+    config.add_static_view("static", "saas:static", cache_max_age=3600)
+    config.scan(ignore=["saas.cli", "saas.tests"])
+    config.commit()
+    return config

@@ -1,0 +1,1 @@
+"""The tenant dashboard: server-rendered pages, sessions, CSRF on every form."""

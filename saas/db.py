@@ -1,0 +1,85 @@
+"""Database: declarative base with named constraints, engine, ``request.db``.
+
+One session per request, joined to the request's transaction (pyramid_tm) and
+closed when the request ends. Nothing here keeps a module-global session.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+import zope.sqlalchemy
+from sqlalchemy import JSON, DateTime, MetaData, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# JSONB on PostgreSQL, plain JSON (text) on SQLite.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {
+        dt.datetime: DateTime(timezone=True),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+    }
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def new_uuid() -> uuid.UUID:
+    return uuid.uuid4()
+
+
+def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def engine_from_settings(settings) -> Engine:
+    url = settings["sqlalchemy.url"]
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.startswith("sqlite"):
+        kwargs = {"connect_args": {"check_same_thread": False}}
+    engine = create_engine(url, **kwargs)
+    if url.startswith("sqlite"):
+        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def _request_db(request) -> Session:
+    session = request.registry["saas.db_sessionmaker"]()
+    zope.sqlalchemy.register(session, transaction_manager=request.tm)
+
+    def cleanup(_request) -> None:
+        session.close()
+
+    request.add_finished_callback(cleanup)
+    return session
+
+
+def includeme(config) -> None:
+    registry = config.registry
+    if "saas.db_sessionmaker" not in registry:
+        registry["saas.db_engine"] = engine_from_settings(registry.settings)
+        registry["saas.db_sessionmaker"] = session_factory(registry["saas.db_engine"])
+    config.add_request_method(_request_db, "db", reify=True)

@@ -1,0 +1,148 @@
+"""The error contract (DESIGN §7): reason codes, JSON or HTML error answers.
+
+Views raise :class:`ApiError`; the exception views here turn it (and Redis
+outages, unknown routes and unexpected failures) into
+``{"error", "error_description", "reason", "request_id"}`` with the right
+status, or a readable HTML page when the client prefers HTML.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+import redis
+from pyramid.httpexceptions import HTTPException
+from pyramid.renderers import render_to_response
+from pyramid.view import exception_view_config, notfound_view_config
+
+log = logging.getLogger(__name__)
+
+
+class Reason(enum.StrEnum):
+    STATE_MISSING = "state_missing"
+    STATE_UNKNOWN = "state_unknown"
+    STATE_REPLAYED = "state_replayed"
+    STATE_APP_MISMATCH = "state_app_mismatch"
+    STATE_NOT_BOUND = "state_not_bound"
+    TOKEN_MISSING = "token_missing"
+    TOKEN_MALFORMED = "token_malformed"
+    TOKEN_ALG_NOT_ALLOWED = "token_alg_not_allowed"
+    TOKEN_BAD_SIGNATURE = "token_bad_signature"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
+    TOKEN_TOO_OLD = "token_too_old"
+    TOKEN_LIFETIME_TOO_LONG = "token_lifetime_too_long"
+    TOKEN_REPLAYED = "token_replayed"
+    USER_ID_MISSING = "user_id_missing"
+    USER_ID_INVALID = "user_id_invalid"
+    CLAIMS_INVALID = "claims_invalid"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    TENANT_DENIED = "tenant_denied"
+    TENANT_ERROR = "tenant_error"
+    TENANT_UNREACHABLE = "tenant_unreachable"
+    USER_DISABLED = "user_disabled"
+    REDIRECT_URI_NOT_ALLOWED = "redirect_uri_not_allowed"
+    PKCE_INVALID = "pkce_invalid"
+    CODE_INVALID = "code_invalid"
+    REFRESH_INVALID = "refresh_invalid"
+    REFRESH_REUSED = "refresh_reused"
+    SESSION_REVOKED = "session_revoked"
+    RATE_LIMITED = "rate_limited"
+    APP_NOT_FOUND = "app_not_found"
+    FEATURE_DISABLED = "feature_disabled"
+    STORE_UNAVAILABLE = "store_unavailable"
+    # Not in the login contract, used by the service's own pages and APIs.
+    NOT_FOUND = "not_found"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    INTERNAL = "internal"
+
+
+class ApiError(Exception):
+    """An error answer of the contract: status, RFC 6749 code, reason."""
+
+    def __init__(
+        self,
+        status: int,
+        error: str,
+        reason: Reason | str,
+        description: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(description or str(reason))
+        self.status = status
+        self.error = error
+        self.reason = str(reason)
+        self.description = description or str(reason).replace("_", " ")
+        self.headers = headers or {}
+
+
+def wants_json(request) -> bool:
+    best = request.accept.best_match(["text/html", "application/json"])
+    return best == "application/json" or request.path.startswith("/v1/manage")
+
+
+def render_error(request, error: ApiError):
+    request.response.status_int = error.status
+    for name, value in error.headers.items():
+        request.response.headers[name] = value
+    body = {
+        "error": error.error,
+        "error_description": error.description,
+        "reason": error.reason,
+        "request_id": getattr(request, "request_id", None),
+    }
+    if wants_json(request):
+        return render_to_response("json", body, request=request, response=request.response)
+    return render_to_response(
+        "saas:templates/error.html",
+        dict(body, status=error.status),
+        request=request,
+        response=request.response,
+    )
+
+
+@exception_view_config(ApiError)
+def api_error_view(exc: ApiError, request):
+    return render_error(request, exc)
+
+
+@notfound_view_config()
+def not_found_view(request):
+    return render_error(request, ApiError(404, "not_found", Reason.NOT_FOUND, "not found"))
+
+
+@exception_view_config(redis.exceptions.ConnectionError)
+@exception_view_config(redis.exceptions.TimeoutError)
+def store_unavailable_view(exc, request):
+    log.error("redis unavailable: %s", exc.__class__.__name__)
+    return render_error(
+        request,
+        ApiError(
+            503,
+            "temporarily_unavailable",
+            Reason.STORE_UNAVAILABLE,
+            "the session store is unavailable, try again shortly",
+            headers={"Retry-After": "5"},
+        ),
+    )
+
+
+@exception_view_config(HTTPException)
+def http_exception_view(exc: HTTPException, request):
+    # Redirects and other non-error HTTP exceptions pass through unchanged.
+    if exc.status_int < 400:
+        return exc
+    reason = Reason.NOT_FOUND if exc.status_int == 404 else exc.title.lower().replace(" ", "_")
+    return render_error(request, ApiError(exc.status_int, reason, reason, exc.detail or exc.title))
+
+
+# Retryable errors (serialization failures, unique races) are left to
+# pyramid_retry until its last attempt.
+@exception_view_config(Exception, retryable_error=False)
+@exception_view_config(Exception, last_retry_attempt=True)
+def unexpected_error_view(exc, request):
+    log.exception("unexpected error")
+    return render_error(
+        request, ApiError(500, "server_error", Reason.INTERNAL, "an unexpected error occurred")
+    )

@@ -1,0 +1,13 @@
+"""Every mapped class, imported once so ``Base.metadata`` is complete (Alembic)."""
+
+from saas.apikeys.models import ApiKey
+from saas.apps.models import App, AppSecret, SigningKey
+from saas.audit.models import AuditEvent
+from saas.db import Base
+from saas.tenants.models import Member, Tenant
+from saas.users.models import EndUser
+
+__all__ = [
+    "ApiKey", "App", "AppSecret", "AuditEvent", "Base", "EndUser", "Member",
+    "SigningKey", "Tenant",
+]

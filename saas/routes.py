@@ -1,0 +1,33 @@
+"""Every route in one place, with dotted names."""
+
+from __future__ import annotations
+
+
+def includeme(config) -> None:
+    config.add_route("healthz", "/healthz")
+    config.add_route("readyz", "/readyz")
+    config.add_route("home", "/")
+
+    # Dashboard.
+    config.add_route("dashboard.signup", "/dashboard/signup")
+    config.add_route("dashboard.signin", "/dashboard/signin")
+    config.add_route("dashboard.signout", "/dashboard/signout")
+    config.add_route(
+        "dashboard.home", "/dashboard", factory="saas.dashboard.contexts.TenantContext"
+    )
+    config.add_route(
+        "dashboard.apps", "/dashboard/apps", factory="saas.dashboard.contexts.TenantContext"
+    )
+    config.add_route(
+        "dashboard.apps.new", "/dashboard/apps/new", factory="saas.dashboard.contexts.TenantContext"
+    )
+    config.add_route(
+        "dashboard.app",
+        "/dashboard/apps/{app_id}",
+        factory="saas.dashboard.contexts.app_context",
+    )
+    config.add_route(
+        "dashboard.app.reveal",
+        "/dashboard/apps/{app_id}/secrets/reveal",
+        factory="saas.dashboard.contexts.app_context",
+    )

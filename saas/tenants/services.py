@@ -1,0 +1,63 @@
+"""Tenant sign-up and member authentication."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from saas.db import utcnow
+from saas.passwords import Passwords
+from saas.tenants.models import Member, Role, Tenant
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}$")
+
+
+class EmailTaken(Exception):
+    """A member with this email exists already."""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def is_valid_email(email: str) -> bool:
+    return len(email) <= 254 and bool(_EMAIL.match(email))
+
+
+def sign_up(
+    db: Session, passwords: Passwords, *, tenant_name: str, email: str, password: str
+) -> Member:
+    """Create a tenant and its first member (an owner). Raises EmailTaken."""
+    tenant = Tenant(name=tenant_name.strip())
+    member = Member(
+        tenant=tenant,
+        email=normalise_email(email),
+        password_hash=passwords.hash(password),
+        role=Role.OWNER,
+    )
+    db.add_all([tenant, member])
+    try:
+        # The unique constraint decides, not a read before the insert.
+        with db.begin_nested():
+            db.flush()
+    except IntegrityError as exc:
+        raise EmailTaken(email) from exc
+    return member
+
+
+def authenticate(db: Session, passwords: Passwords, email: str, password: str) -> Member | None:
+    """The member for these credentials, or None; the same work either way."""
+    member = db.scalar(select(Member).where(Member.email == normalise_email(email)))
+    if not passwords.verify(member.password_hash if member else None, password):
+        return None
+    if passwords.needs_rehash(member.password_hash):
+        member.password_hash = passwords.hash(password)
+    member.last_sign_in_at = utcnow()
+    return member
+
+
+def member_by_email(db: Session, email: str) -> Member | None:
+    return db.scalar(select(Member).where(Member.email == normalise_email(email)))

@@ -1,0 +1,1 @@
+"""End users of tenants' apps."""

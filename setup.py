@@ -1,0 +1,52 @@
+"""Bridgekeeper: multi-tenant custom authentication as a service."""
+
+from setuptools import find_packages, setup
+
+requires = [
+    "pyramid==2.1",
+    "pyramid_tm==2.6",
+    "pyramid_retry==2.1.1",
+    "pyramid_services==2.2",
+    "pyramid_jinja2==2.10.1",
+    "zope.sqlalchemy==4.1",
+    "transaction==5.1",
+    "SQLAlchemy==2.1.9",
+    "alembic==1.20.1",
+    "psycopg[binary]==3.3.9",
+    "PyJWT[crypto]==2.15.1",
+    "cryptography==50.0.2",
+    "redis==8.1.0",
+    "celery[redis]==5.7.0",
+    "argon2-cffi==25.1.0",
+    "gunicorn==27.0.1",
+    "waitress==3.0.2",
+    # The embedded development store: an in-process Redis with Lua scripting.
+    "fakeredis[lua]==2.40.0",
+    "python-json-logger==4.2.0",
+    "plaster_pastedeploy==1.0.1",
+]
+
+tests_require = [
+    "pytest==9.2.0",
+    "pytest-xdist==3.8.0",
+    "WebTest==3.0.7",
+    "factory_boy==3.3.3",
+    "hypothesis==6.170.15",
+    "ruff==0.17.6",
+]
+
+setup(
+    name="bridgekeeper",
+    version="0.1.0",
+    description="Multi-tenant custom authentication for apps with their own user system",
+    python_requires=">=3.11",
+    packages=find_packages(exclude=["tests", "tests.*"]),
+    include_package_data=True,
+    zip_safe=False,
+    install_requires=requires,
+    extras_require={"test": tests_require},
+    entry_points={
+        "paste.app_factory": ["main = saas:main"],
+        "console_scripts": ["saas-admin = saas.cli:main"],
+    },
+)

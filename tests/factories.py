@@ -1,0 +1,27 @@
+"""Test data made through the same services the product uses."""
+
+from __future__ import annotations
+
+import uuid
+
+from saas.apps.services import create_app
+from saas.tenants.services import sign_up
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+
+
+def make_member(db, passwords, *, email: str | None = None, tenant_name: str = "Acme",
+                password: str = DEFAULT_PASSWORD):
+    email = email or f"owner-{uuid.uuid4().hex[:8]}@example.com"
+    member = sign_up(db, passwords, tenant_name=tenant_name, email=email, password=password)
+    db.flush()
+    return member
+
+
+def make_app(db, secret_box, tenant_id, **kwargs):
+    kwargs.setdefault("name", "Example app")
+    kwargs.setdefault("redirect_uris", ["https://app.example.com/callback"])
+    kwargs.setdefault("allow_private", True)
+    app, secrets = create_app(db, secret_box, tenant_id=tenant_id, **kwargs)
+    db.flush()
+    return app, secrets
