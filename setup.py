@@ -33,6 +33,7 @@ tests_require = [
     "factory_boy==3.3.3",
     "hypothesis==6.170.15",
     "ruff==0.17.6",
+    "httpx==0.28.1",
 ]
 
 setup(

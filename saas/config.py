@@ -117,6 +117,8 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     """Build the Pyramid configuration: one ``include`` per concern."""
     settings = load_settings(settings or {})
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
+    # pyramid_tm would look the member up outside the exception views.
+    settings.setdefault("tm.annotate_user", False)
     settings.setdefault("retry.attempts", 3)
     settings.setdefault("jinja2.directories", "saas:templates")
     settings.setdefault("jinja2.autoescape", "true")

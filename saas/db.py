@@ -45,10 +45,16 @@ def new_uuid() -> uuid.UUID:
     return uuid.uuid4()
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection, _record) -> None:
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # Let SQLAlchemy, not the sqlite3 module, emit BEGIN, so SAVEPOINTs work.
+    dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection) -> None:
+    connection.exec_driver_sql("BEGIN")
 
 
 def engine_from_settings(settings) -> Engine:
@@ -58,7 +64,8 @@ def engine_from_settings(settings) -> Engine:
         kwargs = {"connect_args": {"check_same_thread": False}}
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
-        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 

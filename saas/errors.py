@@ -68,6 +68,7 @@ class ApiError(Exception):
         reason: Reason | str,
         description: str = "",
         headers: dict[str, str] | None = None,
+        links: dict[str, str] | None = None,
     ) -> None:
         super().__init__(description or str(reason))
         self.status = status
@@ -75,11 +76,19 @@ class ApiError(Exception):
         self.reason = str(reason)
         self.description = description or str(reason).replace("_", " ")
         self.headers = headers or {}
+        self.links = links or {}
+
+
+# Pages a browser visits; every other /v1/ endpoint is an API that answers JSON.
+BROWSER_ROUTES = frozenset({"flows.authorize", "flows.callback", "flows.hosted_login"})
 
 
 def wants_json(request) -> bool:
+    route = getattr(request.matched_route, "name", None)
+    if request.path.startswith("/v1/") and route not in BROWSER_ROUTES:
+        return True
     best = request.accept.best_match(["text/html", "application/json"])
-    return best == "application/json" or request.path.startswith("/v1/manage")
+    return best == "application/json"
 
 
 def render_error(request, error: ApiError):
@@ -91,6 +100,7 @@ def render_error(request, error: ApiError):
         "error_description": error.description,
         "reason": error.reason,
         "request_id": getattr(request, "request_id", None),
+        **error.links,
     }
     if wants_json(request):
         return render_to_response("json", body, request=request, response=request.response)

@@ -9,11 +9,11 @@ from pythonjsonlogger.json import JsonFormatter
 
 
 class BridgekeeperJsonFormatter(JsonFormatter):
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, fmt=None, *args, **kwargs) -> None:
+        # logging.config.fileConfig passes the ini's (empty) format positionally.
         kwargs.setdefault("timestamp", True)
-        super().__init__(
-            "%(levelname)s %(name)s %(message)s %(request_id)s", *args, **kwargs
-        )
+        super().__init__(fmt or "%(levelname)s %(name)s %(message)s %(request_id)s",
+                         *args, **kwargs)
 
     def add_fields(self, log_record, record, message_dict) -> None:
         if getattr(record, "request_id", None) is None:

@@ -8,6 +8,7 @@ def includeme(config) -> None:
     config.add_route("readyz", "/readyz")
     config.add_route("home", "/")
 
+
     # Dashboard.
     config.add_route("dashboard.signup", "/dashboard/signup")
     config.add_route("dashboard.signin", "/dashboard/signin")

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 MAX_REDIRECT_URIS = 50
 MAX_URI_LENGTH = 2048
 _SCHEME = re.compile(r"^[a-z][a-z0-9+.-]*$")
+_APP_ID = re.compile(r"[a-z0-9]{8}")
 
 
 class InvalidSetting(ValueError):
@@ -83,6 +84,10 @@ def validate_redirect_uris(uris: list[str]) -> list[str]:
     if len(cleaned) > MAX_REDIRECT_URIS:
         raise InvalidSetting(f"At most {MAX_REDIRECT_URIS} redirect URIs.")
     return list(dict.fromkeys(cleaned))
+
+
+def is_app_id(value: str) -> bool:
+    return _APP_ID.fullmatch(value) is not None
 
 
 def validate_name(name: str) -> str:

@@ -1,0 +1,44 @@
+# Bridgekeeper: two commands, `make run` and `make test` (see README.md).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEV_CONFIG := development.ini
+PYTEST_WORKERS ?= auto
+
+.PHONY: run test lint migrate services clean
+
+$(INSTALLED): setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(INSTALLED)
+
+## run: set up and start the development server on embedded defaults
+run: $(INSTALLED)
+	mkdir -p var
+	$(BIN)/saas-admin $(DEV_CONFIG) migrate
+	@echo
+	@echo "  Bridgekeeper is starting: open http://localhost:6543/dashboard/signup"
+	@echo
+	$(BIN)/pserve $(DEV_CONFIG)
+
+## test: set up, make sure PostgreSQL and Redis run, and run the whole suite
+test: $(INSTALLED) services
+	$(BIN)/ruff check .
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+## services: start the local PostgreSQL and Redis if they are installed but stopped
+services:
+	scripts/ensure-services
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+
+migrate: $(INSTALLED)
+	mkdir -p var
+	$(BIN)/saas-admin $(DEV_CONFIG) migrate
+
+clean:
+	rm -rf $(VENV) var *.egg-info .pytest_cache .ruff_cache

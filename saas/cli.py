@@ -1,0 +1,250 @@
+"""Operator CLI: ``saas-admin CONFIG_URI COMMAND [options]`` (DESIGN §8.1, §12).
+
+Every command prints one JSON object on stdout. An error is one line on stderr
+with exit code 2 for bad usage and 1 for a failure (unknown tenant, email taken,
+invalid URI, missing setting). The CLI commits through its own engine with a
+plain ``session.begin()`` block per command; it does not use pyramid_tm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import getpass
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import plaster
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError as AlembicError
+from cryptography.fernet import InvalidToken
+from pyramid.paster import get_appsettings, setup_logging
+from sqlalchemy import make_url, select
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from saas.apikeys.services import create_api_key
+from saas.apps.models import AppSecret, SigningKey
+from saas.apps.services import app_as_dict, create_app
+from saas.apps.validation import InvalidSetting
+from saas.audit.services import record_event
+from saas.config import ConfigurationError, load_settings
+from saas.crypto import SecretBox, secret_box_from_settings
+from saas.db import engine_from_settings, session_factory
+from saas.passwords import password_problem, passwords_from_settings
+from saas.tenants.services import EmailTaken, is_valid_email, member_by_email, sign_up
+
+Settings = dict[str, Any]
+AUDIT_DETAILS = {"via": "saas-admin"}
+
+
+class CommandError(Exception):
+    """A command failed; the message is one line for the operator."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def read_config(config_uri: str) -> Settings:
+    """The ``[app:main]`` settings with environment overrides, typed and checked."""
+    try:
+        raw = get_appsettings(config_uri)
+    except (OSError, LookupError, ValueError, configparser.Error) as exc:
+        raise CommandError(f"cannot read {config_uri}: {exc}") from exc
+    try:
+        setup_logging(config_uri)  # our ini files log to stderr, never stdout
+    except (OSError, LookupError, ValueError, TypeError, configparser.Error) as exc:
+        raise CommandError(f"cannot set up logging from {config_uri}: {exc}") from exc
+    return load_settings(raw)
+
+
+@contextmanager
+def transaction(settings: Settings) -> Iterator[Session]:
+    """One session in one transaction on a private engine, committed on success."""
+    engine = engine_from_settings(settings)
+    try:
+        with session_factory(engine)() as session, session.begin():
+            yield session
+    finally:
+        engine.dispose()
+
+
+def _ensure_sqlite_directory(url: str) -> None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+
+
+def migrate(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Upgrade the database to the newest Alembic revision."""
+    location = plaster.get_settings(args.config_uri, "alembic").get("script_location")
+    if not location:
+        raise CommandError(f"{args.config_uri} has no [alembic] script_location")
+    cfg = AlembicConfig(stdout=sys.stderr)
+    cfg.set_main_option("script_location", location.replace("%", "%%"))
+    cfg.attributes["sqlalchemy.url"] = settings["sqlalchemy.url"]
+    _ensure_sqlite_directory(settings["sqlalchemy.url"])
+    alembic_command.upgrade(cfg, "head")
+    return {"migrated": True, "revision": ScriptDirectory.from_config(cfg).get_current_head()}
+
+
+def _read_password(given: str | None) -> str:
+    if given is not None:
+        return given
+    if sys.stdin.isatty():
+        return getpass.getpass("Password: ")
+    return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
+
+
+def create_tenant(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Sign up a tenant and its owner; the password comes from --password or stdin."""
+    name, email = args.name.strip(), args.email.strip()
+    if not 1 <= len(name) <= 200:
+        raise CommandError("the tenant name must have 1 to 200 characters")
+    if not is_valid_email(email):
+        raise CommandError(f"not a valid email address: {email!r}")
+    password = _read_password(args.password)
+    problem = password_problem(password)
+    if problem:
+        raise CommandError(f"password refused: {problem}")
+    with transaction(settings) as db:
+        try:
+            member = sign_up(db, passwords_from_settings(settings),
+                             tenant_name=name, email=email, password=password)
+        except EmailTaken as exc:
+            raise CommandError(f"a member with email {email!r} exists already") from exc
+        record_event(db, "tenant.created", tenant_id=member.tenant_id,
+                     details={"member_email": member.email, **AUDIT_DETAILS})
+        return {"tenant_id": str(member.tenant_id), "email": member.email}
+
+
+def _tenant_id(db: Session, email: str) -> uuid.UUID:
+    member = member_by_email(db, email)
+    if member is None:
+        raise CommandError(f"no tenant has a member with email {email!r}")
+    return member.tenant_id
+
+
+def create_key(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Issue a management API key; the plaintext is printed once, never stored."""
+    with transaction(settings) as db:
+        tenant_id = _tenant_id(db, args.tenant)
+        key, plaintext = create_api_key(db, tenant_id, args.name)
+        record_event(db, "api_key.created", tenant_id=tenant_id,
+                     details={"name": key.name, "prefix": key.prefix, **AUDIT_DETAILS})
+        return {"key": plaintext, "name": key.name}
+
+
+def create_tenant_app(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Create an app; prints the app object with its plaintext secrets."""
+    with transaction(settings) as db:
+        tenant_id = _tenant_id(db, args.tenant)
+        app, secrets = create_app(
+            db, secret_box_from_settings(settings), tenant_id=tenant_id, name=args.name,
+            custom_auth_endpoint=args.endpoint, redirect_uris=args.redirect_uris,
+            allow_private=settings["saas.backchannel.allow_private"],
+        )
+        record_event(db, "app.created", tenant_id=tenant_id, app_id=app.app_id,
+                     details={"name": app.name, **AUDIT_DETAILS})
+        return {**app_as_dict(app), "secrets": secrets}
+
+
+def _reencrypt(box: SecretBox, ciphertext: str, what: str) -> str:
+    try:
+        return box.reencrypt(ciphertext)
+    except InvalidToken as exc:
+        raise CommandError(
+            f"{what} cannot be decrypted with SAAS_MASTER_KEY or SAAS_MASTER_KEY_PREVIOUS; "
+            "nothing was changed"
+        ) from exc
+
+
+def rotate_master_key(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Re-encrypt every stored secret under the current master key, in one transaction."""
+    box = secret_box_from_settings(settings)
+    count = 0
+    with transaction(settings) as db:
+        # Row locks: a secret rotated meanwhile must not be overwritten with its old value.
+        for secret in db.scalars(select(AppSecret).with_for_update()):
+            what = f"app secret {secret.id}"
+            secret.current_ciphertext = _reencrypt(box, secret.current_ciphertext, what)
+            count += 1
+            if secret.previous_ciphertext is not None:
+                secret.previous_ciphertext = _reencrypt(box, secret.previous_ciphertext, what)
+                count += 1
+        for key in db.scalars(select(SigningKey).with_for_update()):
+            what = f"signing key {key.kid}"
+            key.private_key_ciphertext = _reencrypt(box, key.private_key_ciphertext, what)
+            count += 1
+    return {"reencrypted": count}
+
+
+Command = Callable[[argparse.Namespace, Settings], dict[str, Any]]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser: CONFIG_URI, then one subcommand."""
+    parser = _Parser(prog="saas-admin", description="Bridgekeeper operator commands.")
+    parser.add_argument("config_uri", metavar="CONFIG_URI", help="e.g. production.ini")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, func: Command, help_: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(func=func)
+        return sub
+
+    add("migrate", migrate, "Upgrade the database schema (alembic upgrade head).")
+    sub = add("create-tenant", create_tenant, "Create a tenant and its owner.")
+    sub.add_argument("--email", required=True)
+    sub.add_argument("--name", required=True, help="the tenant's name")
+    sub.add_argument("--password", help="default: one line read from stdin")
+    sub = add("create-api-key", create_key, "Create a management API key.")
+    sub.add_argument("--tenant", required=True, metavar="EMAIL", help="a member's email")
+    sub.add_argument("--name", default="", help="a label for the key")
+    sub = add("create-app", create_tenant_app, "Create an app and print its secrets.")
+    sub.add_argument("--tenant", required=True, metavar="EMAIL", help="a member's email")
+    sub.add_argument("--name", required=True)
+    sub.add_argument("--endpoint", metavar="URL", help="the custom-auth endpoint")
+    sub.add_argument("--redirect-uri", dest="redirect_uris", action="append", default=[],
+                     metavar="URI", help="an allowed redirect URI (repeatable)")
+    add("rotate-master-key", rotate_master_key,
+        "Re-encrypt all secrets under SAAS_MASTER_KEY (old keys: SAAS_MASTER_KEY_PREVIOUS).")
+    return parser
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, SQLAlchemyError) and getattr(exc, "orig", None) is not None:
+        exc = exc.orig
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the process exit code (0, 1 failure, 2 usage)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        result = args.func(args, read_config(args.config_uri))
+    except (CommandError, ConfigurationError, InvalidSetting, AlembicError,
+            SQLAlchemyError, OSError) as exc:
+        print(f"saas-admin: {_one_line(exc)}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,225 @@
+"""The production commands start, answer, and refuse to start without their secrets.
+
+``gunicorn --paste production.ini`` and ``celery -A workers worker`` run as real
+subprocesses from the repository root, configured only through the environment
+(DESIGN §8.2, §11). Each runs in its own process group, every wait is bounded,
+and the group is killed in a ``finally`` so no process outlives its test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from typing import IO
+
+import pytest
+import redis
+
+pytestmark = pytest.mark.integration
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.join(sys.prefix, "bin")
+CONFIG_VARIABLES = (
+    "DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "CELERY_ALWAYS_EAGER",
+    "SAAS_MASTER_KEY", "SAAS_MASTER_KEY_PREVIOUS", "SAAS_PUBLIC_BASE_URL",
+    "SAAS_REDIS_PREFIX", "SAAS_SECURE_COOKIES", "SAAS_CONFIG",
+)
+START_SECONDS = 30
+REFUSE_SECONDS = 15
+STOP_SECONDS = 10
+
+
+@dataclass
+class Process:
+    popen: subprocess.Popen
+    stdout: IO[str]
+    stderr: IO[str]
+
+    def output(self) -> tuple[str, str]:
+        return _read(self.stdout), _read(self.stderr)
+
+    def describe(self) -> str:
+        out, err = self.output()
+        status = self.popen.poll()
+        return f"exit status {status}\n--- stdout\n{out[-3000:]}\n--- stderr\n{err[-3000:]}"
+
+
+def _read(stream: IO[str]) -> str:
+    stream.flush()
+    stream.seek(0)
+    return stream.read()
+
+
+@contextmanager
+def spawn(args: list[str], env: dict[str, str]) -> Iterator[Process]:
+    """Run a command in its own process group; always stop the whole group."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        popen = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=out, stderr=err, start_new_session=True
+        )
+        try:
+            yield Process(popen, out, err)
+        finally:
+            _stop_group(popen)
+
+
+def _stop_group(popen: subprocess.Popen) -> None:
+    """SIGTERM the group we started (a graceful stop), then SIGKILL what is left."""
+    if popen.poll() is None:
+        with suppress(ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(popen.pid, signal.SIGTERM)
+            popen.wait(timeout=STOP_SECONDS)
+    # Whatever is left of the group (a child that ignored SIGTERM) goes now.
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(popen.pid, signal.SIGKILL)
+    with suppress(subprocess.TimeoutExpired):
+        popen.wait(timeout=STOP_SECONDS)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, process: Process, seconds: float, what: str):
+    """Poll ``predicate`` until it returns a true value; fail if the process dies."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        if process.popen.poll() is not None:
+            pytest.fail(f"exited before {what}: {process.describe()}")
+        time.sleep(0.2)
+    pytest.fail(f"no {what} within {seconds} s: {process.describe()}")
+
+
+def get_json(url: str) -> tuple[int, dict] | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our http URL)
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+    except OSError:
+        return None
+
+
+@pytest.fixture
+def production_env(app_settings) -> dict[str, str]:
+    """The environment production.ini needs, and nothing inherited that could mask it."""
+    env = {k: v for k, v in os.environ.items() if k not in CONFIG_VARIABLES}
+    env.update(
+        # The spelling operators use; the service picks the psycopg 3 driver.
+        DATABASE_URL=app_settings["sqlalchemy.url"].replace(
+            "postgresql+psycopg://", "postgresql://", 1
+        ),
+        REDIS_URL=app_settings["redis.url"],
+        CELERY_BROKER_URL=app_settings["celery.broker_url"],
+        SAAS_MASTER_KEY=app_settings["saas.master_key"],
+        SAAS_PUBLIC_BASE_URL="http://bk.test",
+        SAAS_REDIS_PREFIX=app_settings["saas.redis_prefix"],
+        WEB_CONCURRENCY="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+@pytest.fixture
+def unique_queue(app_settings) -> Iterator[str]:
+    queue = f"bk-test-{uuid.uuid4().hex}"
+    yield queue
+    client = redis.Redis.from_url(app_settings["celery.broker_url"])
+    for key in client.scan_iter(match=f"*{queue}*"):
+        client.delete(key)
+    client.close()
+
+
+def gunicorn_command(port: int) -> list[str]:
+    return [os.path.join(BIN, "gunicorn"), "--paste", "production.ini", "-b", f"127.0.0.1:{port}"]
+
+
+def celery_command(queue: str) -> list[str]:
+    return [
+        os.path.join(BIN, "celery"), "-A", "workers", "worker", "--loglevel=INFO",
+        "-Q", queue, "-n", f"{queue}@%h", "--concurrency=1",
+    ]
+
+
+def assert_refused_for_master_key(process: Process, seconds: float) -> str:
+    """The process exits non-zero by itself, naming SAAS_MASTER_KEY on one line."""
+    try:
+        process.popen.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running after {seconds} s without SAAS_MASTER_KEY")
+    assert process.popen.returncode != 0, process.describe()
+    _, err = process.output()
+    lines = [line for line in err.splitlines() if "SAAS_MASTER_KEY" in line]
+    assert lines, process.describe()
+    assert any("missing required settings" in line for line in lines), process.describe()
+    return err
+
+
+def test_gunicorn_serves_health_and_readiness(production_env):
+    port = free_port()
+    with spawn(gunicorn_command(port), production_env) as process:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get_json(f"{base}/healthz") == (200, {"status": "ok"}),
+                 process, START_SECONDS, "healthy /healthz")
+        status, body = wait_for(lambda: get_json(f"{base}/readyz"), process, 5, "/readyz")
+        assert status == 200, body
+        assert body == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+
+
+def test_gunicorn_accepts_long_request_lines(production_env):
+    # DESIGN §12: tokens travel in URLs; gunicorn's own limit must not refuse them first.
+    port = free_port()
+    with spawn(gunicorn_command(port), production_env) as process:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get_json(f"{base}/healthz"), process, START_SECONDS, "/healthz")
+        long_query = "x" * 7000
+        status, _ = get_json(f"{base}/healthz?token={long_query}")
+        assert status == 200
+        too_long = "x" * 9000
+        try:
+            urllib.request.urlopen(f"{base}/healthz?token={too_long}", timeout=2)  # noqa: S310
+            pytest.fail("a request line over 8190 bytes was accepted")
+        except urllib.error.HTTPError as exc:
+            assert exc.code in (400, 414)  # gunicorn answers 414 URI Too Long
+
+
+def test_gunicorn_refuses_to_start_without_master_key(production_env):
+    env = {k: v for k, v in production_env.items() if k != "SAAS_MASTER_KEY"}
+    with spawn(gunicorn_command(free_port()), env) as process:
+        err = assert_refused_for_master_key(process, REFUSE_SECONDS)
+    assert process.popen.returncode == 1
+    assert "Traceback" not in err
+    assert "Booting worker" not in err  # refused in the master, before any fork
+
+
+def test_celery_worker_starts(production_env, unique_queue):
+    env = dict(production_env, SAAS_CONFIG="production.ini")
+    with spawn(celery_command(unique_queue), env) as process:
+        wait_for(lambda: " ready." in "".join(process.output()),
+                 process, START_SECONDS, "worker ready")
+        assert "workers.cleanup.purge_expired" in "".join(process.output())
+
+
+def test_celery_worker_refuses_to_start_without_master_key(production_env, unique_queue):
+    env = dict(production_env, SAAS_CONFIG="production.ini")
+    del env["SAAS_MASTER_KEY"]
+    with spawn(celery_command(unique_queue), env) as process:
+        err = assert_refused_for_master_key(process, START_SECONDS)
+    assert "bridgekeeper: missing required settings: SAAS_MASTER_KEY" in err

@@ -1,0 +1,56 @@
+"""Periodic cleanup: forget what no token or login can use any more."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from celery import shared_task
+from sqlalchemy import delete, update
+from sqlalchemy.orm import Session
+
+from saas.apps.models import AppSecret, SigningKey
+from saas.db import utcnow
+from workers.celery import BridgekeeperTask
+
+log = logging.getLogger(__name__)
+
+
+def purge_expired_rows(session: Session, now: dt.datetime) -> dict[str, int]:
+    """Clear previous secrets past their grace period and delete retired keys.
+
+    A previous secret past ``previous_valid_until`` no longer verifies anything,
+    so keeping its ciphertext only widens what a leak would expose. A retired
+    signing key past ``published_until`` has left the JWKS and every token it
+    signed has expired. Runs in the caller's transaction.
+    """
+    cleared = session.execute(
+        update(AppSecret)
+        .where(AppSecret.previous_valid_until < now)
+        .values(previous_ciphertext=None, previous_valid_until=None)
+    )
+    deleted = session.execute(
+        delete(SigningKey).where(
+            SigningKey.published_until < now,
+            # Never a key still in use, even if published_until was set early.
+            SigningKey.retired_at.is_not(None),
+        )
+    )
+    return {
+        "previous_secrets_cleared": cleared.rowcount,
+        "signing_keys_deleted": deleted.rowcount,
+    }
+
+
+@shared_task(name="workers.cleanup.purge_expired", base=BridgekeeperTask, bind=True)
+def purge_expired(self: BridgekeeperTask) -> dict[str, int]:
+    """Hourly (beat): run :func:`purge_expired_rows` in one transaction."""
+    with self.db_session() as session:
+        counts = purge_expired_rows(session, utcnow())
+    log.info(
+        "purge_expired: %(previous_secrets_cleared)d previous secrets cleared, "
+        "%(signing_keys_deleted)d signing keys deleted",
+        counts,
+        extra=counts,
+    )
+    return counts
