@@ -8,6 +8,14 @@ def includeme(config) -> None:
     config.add_route("readyz", "/readyz")
     config.add_route("home", "/")
 
+    # The login protocol (DESIGN §4, §6).
+    app = "/v1/apps/{app_id}"
+    config.add_route("flows.authorize", app + "/authorize")
+    config.add_route("flows.callback", app + "/callback")
+    config.add_route("flows.token", app + "/token")
+    config.add_route("flows.jwks", app + "/.well-known/jwks.json")
+    config.add_route("flows.me", app + "/me")
+    config.add_route("flows.logout", app + "/logout")
 
     # Dashboard.
     config.add_route("dashboard.signup", "/dashboard/signup")

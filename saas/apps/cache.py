@@ -1,0 +1,180 @@
+"""App settings for the login hot path, read from Redis (DESIGN §2).
+
+The login endpoints never need PostgreSQL for an app whose settings are
+cached: ``load`` reads ``{prefix}:{app_id}:config`` (settings, the secrets'
+ciphertexts and the public/encrypted signing keys) and falls back to
+PostgreSQL only on a miss, filling the cache. Every change made on the
+dashboard, the API or the CLI writes the cache through (``store``), so the
+TTL is only a safety net. Unknown app ids are cached briefly as misses, so a
+flood of made-up ids does not reach the database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from saas.apps.models import App, SecretKind
+from saas.apps.validation import is_app_id
+from saas.crypto import SecretBox
+
+CACHE_TTL = 24 * 3600
+MISS_TTL = 30
+_MISS = b"-"
+
+
+@dataclass(frozen=True)
+class SecretVersions:
+    current: str  # ciphertext
+    previous: str | None  # ciphertext
+    previous_valid_until: float | None  # epoch seconds
+
+
+@dataclass(frozen=True)
+class SigningKeyConfig:
+    kid: str
+    private_ciphertext: str
+    public_jwk: dict[str, Any]
+    retired: bool
+    published_until: float | None
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    id: str  # internal UUID, the namespace of end-user ids
+    app_id: str
+    tenant_id: str
+    name: str
+    custom_auth_endpoint: str | None
+    redirect_uris: list[str]
+    backchannel: bool
+    custom_token_enabled: bool
+    require_bound_tokens: bool
+    access_token_ttl: int
+    refresh_token_ttl: int
+    hosted_form: dict[str, Any] | None
+    restart_url: str | None
+    secrets: dict[str, SecretVersions]
+    signing_keys: list[SigningKeyConfig] = field(default_factory=list)
+
+    def secret_candidates(self, kind: SecretKind, box: SecretBox, now: float) -> list[str]:
+        """The current secret, then the previous one while its grace lasts."""
+        versions = self.secrets[kind.value]
+        candidates = [box.decrypt(versions.current)]
+        if versions.previous and (versions.previous_valid_until or 0) > now:
+            candidates.append(box.decrypt(versions.previous))
+        return candidates
+
+    def active_signing_key(self) -> SigningKeyConfig:
+        return next(k for k in self.signing_keys if not k.retired)
+
+    def published_keys(self, now: float) -> list[dict[str, Any]]:
+        return [
+            k.public_jwk
+            for k in self.signing_keys
+            if not k.retired or (k.published_until or 0) > now
+        ]
+
+    def to_json(self) -> str:
+        data = dict(self.__dict__)
+        data["secrets"] = {kind: v.__dict__ for kind, v in self.secrets.items()}
+        data["signing_keys"] = [k.__dict__ for k in self.signing_keys]
+        return json.dumps(data, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> AppConfig:
+        data = json.loads(raw)
+        data["secrets"] = {k: SecretVersions(**v) for k, v in data["secrets"].items()}
+        data["signing_keys"] = [SigningKeyConfig(**k) for k in data["signing_keys"]]
+        return cls(**data)
+
+
+def _epoch(value: dt.datetime | None) -> float | None:
+    if value is None:
+        return None
+    if value.tzinfo is None:  # SQLite drops the zone; we always store UTC
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()
+
+
+def config_of(app: App) -> AppConfig:
+    return AppConfig(
+        id=str(app.id),
+        app_id=app.app_id,
+        tenant_id=str(app.tenant_id),
+        name=app.name,
+        custom_auth_endpoint=app.custom_auth_endpoint,
+        redirect_uris=list(app.redirect_uris or []),
+        backchannel=app.backchannel,
+        custom_token_enabled=app.custom_token_enabled,
+        require_bound_tokens=app.require_bound_tokens,
+        access_token_ttl=app.access_token_ttl,
+        refresh_token_ttl=app.refresh_token_ttl,
+        hosted_form=app.hosted_form,
+        restart_url=app.restart_url,
+        secrets={
+            s.kind.value: SecretVersions(
+                current=s.current_ciphertext,
+                previous=s.previous_ciphertext,
+                previous_valid_until=_epoch(s.previous_valid_until),
+            )
+            for s in app.secrets
+        },
+        signing_keys=[
+            SigningKeyConfig(
+                kid=k.kid,
+                private_ciphertext=k.private_key_ciphertext,
+                public_jwk=k.public_jwk,
+                retired=k.retired_at is not None,
+                published_until=_epoch(k.published_until),
+            )
+            for k in sorted(app.signing_keys, key=lambda k: k.created_at, reverse=True)
+        ],
+    )
+
+
+class AppConfigCache:
+    def __init__(self, client, keys) -> None:
+        self.redis = client
+        self.keys = keys
+
+    def _key(self, app_id: str) -> str:
+        return self.keys.app(app_id, "config")
+
+    def store(self, app: App) -> AppConfig:
+        """Write-through after any change of the app (call before commit)."""
+        config = config_of(app)
+        self.redis.set(self._key(app.app_id), config.to_json(), ex=CACHE_TTL)
+        return config
+
+    def forget(self, app_id: str) -> None:
+        self.redis.delete(self._key(app_id))
+
+    def load(self, db: Session, app_id: str) -> AppConfig | None:
+        if not is_app_id(app_id):
+            return None
+        raw = self.redis.get(self._key(app_id))
+        if raw == _MISS:
+            return None
+        if raw is not None:
+            return AppConfig.from_json(raw)
+        app = db.scalar(
+            select(App)
+            .where(App.app_id == app_id)
+            .options(selectinload(App.secrets), selectinload(App.signing_keys))
+        )
+        if app is None:
+            self.redis.set(self._key(app_id), _MISS, ex=MISS_TTL)
+            return None
+        return self.store(app)
+
+
+def includeme(config) -> None:
+    registry = config.registry
+    registry["saas.app_cache"] = AppConfigCache(registry["saas.redis"], registry["saas.redis_keys"])
+    config.add_request_method(lambda r: r.registry["saas.app_cache"], "app_cache", reify=True)

@@ -1,0 +1,79 @@
+"""Login-path events, appended to a Redis stream for the sync workers.
+
+The login path writes nothing to PostgreSQL (DESIGN §2). Each outcome appends
+**one** stream entry — a single ``XADD``, so it is atomic — holding the audit
+records of the outcome and, for an accepted login, the user upsert with the
+``custom``/``profile`` fields to merge. The format is documented in
+``docs/events.md``; the drain of the stream into PostgreSQL is the sync
+workers' job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STREAM = "events"
+EVENT_VERSION = 1
+
+
+@dataclass
+class AuditRecord:
+    """One audit row (DESIGN §9); ``details`` never holds secrets or tokens."""
+
+    type: str
+    outcome: str
+    app_id: str | None = None
+    tenant_id: str | None = None
+    reason: str | None = None
+    user_id: str | None = None
+    external_id: str | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+    at_ms: int = field(default_factory=lambda: int(time.time() * 1000))
+    details: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+
+
+@dataclass
+class UserUpsert:
+    """An accepted login: create the user on first sight, merge its data."""
+
+    app_uuid: str
+    app_id: str
+    user_id: str
+    external_id: str
+    login_at_ms: int
+    custom: dict[str, Any] | None = None
+    profile: dict[str, Any] | None = None
+
+
+def audit_from_request(request, type_: str, outcome: str, **fields: Any) -> AuditRecord:
+    """An audit record carrying the caller's address, agent and request id."""
+    return AuditRecord(
+        type=type_,
+        outcome=outcome,
+        ip=request.client_addr,
+        user_agent=(request.user_agent or "")[:512] or None,
+        request_id=getattr(request, "request_id", None),
+        **fields,
+    )
+
+
+def encode_event(audit: list[AuditRecord], user: UserUpsert | None = None) -> dict[str, str]:
+    body = {
+        "v": EVENT_VERSION,
+        "id": str(uuid.uuid4()),
+        "audit": [asdict(record) for record in audit],
+        "user": asdict(user) if user else None,
+    }
+    return {"event": json.dumps(body, separators=(",", ":"))}
+
+
+def append_event(pipe, keys, audit: list[AuditRecord], user: UserUpsert | None = None) -> None:
+    """Queue the XADD on a pipeline (or a client) — one entry per outcome."""
+    pipe.xadd(keys.global_(STREAM), encode_event(audit, user))

@@ -1,0 +1,1 @@
+"""Login flows: redirect custom auth, custom tokens, back-channel logins."""

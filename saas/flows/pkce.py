@@ -1,0 +1,26 @@
+"""PKCE (RFC 7636), S256 only."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+_CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
+_VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
+
+
+def valid_challenge(challenge: str | None) -> bool:
+    return bool(challenge) and _CHALLENGE.match(challenge) is not None
+
+
+def s256(verifier: str) -> str:
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def verifier_matches(verifier: str | None, challenge: str) -> bool:
+    if not verifier or not _VERIFIER.match(verifier):
+        return False
+    return hmac.compare_digest(s256(verifier), challenge)

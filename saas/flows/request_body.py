@@ -1,0 +1,48 @@
+"""Reading the parameters of the protocol's POST endpoints (form or JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from saas.errors import ApiError, Reason
+
+MAX_BODY_BYTES = 64 * 1024
+
+
+def _too_large() -> ApiError:
+    return ApiError(413, "invalid_request", Reason.PAYLOAD_TOO_LARGE, "the body is over 64 KiB")
+
+
+def read_params(request, *, allow_form: bool = True) -> dict[str, Any]:
+    """The body as a dict; 413 when too large, 400 invalid_request when malformed."""
+    if (request.content_length or 0) > MAX_BODY_BYTES:
+        raise _too_large()
+    body = request.body_file.read(MAX_BODY_BYTES + 1) if request.content_length is None \
+        else request.body
+    if len(body) > MAX_BODY_BYTES:
+        raise _too_large()
+    content_type = request.content_type or ""
+    if content_type == "application/json":
+        try:
+            data = json.loads(body or b"null", parse_constant=_refuse_constant)
+        except (ValueError, RecursionError) as exc:
+            raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
+                           "the body is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
+                           "the body must be a JSON object")
+        return data
+    if allow_form and content_type == "application/x-www-form-urlencoded":
+        return {key: value for key, value in request.POST.items()}
+    raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
+                   "send application/json" + (" or a form" if allow_form else ""))
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
+
+
+def string_param(params: dict[str, Any], name: str) -> str | None:
+    value = params.get(name)
+    return value if isinstance(value, str) else None

@@ -1,0 +1,197 @@
+"""Redirect custom auth (DESIGN §4): ``authorize`` and ``callback``."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from pyramid.httpexceptions import HTTPFound
+from pyramid.view import view_config
+
+from saas.apps.cache import AppConfig
+from saas.apps.models import SecretKind
+from saas.crypto import constant_time_equals
+from saas.errors import ApiError, Reason
+from saas.events import append_event, audit_from_request
+from saas.flows.jwt_strict import sign_request_token
+from saas.flows.login import LoginFailed, client_redirect, complete_login, record_failure
+from saas.flows.nonces import (
+    STATE_TTL,
+    StateError,
+    state_app_id,
+    state_binding,
+    state_cookie_name,
+)
+from saas.flows.pkce import valid_challenge
+from saas.flows.redirect_uris import redirect_uri_allowed, with_query
+
+MAX_CLIENT_STATE = 512
+MAX_DATA_BYTES = 4096
+MAX_TOKEN_CHARS = 6144
+
+
+def load_app(request) -> AppConfig:
+    app = request.app_cache.load(request.db, request.matchdict["app_id"])
+    if app is None:
+        raise ApiError(404, "invalid_request", Reason.APP_NOT_FOUND, "unknown app")
+    return app
+
+
+def callback_path(app_id: str) -> str:
+    return f"/v1/apps/{app_id}/callback"
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+def _redirect_error(redirect_uri: str, client_state: str | None, reason: Reason, error: str,
+                    description: str) -> HTTPFound:
+    location = with_query(redirect_uri, {
+        "error": error, "error_description": description, "reason": str(reason),
+        "state": client_state,
+    })
+    return _no_store(HTTPFound(location=location))
+
+
+def _parse_data(raw: str | None) -> dict | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw.encode("utf-8")) > MAX_DATA_BYTES:
+        raise ValueError("data is larger than 4 KiB")
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise ValueError("data must be a JSON object")
+    return data
+
+
+@view_config(route_name="flows.authorize", request_method="GET")
+def authorize(request):
+    app = load_app(request)
+    params = request.GET
+    redirect_uri = params.get("redirect_uri")
+    if not redirect_uri_allowed(redirect_uri, app.redirect_uris):
+        raise ApiError(400, "invalid_request", Reason.REDIRECT_URI_NOT_ALLOWED,
+                       "redirect_uri is missing or not on the app's allow-list")
+    client_state = params.get("state")
+    method = params.get("code_challenge_method", "S256")
+    challenge = params.get("code_challenge")
+
+    def fail(reason: Reason, description: str) -> HTTPFound:
+        record_failure(request, app, str(reason), None, type_="login.failed")
+        return _redirect_error(redirect_uri, client_state, reason, "invalid_request", description)
+
+    if client_state is not None and len(client_state) > MAX_CLIENT_STATE:
+        return fail(Reason.CLAIMS_INVALID, "state is longer than 512 characters")
+    if method != "S256" or not valid_challenge(challenge):
+        return fail(Reason.PKCE_INVALID, "a PKCE S256 code_challenge is required")
+    try:
+        data = _parse_data(params.get("data"))
+    except ValueError:
+        return fail(Reason.CLAIMS_INVALID, "data must be a JSON object of at most 4 KiB")
+    if not app.custom_auth_endpoint:
+        record_failure(request, app, str(Reason.FEATURE_DISABLED), None)
+        return _redirect_error(redirect_uri, client_state, Reason.FEATURE_DISABLED,
+                               "unauthorized_client", "the app has no custom-auth endpoint")
+
+    attempt_id = uuid.uuid4().hex
+    now = int(request.now)
+    state = request.nonces.issue_state(app.app_id, {
+        "redirect_uri": redirect_uri,
+        "client_state": client_state,
+        "code_challenge": challenge,
+        "attempt_id": attempt_id,
+        "started_at": now,
+        "flow": "redirect",
+    })
+    secret = app.secret_candidates(SecretKind.CUSTOM_AUTH, request.secret_box, now)[0]
+    token = sign_request_token(secret, app_id=app.app_id, now=now, jti=attempt_id, data=data)
+    callback = request.registry.settings["saas.public_base_url"] + callback_path(app.app_id)
+    location = with_query(app.custom_auth_endpoint, {
+        "redirect_uri": callback + "?flow=custom", "state": state, "token": token,
+    })
+    append_event(request.redis, request.redis_keys, [audit_from_request(
+        request, "login.started", "success", app_id=app.app_id, tenant_id=app.tenant_id,
+        details={"attempt_id": attempt_id, "flow": "redirect"},
+    )])
+    response = _no_store(HTTPFound(location=location))
+    response.set_cookie(
+        state_cookie_name(state), state_binding(state), max_age=STATE_TTL,
+        path=callback_path(app.app_id), httponly=True, samesite="Lax",
+        secure=request.registry.settings["saas.secure_cookies"],
+    )
+    return response
+
+
+_STATE_MESSAGES = {
+    Reason.STATE_NOT_BOUND: "this login was started in another browser; start again",
+    Reason.STATE_REPLAYED: "this login link was used already; start again",
+    Reason.STATE_UNKNOWN: "this login link is unknown or expired; start again",
+    Reason.STATE_APP_MISMATCH: "the state belongs to another app",
+}
+
+
+def _state_error(app: AppConfig, reason: Reason, description: str) -> ApiError:
+    return ApiError(400, "invalid_request", reason, description,
+                    links={"restart_url": app.restart_url} if app.restart_url else None)
+
+
+@view_config(route_name="flows.callback", request_method="GET")
+def callback(request):
+    app = load_app(request)
+    params = request.GET
+    state = params.get("state")
+    if not state:
+        record_failure(request, app, str(Reason.STATE_MISSING), None)
+        raise _state_error(app, Reason.STATE_MISSING, "the login has no state")
+    if len(params.get("token", "")) > MAX_TOKEN_CHARS:
+        record_failure(request, app, str(Reason.PAYLOAD_TOO_LARGE), None)
+        raise ApiError(413, "invalid_request", Reason.PAYLOAD_TOO_LARGE,
+                       "the token is larger than 6 KiB")
+    cookie = request.cookies.get(state_cookie_name(state), "")
+    issued_for = state_app_id(state)
+    if issued_for is not None and issued_for != app.app_id:
+        record_failure(request, app, str(Reason.STATE_APP_MISMATCH), None)
+        raise _state_error(app, Reason.STATE_APP_MISMATCH, "the state belongs to another app")
+    if issued_for is not None and not constant_time_equals(cookie, state_binding(state)):
+        reason = request.nonces.unconsumed_state_reason(app.app_id, state)
+        record_failure(request, app, str(reason), None)
+        raise _state_error(app, reason, _STATE_MESSAGES[reason])
+    try:
+        record = request.nonces.consume_state(app.app_id, state)
+    except StateError as exc:
+        record_failure(request, app, str(exc.reason), None)
+        raise _state_error(app, exc.reason, _STATE_MESSAGES[exc.reason]) from exc
+
+    try:
+        response = _finish(request, app, state, record, params)
+    except LoginFailed as failure:
+        record_failure(request, app, failure.reason, record)
+        response = _no_store(HTTPFound(location=client_redirect(
+            record, error=failure.error, error_description=failure.description,
+            reason=failure.reason,
+        )))
+    response.delete_cookie(state_cookie_name(state), path=callback_path(app.app_id))
+    return response
+
+
+def _finish(request, app: AppConfig, state: str, record: dict, params) -> HTTPFound:
+    tenant_error = params.get("error")
+    if tenant_error:
+        if tenant_error == "access_denied":
+            raise LoginFailed("access_denied", Reason.TENANT_DENIED,
+                              _tenant_description(params.get("error_description")))
+        raise LoginFailed("server_error", Reason.TENANT_ERROR, "the login endpoint failed")
+    token = params.get("token", "")
+    if not token.strip():
+        raise LoginFailed("invalid_request", Reason.TOKEN_MISSING, "the tenant sent no token")
+    result = complete_login(request, app, state, record, token)
+    return _no_store(HTTPFound(location=client_redirect(record, code=result.code)))
+
+
+def _tenant_description(text: str | None) -> str:
+    """The tenant's own words for a refusal, trimmed to printable text."""
+    cleaned = "".join(ch for ch in (text or "") if ch.isprintable())[:200]
+    return cleaned or "the login was refused"

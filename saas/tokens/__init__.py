@@ -1,0 +1,1 @@
+"""Tokens and sessions of end users: the token endpoint, JWKS, /me, /logout."""

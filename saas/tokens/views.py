@@ -1,0 +1,211 @@
+"""The token endpoint, JWKS, ``/me`` and ``/logout`` (DESIGN §6)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from pyramid.httpexceptions import HTTPNoContent
+from pyramid.view import view_config
+
+from saas.apps.cache import AppConfig
+from saas.errors import ApiError, Reason
+from saas.events import append_event, audit_from_request
+from saas.flows.pkce import verifier_matches
+from saas.flows.request_body import read_params, string_param
+from saas.flows.views import load_app
+from saas.tokens.access import AccessClaims, InvalidAccessToken
+from saas.users.models import EndUser
+
+
+def _grant_error(reason: Reason, description: str, error: str = "invalid_grant") -> ApiError:
+    return ApiError(400, error, reason, description, headers={"Cache-Control": "no-store"})
+
+
+def _bearer_error(description: str) -> ApiError:
+    return ApiError(401, "invalid_token", Reason.SESSION_REVOKED if "revoked" in description
+                    else Reason.CLAIMS_INVALID, description,
+                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+
+def _audit(request, app: AppConfig, type_: str, outcome: str, **fields) -> None:
+    append_event(request.redis, request.redis_keys, [audit_from_request(
+        request, type_, outcome, app_id=app.app_id, tenant_id=app.tenant_id, **fields)])
+
+
+def token_response(request, app: AppConfig, *, sid: str, user_id: str, external_id: str,
+                   refresh_token: str, refresh_expires_at: int) -> dict:
+    now = int(request.now)
+    access_token = request.access_tokens.issue(
+        app, user_id=user_id, external_id=external_id, sid=sid, now=now
+    )
+    request.response.headers["Cache-Control"] = "no-store"
+    request.response.headers["Pragma"] = "no-cache"
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": app.access_token_ttl,
+        "refresh_token": refresh_token,
+        "refresh_expires_in": max(refresh_expires_at - now, 0),
+        "user": {"id": user_id, "external_id": external_id},
+    }
+
+
+@view_config(route_name="flows.token", request_method="POST", renderer="json",
+             require_csrf=False)
+def token(request):
+    app = load_app(request)
+    params = read_params(request)
+    grant_type = string_param(params, "grant_type")
+    if grant_type == "authorization_code":
+        return _exchange_code(request, app, params)
+    if grant_type == "refresh_token":
+        return _refresh(request, app, params)
+    if not grant_type:
+        raise _grant_error(Reason.CLAIMS_INVALID, "grant_type is required", "invalid_request")
+    raise _grant_error(Reason.CLAIMS_INVALID, "grant_type must be authorization_code or "
+                       "refresh_token", "unsupported_grant_type")
+
+
+def _exchange_code(request, app: AppConfig, params: dict) -> dict:
+    code = string_param(params, "code")
+    verifier = string_param(params, "code_verifier")
+    redirect_uri = string_param(params, "redirect_uri")
+    if not code:
+        raise _grant_error(Reason.CODE_INVALID, "code is required", "invalid_request")
+    if not verifier:
+        raise _grant_error(Reason.PKCE_INVALID, "code_verifier is required", "invalid_request")
+    lookup = request.nonces.consume_code(app.app_id, code)
+    if lookup.reused is not None:
+        sid = lookup.reused.get("sid")
+        if sid and request.login_sessions.revoke(app.app_id, sid):
+            _audit(request, app, "token.code_reuse_detected", "failure",
+                   reason=str(Reason.CODE_INVALID), user_id=lookup.reused.get("user_id"),
+                   details={"sid": sid})
+        raise _grant_error(Reason.CODE_INVALID, "the code was used already")
+    payload = lookup.payload
+    if payload is None:
+        raise _grant_error(Reason.CODE_INVALID, "the code is unknown or expired")
+    if redirect_uri != payload["redirect_uri"]:
+        raise _grant_error(Reason.CODE_INVALID, "redirect_uri differs from the authorize request")
+    if not verifier_matches(verifier, payload["code_challenge"]):
+        raise _grant_error(Reason.PKCE_INVALID, "code_verifier does not match")
+    sid = payload["sid"]
+    refresh_token = request.login_sessions.create(
+        app.app_id, sid, payload["user_id"], payload["external_id"], app.refresh_token_ttl
+    )
+    _audit(request, app, "token.issued", "success", user_id=payload["user_id"],
+           external_id=payload["external_id"],
+           details={"sid": sid, "attempt_id": payload.get("attempt_id")})
+    return token_response(
+        request, app, sid=sid, user_id=payload["user_id"], external_id=payload["external_id"],
+        refresh_token=refresh_token, refresh_expires_at=int(request.now) + app.refresh_token_ttl,
+    )
+
+
+def _refresh(request, app: AppConfig, params: dict) -> dict:
+    presented = string_param(params, "refresh_token")
+    if not presented:
+        raise _grant_error(Reason.REFRESH_INVALID, "refresh_token is required", "invalid_request")
+    rotation = request.login_sessions.rotate(app.app_id, presented)
+    if rotation.outcome == "reused":
+        _audit(request, app, "token.refresh_reuse_detected", "failure",
+               reason=str(Reason.REFRESH_REUSED), details={"sid": rotation.session.sid})
+        raise _grant_error(Reason.REFRESH_REUSED, "the refresh token was used already; "
+                           "the session is revoked")
+    if rotation.outcome == "revoked":
+        raise _grant_error(Reason.SESSION_REVOKED, "the session was revoked")
+    if rotation.outcome == "invalid":
+        raise _grant_error(Reason.REFRESH_INVALID, "the refresh token is unknown or expired")
+    session = rotation.session
+    _audit(request, app, "token.refreshed", "success", user_id=session.user_id,
+           external_id=session.external_id,
+           details={"sid": session.sid, "retry": rotation.outcome == "retry"})
+    return token_response(
+        request, app, sid=session.sid, user_id=session.user_id,
+        external_id=session.external_id, refresh_token=rotation.refresh_token,
+        refresh_expires_at=session.expires_at,
+    )
+
+
+@view_config(route_name="flows.jwks", request_method="GET", renderer="json")
+def jwks(request):
+    app = load_app(request)
+    request.response.headers["Cache-Control"] = "public, max-age=300"
+    return {"keys": app.published_keys(request.now)}
+
+
+def _bearer_claims(request, app: AppConfig) -> AccessClaims:
+    auth = request.headers.get("Authorization", "")
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise _bearer_error("a Bearer access token is required")
+    try:
+        claims = request.access_tokens.verify(app, value.strip(), request.now)
+    except InvalidAccessToken as exc:
+        raise _bearer_error("the access token is invalid or expired") from exc
+    if not request.login_sessions.is_active(app.app_id, claims.sid):
+        raise _bearer_error("the session was revoked")
+    return claims
+
+
+def _iso_ms(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+
+
+@view_config(route_name="flows.me", request_method="GET", renderer="json")
+def me(request):
+    app = load_app(request)
+    claims = _bearer_claims(request, app)
+    stored = request.db.get(EndUser, uuid.UUID(claims.user_id))
+    overlay = request.pending_merges.read(app.app_id, claims.user_id)
+    custom = dict(stored.custom if stored else {})
+    profile = dict(stored.profile if stored else {})
+    for target, merged, versions in (("custom", custom, stored.custom_versions if stored else {}),
+                                     ("profile", profile,
+                                      stored.profile_versions if stored else {})):
+        for name, value in overlay[target].items():
+            if overlay[target + "_versions"][name] >= int(versions.get(name, 0)):
+                merged[name] = value
+    created_at = _iso(stored.created_at) if stored else _iso_ms(overlay.get("first_login"))
+    last_login = max(filter(None, [
+        int(stored.last_login_at.timestamp() * 1000) if stored and stored.last_login_at else None,
+        overlay.get("last_login"),
+    ]), default=None)
+    request.response.headers["Cache-Control"] = "no-store"
+    return {
+        "id": claims.user_id,
+        "app_id": app.app_id,
+        "external_id": claims.external_id,
+        "custom": custom,
+        "profile": profile,
+        "created_at": created_at,
+        "last_login_at": _iso_ms(last_login),
+    }
+
+
+@view_config(route_name="flows.logout", request_method="POST", require_csrf=False)
+def logout(request):
+    app = load_app(request)
+    sid = None
+    if request.headers.get("Authorization"):
+        sid = _bearer_claims(request, app).sid
+    if request.content_length:
+        presented = string_param(read_params(request), "refresh_token")
+        if presented:
+            sid = request.login_sessions.session_of_refresh_token(app.app_id, presented) or sid
+    if sid is None:
+        raise _bearer_error("a Bearer access token or a refresh_token is required")
+    if request.login_sessions.revoke(app.app_id, sid):
+        _audit(request, app, "logout", "success", details={"sid": sid})
+    response = HTTPNoContent()
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -1,0 +1,69 @@
+"""A real HTTP server for the web app on loopback, over committed data.
+
+Integration tests that need real concurrency or a real tenant endpoint use
+this instead of WebTest: the app is configured for its own URL, serves with
+waitress threads, and reads data the test committed (cleaned up after).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy import create_engine, delete
+from sqlalchemy.orm import Session
+from waitress.server import create_server
+
+from saas.apps.services import create_app
+from saas.config import configure
+from saas.crypto import SecretBox
+from saas.passwords import Passwords
+from saas.tenants.models import Tenant
+from saas.tenants.services import sign_up
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(settings: dict, threads: int = 16) -> Iterator[str]:
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    app = configure(dict(settings, **{"saas.public_base_url": base_url})).make_wsgi_app()
+    server = create_server(app, host="127.0.0.1", port=port, threads=threads,
+                           connection_limit=200, channel_timeout=30)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield base_url
+    finally:
+        server.close()
+        thread.join(timeout=5)
+        app.registry["saas.db_engine"].dispose()
+
+
+@contextlib.contextmanager
+def committed_app(settings: dict, **app_fields) -> Iterator[tuple[object, dict]]:
+    """A tenant and an app really committed to the test database; deleted after."""
+    engine = create_engine(settings["sqlalchemy.url"])
+    box = SecretBox(settings["saas.master_key"])
+    with Session(engine, expire_on_commit=False) as session:
+        member = sign_up(session, Passwords(), tenant_name="Live",
+                         email=f"live-{uuid.uuid4().hex[:10]}@example.com",
+                         password="correct horse battery staple")
+        app, secrets = create_app(session, box, tenant_id=member.tenant_id, allow_private=True,
+                                  name="Live app", **app_fields)
+        session.commit()
+    try:
+        yield app, secrets
+    finally:
+        with Session(engine) as session:
+            session.execute(delete(Tenant).where(Tenant.id == member.tenant_id))
+            session.commit()
+        engine.dispose()
