@@ -15,6 +15,12 @@ $(INSTALLED): setup.py
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(INSTALLED)
 
+NODE_EXAMPLE := examples/node/node_modules/.installed
+
+$(NODE_EXAMPLE): examples/node/package-lock.json
+	npm ci --prefix examples/node --no-audit --no-fund
+	touch $(NODE_EXAMPLE)
+
 ## run: set up and start the development server on embedded defaults
 run: $(INSTALLED)
 	mkdir -p var
@@ -25,7 +31,7 @@ run: $(INSTALLED)
 	$(BIN)/pserve $(DEV_CONFIG)
 
 ## test: set up, make sure PostgreSQL and Redis run, and run the whole suite
-test: $(INSTALLED) services
+test: $(INSTALLED) $(NODE_EXAMPLE) services
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 

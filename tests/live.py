@@ -8,19 +8,24 @@ waitress threads, and reads data the test committed (cleaned up after).
 from __future__ import annotations
 
 import contextlib
+import html
+import re
 import socket
 import threading
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import create_engine, delete
+import httpx
+from sqlalchemy import create_engine, delete, update
 from sqlalchemy.orm import Session
 from waitress.server import create_server
 
+from saas.apps.models import App
 from saas.apps.services import create_app
 from saas.config import configure
 from saas.crypto import SecretBox
 from saas.passwords import Passwords
+from saas.redis import Keys, redis_from_url
 from saas.tenants.models import Tenant
 from saas.tenants.services import sign_up
 
@@ -67,3 +72,27 @@ def committed_app(settings: dict, **app_fields) -> Iterator[tuple[object, dict]]
             session.execute(delete(Tenant).where(Tenant.id == member.tenant_id))
             session.commit()
         engine.dispose()
+
+
+def sign_in_at_tenant(tenant_url: str, user: str, passphrase: str) -> httpx.Response:
+    """What the end user does on the tenant's page: read the form, submit it."""
+    page = httpx.get(tenant_url, timeout=10)
+    assert page.status_code == 200 and "Sign in" in page.text
+    hidden = {name: html.unescape(value)
+              for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', page.text)}
+    verdict = httpx.post(tenant_url.split("?")[0],
+                         data={**hidden, "id": user, "passphrase": passphrase}, timeout=10)
+    assert verdict.status_code == 302
+    return verdict
+
+
+def point_app_at(settings, app, endpoint: str) -> None:
+    """Set the app's endpoint in PostgreSQL and write the cache through."""
+    engine = create_engine(settings["sqlalchemy.url"])
+    with Session(engine) as session:
+        session.execute(update(App).where(App.id == app.id)
+                        .values(custom_auth_endpoint=endpoint))
+        session.commit()
+    engine.dispose()
+    redis_from_url(settings["redis.url"]).delete(
+        Keys(settings["saas.redis_prefix"]).app(app.app_id, "config"))

@@ -3,7 +3,6 @@ and concurrent callbacks against a threaded server."""
 
 from __future__ import annotations
 
-import html
 import os
 import re
 import subprocess
@@ -15,7 +14,7 @@ import jwt
 import pytest
 
 from tests.flows import CLIENT_REDIRECT, pkce_pair, query_of, tenant_token
-from tests.live import committed_app, live_server
+from tests.live import committed_app, live_server, point_app_at, sign_in_at_tenant
 
 pytestmark = pytest.mark.integration
 
@@ -51,14 +50,14 @@ def test_full_login_through_the_python_example(app_settings, python_tenant):
                        custom_auth_endpoint="http://127.0.0.1:9/auth") as (app, secrets):
         tenant_url = python_tenant(secrets["custom_auth"]) + "/auth"
         with live_server(app_settings) as base:
-            _point_app_at(app_settings, app, tenant_url)
+            point_app_at(app_settings, app, tenant_url)
             verifier, challenge = pkce_pair()
             with httpx.Client(base_url=base, timeout=10) as client:
                 start = client.get(f"/v1/apps/{app.app_id}/authorize", params={
                     "redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge,
                     "state": "xyz"})
                 assert start.status_code == 302
-                verdict = _sign_in_at_tenant(start.headers["location"], "alice", "wonderland")
+                verdict = sign_in_at_tenant(start.headers["location"], "alice", "wonderland")
                 back = client.get(verdict.headers["location"])
                 assert back.status_code == 302, back.text
                 result = query_of(back.headers["location"])
@@ -79,39 +78,9 @@ def test_full_login_through_the_python_example(app_settings, python_tenant):
                 # A refusal comes back to the app instead of stranding the user.
                 again = client.get(f"/v1/apps/{app.app_id}/authorize", params={
                     "redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge})
-                refused = _sign_in_at_tenant(again.headers["location"], "alice", "nope")
+                refused = sign_in_at_tenant(again.headers["location"], "alice", "nope")
                 denied = client.get(refused.headers["location"])
                 assert query_of(denied.headers["location"])["reason"] == "tenant_denied"
-
-
-def _sign_in_at_tenant(tenant_url: str, user: str, passphrase: str) -> httpx.Response:
-    """What the end user does on the tenant's page: read the form, submit it."""
-    page = httpx.get(tenant_url, timeout=10)
-    assert page.status_code == 200 and "Sign in" in page.text
-    hidden = {name: html.unescape(value)
-              for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', page.text)}
-    verdict = httpx.post(tenant_url.split("?")[0],
-                         data={**hidden, "id": user, "passphrase": passphrase}, timeout=10)
-    assert verdict.status_code == 302
-    return verdict
-
-
-def _point_app_at(settings, app, endpoint: str) -> None:
-    """Set the app's endpoint in PostgreSQL and write the cache through."""
-    from sqlalchemy import create_engine, update
-    from sqlalchemy.orm import Session
-
-    from saas.apps.models import App
-    from saas.redis import Keys, redis_from_url
-
-    engine = create_engine(settings["sqlalchemy.url"])
-    with Session(engine) as session:
-        session.execute(update(App).where(App.id == app.id)
-                        .values(custom_auth_endpoint=endpoint))
-        session.commit()
-    engine.dispose()
-    redis_from_url(settings["redis.url"]).delete(
-        Keys(settings["saas.redis_prefix"]).app(app.app_id, "config"))
 
 
 def test_fifty_concurrent_callbacks_yield_exactly_one_code(app_settings):
