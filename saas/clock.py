@@ -3,7 +3,25 @@ run web processes with skewed clocks."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
+
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+MILLISECOND = dt.timedelta(milliseconds=1)
+
+
+def from_ms(ms: int) -> dt.datetime:
+    """Epoch milliseconds to an aware datetime, exactly (no float rounding)."""
+    return EPOCH + ms * MILLISECOND
+
+
+def to_ms(value: dt.datetime | None) -> int | None:
+    """An aware (or naive UTC, as SQLite returns) datetime to epoch milliseconds."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return (value - EPOCH) // MILLISECOND
 
 
 def includeme(config) -> None:

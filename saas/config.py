@@ -70,6 +70,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.session_ttl", None, positive_int, 12 * 3600),
     Setting("saas.backchannel.allow_private", None, asbool, False),
     Setting("saas.ratelimit.enabled", None, asbool, True),
+    Setting("saas.sync.batch_size", None, positive_int, 2000),
+    Setting("saas.sync.reclaim_idle_ms", None, positive_int, 30_000),
+    Setting("saas.sync.embedded", None, asbool, False),
     Setting("saas.argon2.time_cost", None, positive_int, 2),
     Setting("saas.argon2.memory_cost", None, positive_int, 19 * 1024),
     Setting("saas.argon2.parallelism", None, positive_int, 1),
@@ -143,6 +146,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".users.pending")
     config.include(".tokens.sessions")
     config.include(".tokens.access")
+    config.include(".sync.embedded")
     config.include(".routes")
     config.add_static_view("static", "saas:static", cache_max_age=3600)
     config.scan(ignore=["saas.cli", "saas.tests"])

@@ -29,17 +29,21 @@ from transaction.interfaces import NoTransaction
 from saas.config import ConfigurationError, load_settings
 from saas.crypto import secret_box_from_settings
 from saas.db import engine_from_settings, session_factory
+from saas.redis import Keys, redis_from_url
 
 CONFIG_ENV = "SAAS_CONFIG"
 DEFAULT_CONFIG = "development.ini"
-TASK_MODULES = ("workers.cleanup",)
+TASK_MODULES = ("workers.cleanup", "workers.sync")
 
 # Periodic work run by ``celery -A workers beat`` (or ``worker -B``). ``expires``
 # drops a run that waited longer than its period, so a stopped worker does not
-# come back to a pile of identical jobs. A drain task every second fits here too:
-#   "drain-events": {"task": "workers.events.drain", "schedule": 1.0,
-#                    "options": {"expires": 1.0}},
+# come back to a pile of identical jobs.
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
+    "drain-events": {
+        "task": "workers.sync.drain",
+        "schedule": 1.0,
+        "options": {"expires": 1.0},
+    },
     "purge-expired": {
         "task": "workers.cleanup.purge_expired",
         "schedule": 3600.0,
@@ -68,6 +72,7 @@ class BridgekeeperCelery(Celery):
         self.saas_settings = {}
         self._db: tuple[int, Engine, sessionmaker[Session]] | None = None
         self._db_lock = threading.Lock()
+        self._redis: tuple[int, Any] | None = None
 
     def db_sessionmaker(self) -> sessionmaker[Session]:
         """The session factory of this process, built on first use.
@@ -83,6 +88,17 @@ class BridgekeeperCelery(Celery):
                 engine = engine_from_settings(self.saas_settings)
                 self._db = (pid, engine, session_factory(engine))
             return self._db[2]
+
+    def redis_client(self):
+        """This process's Redis client (the same store the web tier writes)."""
+        pid = os.getpid()
+        with self._db_lock:
+            if self._redis is None or self._redis[0] != pid:
+                self._redis = (pid, redis_from_url(self.saas_settings["redis.url"]))
+            return self._redis[1]
+
+    def redis_keys(self) -> Keys:
+        return Keys(self.saas_settings["saas.redis_prefix"])
 
     def dispose_engine(self) -> None:
         """Close this process's pooled connections (tests, worker shutdown)."""

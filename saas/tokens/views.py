@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
 
 from saas.apps.cache import AppConfig
+from saas.clock import from_ms, to_ms
 from saas.errors import ApiError, Reason
 from saas.events import append_event, audit_from_request
 from saas.flows.pkce import verifier_matches
@@ -150,15 +150,7 @@ def _bearer_claims(request, app: AppConfig) -> AccessClaims:
 
 
 def _iso_ms(ms: int | None) -> str | None:
-    if ms is None:
-        return None
-    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).isoformat()
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return from_ms(ms).isoformat() if ms is not None else None
 
 
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
@@ -175,11 +167,9 @@ def me(request):
         for name, value in overlay[target].items():
             if overlay[target + "_versions"][name] >= int(versions.get(name, 0)):
                 merged[name] = value
-    created_at = _iso(stored.created_at) if stored else _iso_ms(overlay.get("first_login"))
-    last_login = max(filter(None, [
-        int(stored.last_login_at.timestamp() * 1000) if stored and stored.last_login_at else None,
-        overlay.get("last_login"),
-    ]), default=None)
+    first_login = to_ms(stored.created_at) if stored else overlay.get("first_login")
+    last_login = max(filter(None, [to_ms(stored.last_login_at) if stored else None,
+                                   overlay.get("last_login")]), default=None)
     request.response.headers["Cache-Control"] = "no-store"
     return {
         "id": claims.user_id,
@@ -187,7 +177,7 @@ def me(request):
         "external_id": claims.external_id,
         "custom": custom,
         "profile": profile,
-        "created_at": created_at,
+        "created_at": _iso_ms(first_login),
         "last_login_at": _iso_ms(last_login),
     }
 

@@ -35,6 +35,23 @@ return 1
 """
 
 
+# Remove the fields whose committed version is at least the pending one; a
+# newer login's fields stay. ARGV: last committed login ms, then name/version pairs.
+_TRIM = """
+local key = KEYS[1]
+for i = 2, #ARGV, 2 do
+  local current = redis.call('HGET', key, ARGV[i])
+  if current then
+    local version = tonumber(string.match(current, '^(%d+)|'))
+    if version and version <= tonumber(ARGV[i + 1]) then redis.call('HDEL', key, ARGV[i]) end
+  end
+end
+local last = tonumber(redis.call('HGET', key, 'last_login') or '0')
+if redis.call('HLEN', key) <= 2 and last <= tonumber(ARGV[1]) then redis.call('DEL', key) end
+return 1
+"""
+
+
 def pending_key(keys, app_id: str, user_id: str) -> str:
     return keys.app(app_id, "pending", user_id)
 
@@ -44,6 +61,7 @@ class PendingMerges:
         self.redis = client
         self.keys = keys
         self._merge = client.register_script(_MERGE)
+        self._trim = client.register_script(_TRIM)
 
     def record(
         self,
@@ -59,6 +77,16 @@ class PendingMerges:
             for name, value in (data or {}).items():
                 args += [prefix + name, json.dumps(value, separators=(",", ":"))]
         self._merge(keys=[pending_key(self.keys, app_id, user_id)], args=args, client=client)
+
+    def trim(self, app_id: str, user_id: str, last_login_ms: int,
+             custom_versions: dict[str, int], profile_versions: dict[str, int],
+             client=None) -> None:
+        """Forget what the database now holds, without racing a newer login."""
+        args: list[Any] = [last_login_ms]
+        for prefix, versions in (("c.", custom_versions), ("p.", profile_versions)):
+            for name, version in versions.items():
+                args += [prefix + name, version]
+        self._trim(keys=[pending_key(self.keys, app_id, user_id)], args=args, client=client)
 
     def read(self, app_id: str, user_id: str) -> dict[str, Any]:
         """``{"custom": {...}, "profile": {...}, "first_login": ms, "last_login": ms}``."""

@@ -1,0 +1,1 @@
+"""Write-behind sync: login events drained from Redis into PostgreSQL in batches."""

@@ -1,0 +1,104 @@
+"""The event stream as a consumer group: read, reclaim, acknowledge, dead-letter.
+
+Entries are read with ``XREADGROUP``; entries a dead consumer left pending are
+taken over with ``XAUTOCLAIM`` once idle longer than ``reclaim_idle_ms``. An
+entry is acknowledged **and deleted** only after its batch committed, so the
+stream's length is the backlog. Poison entries move to ``{prefix}:events:dead``
+with their error.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from saas.events import STREAM
+
+GROUP = "sync"
+DEAD_LETTERS = STREAM + ":dead"
+DEAD_LETTER_MAXLEN = 100_000
+
+
+def entry_time_ms(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-", 1)[0])
+
+
+class EventStream:
+    def __init__(self, client: redis.Redis, keys, consumer: str,
+                 reclaim_idle_ms: int = 30_000) -> None:
+        self.redis = client
+        self.stream = keys.global_(STREAM)
+        self.dead = keys.global_(DEAD_LETTERS)
+        self.consumer = consumer
+        self.reclaim_idle_ms = reclaim_idle_ms
+        self._group_ready = False
+
+    def ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except redis.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def read_batch(self, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Entries to process: first reclaimed ones, then new ones."""
+        self.ensure_group()
+        _next, claimed, *_deleted = self.redis.xautoclaim(
+            self.stream, GROUP, self.consumer, self.reclaim_idle_ms, start_id="0-0", count=count
+        )
+        entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
+        if len(entries) < count:
+            fresh = self.redis.xreadgroup(
+                GROUP, self.consumer, {self.stream: ">"}, count=count - len(entries)
+            )
+            for _stream, items in fresh or []:
+                entries.extend((entry_id, fields) for entry_id, fields in items if fields)
+        return entries
+
+    def acknowledge(self, entry_ids: list[bytes]) -> None:
+        if not entry_ids:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xack(self.stream, GROUP, *entry_ids)
+        pipe.xdel(self.stream, *entry_ids)
+        pipe.execute()
+
+    def dead_letter(self, entry_id: bytes, fields: dict[bytes, bytes], error: str) -> None:
+        self.redis.xadd(
+            self.dead,
+            {"entry_id": entry_id, "event": fields.get(b"event", b""), "error": error[:500],
+             "at_ms": str(int(time.time() * 1000))},
+            maxlen=DEAD_LETTER_MAXLEN,
+            approximate=True,
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Backlog, oldest unsynced entry's age, in-flight and dead-letter counts."""
+        self.ensure_group()
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xlen(self.stream)
+        pipe.xrange(self.stream, count=1)
+        pipe.xpending(self.stream, GROUP)
+        pipe.xlen(self.dead)
+        backlog, oldest, pending, dead = pipe.execute()
+        now_ms = int(time.time() * 1000)
+        age = (now_ms - entry_time_ms(oldest[0][0])) / 1000 if oldest else 0.0
+        return {
+            "backlog": backlog,
+            "oldest_pending_age_seconds": round(max(age, 0.0), 3),
+            "in_flight": pending["pending"] if isinstance(pending, dict) else 0,
+            "dead_letters": dead,
+        }
+
+    def dead_letters(self, count: int = 20) -> list[dict[str, Any]]:
+        return [
+            {"id": entry_id.decode(), "entry_id": fields.get(b"entry_id", b"").decode(),
+             "error": fields.get(b"error", b"").decode()}
+            for entry_id, fields in self.redis.xrevrange(self.dead, count=count)
+        ]

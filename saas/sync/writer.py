@@ -1,0 +1,108 @@
+"""Writing one batch of parsed events to PostgreSQL (or SQLite in development).
+
+End users: new ones are inserted with ``ON CONFLICT DO NOTHING``; existing ones
+are locked in id order, merged field by field (``saas.sync.merge``) and
+updated. Audit rows are inserted with ``ON CONFLICT (id) DO NOTHING``, so a
+batch delivered twice adds nothing. The caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from saas.audit.models import AuditEvent
+from saas.clock import from_ms, to_ms
+from saas.sync.merge import UserState, VersionedObject, collapse
+from saas.sync.parse import ParsedEvent
+from saas.users.models import EndUser
+
+
+def _insert(session: Session, table):
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table)
+
+
+def _new_row(user_id: uuid.UUID, state: UserState) -> dict[str, Any]:
+    return {
+        "id": user_id,
+        "app_id": state.app_uuid,
+        "external_id": state.external_id,
+        "custom": state.custom.values,
+        "profile": state.profile.values,
+        "custom_versions": state.custom.versions,
+        "profile_versions": state.profile.versions,
+        "created_at": from_ms(state.first_login_ms),
+        "last_login_at": from_ms(state.last_login_ms),
+    }
+
+
+def _stored_state(row) -> UserState:
+    return UserState(
+        external_id=row.external_id,
+        app_uuid=row.app_id,
+        first_login_ms=to_ms(row.created_at),
+        last_login_ms=to_ms(row.last_login_at) or 0,
+        custom=VersionedObject(dict(row.custom), {k: int(v) for k, v in
+                                                  row.custom_versions.items()}),
+        profile=VersionedObject(dict(row.profile), {k: int(v) for k, v in
+                                                    row.profile_versions.items()}),
+    )
+
+
+def upsert_users(session: Session, states: dict[uuid.UUID, UserState]) -> None:
+    if not states:
+        return
+    ordered = sorted(states)
+    inserted = set(session.scalars(
+        _insert(session, EndUser.__table__).on_conflict_do_nothing(index_elements=["id"])
+        .returning(EndUser.__table__.c.id),
+        [_new_row(user_id, states[user_id]) for user_id in ordered],
+    ))
+    existing = [user_id for user_id in ordered if user_id not in inserted]
+    if not existing:
+        return
+    rows = session.execute(
+        select(EndUser.__table__).where(EndUser.__table__.c.id.in_(existing))
+        .order_by(EndUser.__table__.c.id).with_for_update()
+    ).all()
+    updates = []
+    for row in rows:
+        merged = _stored_state(row)
+        merged.absorb(states[row.id])
+        updates.append({
+            "id": row.id,
+            "custom": merged.custom.values,
+            "profile": merged.profile.values,
+            "custom_versions": merged.custom.versions,
+            "profile_versions": merged.profile.versions,
+            "created_at": from_ms(merged.first_login_ms),
+            "last_login_at": from_ms(merged.last_login_ms),
+        })
+    session.execute(update(EndUser), updates)
+
+
+def insert_audit(session: Session, records: list[dict[str, Any]]) -> None:
+    if not records:
+        return
+    unique = {record["id"]: record for record in records}
+    rows = [
+        {**{k: v for k, v in record.items() if k != "at_ms"}, "at": from_ms(record["at_ms"])}
+        for record in unique.values()
+    ]
+    session.execute(
+        _insert(session, AuditEvent.__table__).on_conflict_do_nothing(index_elements=["id"]),
+        rows,
+    )
+
+
+def write_batch(session: Session, events: list[ParsedEvent]) -> dict[uuid.UUID, UserState]:
+    """Apply the events; returns the batch's per-user states (to trim overlays)."""
+    states = collapse(event.user for event in events if event.user is not None)
+    upsert_users(session, states)
+    insert_audit(session, [record for event in events for record in event.audit])
+    return states

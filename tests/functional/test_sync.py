@@ -1,0 +1,207 @@
+"""The drain against real PostgreSQL and Redis: merges, audit, poison, outages."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from saas.audit.models import AuditEvent
+from saas.events import STREAM
+from saas.sync.drain import drain
+from saas.sync.parse import parse_entry
+from saas.sync.stream import EventStream
+from saas.sync.writer import write_batch
+from saas.users.models import EndUser, end_user_id
+from saas.users.pending import PendingMerges
+from tests.factories import make_app, make_member
+from tests.flows import CLIENT_REDIRECT, Login
+from tests.sync_helpers import as_read, login_entry
+
+
+@pytest.fixture
+def sync_app(db, passwords, secret_box):
+    member = make_member(db, passwords)
+    app, secrets = make_app(db, secret_box, member.tenant_id,
+                            custom_auth_endpoint="https://tenant.example.com/auth",
+                            redirect_uris=[CLIENT_REDIRECT])
+    db.commit()
+    app.plain_secrets = secrets
+    return app
+
+
+@pytest.fixture
+def stream(registry):
+    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
+    client.delete(keys.global_(STREAM), keys.global_(STREAM + ":dead"))
+    return EventStream(client, keys, f"test-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
+
+
+@pytest.fixture
+def pending(registry):
+    return PendingMerges(registry["saas.redis"], registry["saas.redis_keys"])
+
+
+@pytest.fixture
+def session_factory(db_connection):
+    return sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint",
+                        expire_on_commit=False)
+
+
+def test_logins_land_merged_with_one_audit_row_per_event(
+    webapp, sync_app, stream, pending, session_factory, db
+):
+    secret = sync_app.plain_secrets["custom_auth"]
+    first = Login(webapp, sync_app.app_id, secret).tokens(
+        user_id="u1", custom={"plan": "pro", "lang": "en"}, profile={"name": "Ann"})
+    Login(webapp, sync_app.app_id, secret).tokens(user_id="u1", custom={"lang": "de"})
+    result = drain(stream, session_factory, pending)
+    assert result.read >= 6 and result.dead_lettered == 0
+
+    user = db.get(EndUser, uuid.UUID(first["user"]["id"]))
+    db.refresh(user)
+    assert user.external_id == "u1"
+    assert user.custom == {"plan": "pro", "lang": "de"} and user.profile == {"name": "Ann"}
+    assert user.custom_versions["lang"] > user.custom_versions["plan"]
+    types = db.execute(
+        select(AuditEvent.type, func.count()).where(AuditEvent.app_id == sync_app.app_id)
+        .group_by(AuditEvent.type)
+    ).all()
+    assert dict(types) == {"login.started": 2, "login.succeeded": 2, "token.issued": 2}
+    assert stream.status()["backlog"] == 0
+
+    # /me now reads the stored row; the overlay was trimmed.
+    overlay = pending.read(sync_app.app_id, first["user"]["id"])
+    assert overlay["custom"] == {} and overlay["profile"] == {}
+    me = webapp.get(f"/v1/apps/{sync_app.app_id}/me",
+                    headers={"Authorization": "Bearer " + first["access_token"]}).json
+    assert me["custom"] == {"plan": "pro", "lang": "de"}
+    assert me["created_at"] and me["last_login_at"]
+
+
+def test_overlay_trim_keeps_a_newer_login(sync_app, stream, pending, session_factory, registry):
+    client = registry["saas.redis"]
+    user_id = str(end_user_id(sync_app.id, "racer"))
+    client.xadd(stream.stream, login_entry(sync_app, "racer", 1000, custom={"a": 1}))
+    pending.record(sync_app.app_id, user_id, 1000, {"a": 1}, None)
+    stream.ensure_group()
+    entries = stream.read_batch(10)
+    # A newer login arrives while the batch is being written.
+    pending.record(sync_app.app_id, user_id, 2000, {"a": 2}, None)
+    with session_factory() as session, session.begin():
+        states = write_batch(session, [parse_entry(i.decode(), f) for i, f in entries])
+    state = states[uuid.UUID(user_id)]
+    pending.trim(sync_app.app_id, user_id, state.last_login_ms, state.custom.versions, {})
+    assert pending.read(sync_app.app_id, user_id)["custom"] == {"a": 2}
+
+
+def test_same_batch_twice_adds_nothing(sync_app, stream, pending, session_factory, db, registry):
+    client = registry["saas.redis"]
+    entry = login_entry(sync_app, "twice", 5000, custom={"k": "v"})
+    for _ in range(2):
+        client.xadd(stream.stream, entry)  # the same event delivered twice
+    drain(stream, session_factory, pending)
+    count = db.scalar(select(func.count()).select_from(AuditEvent)
+                      .where(AuditEvent.app_id == sync_app.app_id))
+    assert count == 1
+    assert db.scalar(select(EndUser.custom).where(EndUser.external_id == "twice")) == {"k": "v"}
+
+
+def test_poison_is_dead_lettered_and_the_rest_lands(
+    sync_app, stream, pending, session_factory, db, registry
+):
+    client = registry["saas.redis"]
+    client.xadd(stream.stream, login_entry(sync_app, "before", 1000))
+    client.xadd(stream.stream, {"event": "{not json"})
+    forged = json.loads(login_entry(sync_app, "forged", 1000)["event"])
+    forged["user"]["user_id"] = str(uuid.uuid4())  # does not derive from the external id
+    client.xadd(stream.stream, {"event": json.dumps(forged)})
+    orphan = json.loads(login_entry(sync_app, "orphan", 1000)["event"])
+    orphan["user"]["app_uuid"] = str(uuid.uuid4())  # an app that no longer exists
+    orphan["user"]["user_id"] = str(end_user_id(uuid.UUID(orphan["user"]["app_uuid"]), "orphan"))
+    client.xadd(stream.stream, {"event": json.dumps(orphan)})
+    client.xadd(stream.stream, login_entry(sync_app, "after", 2000))
+
+    result = drain(stream, session_factory, pending)
+    assert (result.read, result.dead_lettered) == (5, 3)
+    landed = set(db.scalars(select(EndUser.external_id).where(EndUser.app_id == sync_app.id)))
+    assert landed == {"before", "after"}
+    status = stream.status()
+    assert status["backlog"] == 0 and status["dead_letters"] == 3
+    errors = [d["error"] for d in stream.dead_letters()]
+    assert any("not JSON" in e for e in errors) and any("derive" in e for e in errors)
+    assert any("IntegrityError" in e or "ForeignKey" in e for e in errors)
+
+
+def test_database_outage_leaves_entries_pending(sync_app, stream, pending, registry):
+    client = registry["saas.redis"]
+    client.xadd(stream.stream, login_entry(sync_app, "later", 1000))
+    dead_db = sessionmaker(bind=create_engine(
+        "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}))
+    with pytest.raises(OperationalError):
+        drain(stream, dead_db, pending)
+    status = stream.status()
+    assert status["backlog"] == 1 and status["in_flight"] == 1 and status["dead_letters"] == 0
+
+
+def test_pending_entries_of_a_dead_consumer_are_reclaimed(
+    sync_app, stream, pending, session_factory, db, registry
+):
+    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
+    client.xadd(stream.stream, login_entry(sync_app, "orphaned", 1000))
+    dead = EventStream(client, keys, "dead-consumer", reclaim_idle_ms=60_000)
+    assert len(dead.read_batch(10)) == 1  # read, then the consumer dies
+    assert drain(stream, session_factory, pending).read == 0  # not idle long enough yet
+    eager = EventStream(client, keys, "rescuer", reclaim_idle_ms=5)
+    time.sleep(0.02)  # idle longer than the rescuer's reclaim timeout
+    assert drain(eager, session_factory, pending).applied == 1
+    assert db.scalar(select(EndUser.external_id).where(EndUser.external_id == "orphaned"))
+
+
+events = st.lists(
+    st.tuples(st.sampled_from(["p", "q"]), st.integers(1000, 1005),
+              st.dictionaries(st.sampled_from("abc"), st.integers(0, 3), max_size=2)),
+    min_size=1, max_size=8,
+)
+
+
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events)
+def test_any_order_and_repetition_give_identical_rows(sync_app, session_factory, db_connection,
+                                                       sequence):
+    parsed = [
+        parse_entry(str(n), as_read(login_entry(sync_app, ext, ms, custom=custom,
+                                                audit_id=str(uuid.UUID(int=n + 1)))))
+        for n, (ext, ms, custom) in enumerate(sequence)
+    ]
+
+    def rows_after(batches):
+        savepoint = db_connection.begin_nested()
+        try:
+            for batch in batches:
+                with session_factory() as session, session.begin():
+                    write_batch(session, batch)
+            users = db_connection.execute(
+                select(EndUser.external_id, EndUser.custom, EndUser.custom_versions,
+                       EndUser.created_at, EndUser.last_login_at)
+                .where(EndUser.app_id == sync_app.id).order_by(EndUser.external_id)
+            ).all()
+            audit = db_connection.scalar(select(func.count()).select_from(AuditEvent)
+                                         .where(AuditEvent.app_id == sync_app.app_id))
+            return [tuple(u) for u in users], audit
+        finally:
+            savepoint.rollback()
+
+    once = rows_after([parsed])
+    assert rows_after([parsed, parsed]) == once
+    assert rows_after([list(reversed(parsed))]) == once
+    assert rows_after([[e] for e in reversed(parsed)]) == once
+    assert once[1] == len(parsed)

@@ -1,0 +1,25 @@
+"""Building stream entries the way the login path does, for the sync tests."""
+
+from __future__ import annotations
+
+import uuid
+
+from saas.events import AuditRecord, UserUpsert, encode_event
+from saas.users.models import end_user_id
+
+
+def login_entry(app, external_id: str, login_at_ms: int, custom=None, profile=None,
+                audit_id: str | None = None) -> dict[str, str]:
+    user_id = str(end_user_id(app.id, external_id))
+    audit = AuditRecord(type="login.succeeded", outcome="success", app_id=app.app_id,
+                        tenant_id=str(app.tenant_id), user_id=user_id, external_id=external_id,
+                        at_ms=login_at_ms, id=audit_id or str(uuid.uuid4()))
+    upsert = UserUpsert(app_uuid=str(app.id), app_id=app.app_id, user_id=user_id,
+                        external_id=external_id, login_at_ms=login_at_ms,
+                        custom=custom, profile=profile)
+    return encode_event([audit], upsert)
+
+
+def as_read(entry: dict[str, str]) -> dict[bytes, bytes]:
+    """The entry as XREAD returns it (bytes keys and values)."""
+    return {key.encode(): value.encode() for key, value in entry.items()}

@@ -1,0 +1,70 @@
+"""Merge semantics: any order and any repetition of events give the same result."""
+
+from __future__ import annotations
+
+import uuid
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from saas.sync.merge import collapse
+from saas.sync.parse import UserMerge
+
+APP = uuid.UUID(int=1)
+USERS = [uuid.UUID(int=n) for n in range(2, 5)]
+
+values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3))
+objects = st.one_of(st.none(), st.dictionaries(st.sampled_from("abcd"), values, max_size=3))
+merges = st.builds(
+    UserMerge,
+    user_id=st.sampled_from(USERS),
+    app_uuid=st.just(APP),
+    app_id=st.just("app00001"),
+    external_id=st.just("x"),
+    login_at_ms=st.integers(1000, 1010),  # few values: equal versions happen often
+    custom=objects,
+    profile=objects,
+)
+
+
+def _snapshot(states):
+    return {
+        user_id: (s.first_login_ms, s.last_login_ms, s.custom.values, s.custom.versions,
+                  s.profile.values, s.profile.versions)
+        for user_id, s in states.items()
+    }
+
+
+@settings(max_examples=300)
+@given(st.lists(merges, max_size=12), st.randoms())
+def test_order_and_repetition_do_not_matter(events, rnd):
+    expected = _snapshot(collapse(events))
+    shuffled = events * 2
+    rnd.shuffle(shuffled)
+    assert _snapshot(collapse(shuffled)) == expected
+    assert _snapshot(collapse(list(reversed(events)))) == expected
+
+
+@settings(max_examples=200)
+@given(st.lists(merges, max_size=12), st.integers(0, 12))
+def test_batches_fold_like_one_batch(events, cut):
+    whole = collapse(events)
+    first, second = collapse(events[:cut]), collapse(events[cut:])
+    for user_id, state in second.items():
+        if user_id in first:
+            first[user_id].absorb(state)
+        else:
+            first[user_id] = state
+    assert _snapshot(first) == _snapshot(whole)
+
+
+def test_newest_field_wins_and_null_is_stored():
+    user = USERS[0]
+
+    def merge(ms, custom):
+        return UserMerge(user, APP, "app00001", "x", ms, custom, None)
+
+    states = collapse([merge(2000, {"a": 2, "b": None}), merge(1000, {"a": 1, "c": 3})])
+    assert states[user].custom.values == {"a": 2, "b": None, "c": 3}
+    assert states[user].custom.versions == {"a": 2000, "b": 2000, "c": 1000}
+    assert (states[user].first_login_ms, states[user].last_login_ms) == (1000, 2000)

@@ -1,0 +1,61 @@
+"""The write-behind sync task: drain login events from Redis into PostgreSQL.
+
+Beat runs it every second. A run drains batches for up to ``TIME_BUDGET``
+seconds; if the backlog outlasts that, it sends itself again at once (the
+"kick"), so a growing backlog is worked off without waiting for the next tick
+and without any Celery publish on the login path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+
+from celery import shared_task
+
+from saas.sync.drain import DEFAULT_BATCH_SIZE, drain_batch
+from saas.sync.stream import EventStream
+from saas.users.pending import PendingMerges
+from workers.celery import BridgekeeperTask
+
+log = logging.getLogger(__name__)
+TIME_BUDGET = 0.9
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def event_stream(app) -> EventStream:
+    settings = app.saas_settings
+    return EventStream(
+        app.redis_client(), app.redis_keys(), consumer_name(),
+        reclaim_idle_ms=int(settings.get("saas.sync.reclaim_idle_ms", 30_000)),
+    )
+
+
+@shared_task(name="workers.sync.drain", base=BridgekeeperTask, bind=True)
+def drain(self: BridgekeeperTask) -> dict[str, int]:
+    """Drain for up to ``TIME_BUDGET`` seconds; kick another run if work is left."""
+    app = self.app
+    stream = event_stream(app)
+    pending = PendingMerges(app.redis_client(), app.redis_keys())
+    batch_size = int(app.saas_settings.get("saas.sync.batch_size", DEFAULT_BATCH_SIZE))
+    deadline = time.monotonic() + TIME_BUDGET
+    totals = {"read": 0, "applied": 0, "dead_lettered": 0}
+    while True:
+        result = drain_batch(stream, app.db_sessionmaker(), pending, batch_size)
+        totals["read"] += result.read
+        totals["applied"] += result.applied
+        totals["dead_lettered"] += result.dead_lettered
+        if result.read < batch_size:
+            break
+        if time.monotonic() >= deadline:
+            if not app.conf.task_always_eager:
+                self.apply_async()
+            break
+    if totals["read"]:
+        log.info("sync: drained", extra=totals)
+    return totals
