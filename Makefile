@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DEV_CONFIG := development.ini
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint migrate services clean
+.PHONY: run test lint migrate services clean bench-sync
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ test: $(INSTALLED) $(NODE_EXAMPLE) services
 ## services: start the local PostgreSQL and Redis if they are installed but stopped
 services:
 	scripts/ensure-services
+
+## bench-sync: drain a 100,000-event backlog in one process and print events/s
+bench-sync: $(INSTALLED) services
+	$(BIN)/python -m bench.sync
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

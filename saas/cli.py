@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import plaster
+import redis
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
@@ -39,6 +40,8 @@ from saas.config import ConfigurationError, load_settings
 from saas.crypto import SecretBox, secret_box_from_settings
 from saas.db import engine_from_settings, session_factory
 from saas.passwords import password_problem, passwords_from_settings
+from saas.redis import Keys, redis_from_url
+from saas.sync.stream import EventStream
 from saas.tenants.services import EmailTaken, is_valid_email, member_by_email, sign_up
 
 Settings = dict[str, Any]
@@ -190,6 +193,18 @@ def rotate_master_key(args: argparse.Namespace, settings: Settings) -> dict[str,
     return {"reencrypted": count}
 
 
+def sync_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Backlog of the login event stream, its oldest entry's age, dead letters."""
+    stream = EventStream(redis_from_url(settings["redis.url"]),
+                         Keys(settings["saas.redis_prefix"]), consumer="saas-admin")
+    try:
+        status = stream.status()
+        status["recent_dead_letters"] = stream.dead_letters(args.dead_letters)
+    except redis.RedisError as exc:
+        raise CommandError(f"Redis is unreachable: {exc.__class__.__name__}") from exc
+    return status
+
+
 Command = Callable[[argparse.Namespace, Settings], dict[str, Any]]
 
 
@@ -220,6 +235,10 @@ def build_parser() -> argparse.ArgumentParser:
                      metavar="URI", help="an allowed redirect URI (repeatable)")
     add("rotate-master-key", rotate_master_key,
         "Re-encrypt all secrets under SAAS_MASTER_KEY (old keys: SAAS_MASTER_KEY_PREVIOUS).")
+    sub = add("sync-status", sync_status,
+              "Show the event sync backlog, its oldest entry's age and dead letters.")
+    sub.add_argument("--dead-letters", type=int, default=10, metavar="N",
+                     help="how many recent dead letters to list (default 10)")
     return parser
 
 

@@ -12,6 +12,7 @@ import enum
 import logging
 
 import redis
+import sqlalchemy.exc
 from pyramid.httpexceptions import HTTPException
 from pyramid.renderers import render_to_response
 from pyramid.view import exception_view_config, notfound_view_config
@@ -135,6 +136,17 @@ def store_unavailable_view(exc, request):
             "the session store is unavailable, try again shortly",
             headers={"Retry-After": "5"},
         ),
+    )
+
+
+@exception_view_config(sqlalchemy.exc.OperationalError)
+@exception_view_config(sqlalchemy.exc.InterfaceError)
+def database_unavailable_view(exc, request):
+    log.error("database unavailable: %s", exc.__class__.__name__)
+    return render_error(
+        request,
+        ApiError(503, "temporarily_unavailable", Reason.DATABASE_UNAVAILABLE,
+                 "the database is unavailable, try again shortly", headers={"Retry-After": "5"}),
     )
 
 

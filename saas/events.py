@@ -64,16 +64,18 @@ def audit_from_request(request, type_: str, outcome: str, **fields: Any) -> Audi
     )
 
 
-def encode_event(audit: list[AuditRecord], user: UserUpsert | None = None) -> dict[str, str]:
+def encode_event(audit: list[AuditRecord], user: UserUpsert | None = None,
+                 event_id: str | None = None) -> dict[str, str]:
     body = {
         "v": EVENT_VERSION,
-        "id": str(uuid.uuid4()),
+        "id": event_id or str(uuid.uuid4()),
         "audit": [asdict(record) for record in audit],
         "user": asdict(user) if user else None,
     }
     return {"event": json.dumps(body, separators=(",", ":"))}
 
 
-def append_event(pipe, keys, audit: list[AuditRecord], user: UserUpsert | None = None) -> None:
+def append_event(pipe, keys, audit: list[AuditRecord], user: UserUpsert | None = None,
+                 event_id: str | None = None) -> None:
     """Queue the XADD on a pipeline (or a client) — one entry per outcome."""
-    pipe.xadd(keys.global_(STREAM), encode_event(audit, user))
+    pipe.xadd(keys.global_(STREAM), encode_event(audit, user, event_id))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 
+import redis
 from pyramid.view import view_config
 from sqlalchemy import text
+
+from saas.sync.stream import EventStream
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +37,52 @@ def healthz(request):
     return {"status": "ok"}
 
 
+def sync_status(request) -> dict | None:
+    """The event sync's figures (docs/operations.md), or None without Redis."""
+    stream = EventStream(request.redis, request.redis_keys, consumer="probe")
+    try:
+        return stream.status()
+    except redis.RedisError:
+        return None
+
+
 @view_config(route_name="readyz", renderer="json", request_method="GET")
 def readyz(request):
     checks = {"postgres": check_database(request), "redis": check_redis(request)}
     failing = sorted(name for name, problem in checks.items() if problem)
+    body = {"status": "unavailable" if failing else "ok",
+            "checks": {n: p or "ok" for n, p in checks.items()}}
     if failing:
         request.response.status_int = 503
-        return {"status": "unavailable", "failing": failing,
-                "checks": {n: p or "ok" for n, p in checks.items()}}
-    return {"status": "ok", "checks": {name: "ok" for name in checks}}
+        body["failing"] = failing
+    else:
+        body["sync"] = sync_status(request)
+    return body
+
+
+_METRICS = (
+    ("backlog", "Login events not yet written to PostgreSQL."),
+    ("oldest_pending_age_seconds", "Age of the oldest login event not yet written."),
+    ("in_flight", "Events read by a worker and not yet acknowledged."),
+    ("dead_letters", "Events parked in the dead-letter stream."),
+)
+
+
+@view_config(route_name="metrics", request_method="GET")
+def metrics(request):
+    """Prometheus text exposition of the sync figures."""
+    status = sync_status(request)
+    lines = []
+    for name, help_ in _METRICS:
+        metric = f"bridgekeeper_sync_{name}"
+        lines += [f"# HELP {metric} {help_}", f"# TYPE {metric} gauge"]
+        if status is not None:
+            lines.append(f"{metric} {status[name]}")
+    lines += ["# HELP bridgekeeper_redis_up Whether Redis answered.",
+              "# TYPE bridgekeeper_redis_up gauge", f"bridgekeeper_redis_up {int(bool(status))}"]
+    response = request.response
+    response.content_type = "text/plain"
+    response.charset = "utf-8"
+    response.headers["Content-Type"] = "text/plain; version=0.0.4; charset=utf-8"
+    response.text = "\n".join(lines) + "\n"
+    return response

@@ -6,8 +6,8 @@ from __future__ import annotations
 def includeme(config) -> None:
     config.add_route("healthz", "/healthz")
     config.add_route("readyz", "/readyz")
+    config.add_route("metrics", "/metrics")
     config.add_route("home", "/")
-
     # The login protocol (DESIGN §4, §6).
     app = "/v1/apps/{app_id}"
     config.add_route("flows.authorize", app + "/authorize")

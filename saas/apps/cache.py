@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -155,7 +156,8 @@ class AppConfigCache:
     def forget(self, app_id: str) -> None:
         self.redis.delete(self._key(app_id))
 
-    def load(self, db: Session, app_id: str) -> AppConfig | None:
+    def load(self, db: Callable[[], Session], app_id: str) -> AppConfig | None:
+        """The app's settings; ``db`` is called only on a cache miss."""
         if not is_app_id(app_id):
             return None
         raw = self.redis.get(self._key(app_id))
@@ -163,7 +165,7 @@ class AppConfigCache:
             return None
         if raw is not None:
             return AppConfig.from_json(raw)
-        app = db.scalar(
+        app = db().scalar(
             select(App)
             .where(App.app_id == app_id)
             .options(selectinload(App.secrets), selectinload(App.signing_keys))

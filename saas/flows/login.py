@@ -17,6 +17,7 @@ from saas.errors import Reason
 from saas.events import AuditRecord, UserUpsert, append_event, audit_from_request
 from saas.flows.jwt_strict import TokenRejected, verify_tenant_token
 from saas.flows.redirect_uris import with_query
+from saas.sync.versions import field_version
 from saas.tokens.sessions import new_sid
 from saas.users.disabled import is_disabled
 from saas.users.models import end_user_id
@@ -88,10 +89,12 @@ def complete_login(
         app_uuid=app.id, app_id=app.app_id, user_id=user_id, external_id=claims.user_id,
         login_at_ms=login_ms, custom=claims.custom, profile=claims.profile,
     )
+    event_id = uuid.uuid4()
     pipe = request.redis.pipeline(transaction=False)
-    append_event(pipe, request.redis_keys, [audit], upsert)
-    request.pending_merges.record(app.app_id, user_id, login_ms, claims.custom, claims.profile,
-                                  client=pipe)
+    append_event(pipe, request.redis_keys, [audit], upsert, event_id=str(event_id))
+    request.pending_merges.record(app.app_id, user_id, login_ms,
+                                  field_version(login_ms, event_id),
+                                  claims.custom, claims.profile, client=pipe)
     pipe.execute()
     return LoginResult(code=code, user_id=user_id, external_id=claims.user_id)
 

@@ -31,7 +31,8 @@ MAX_TOKEN_CHARS = 6144
 
 
 def load_app(request) -> AppConfig:
-    app = request.app_cache.load(request.db, request.matchdict["app_id"])
+    # The hot path opens no database session unless the cache misses.
+    app = request.app_cache.load(lambda: request.db, request.matchdict["app_id"])
     if app is None:
         raise ApiError(404, "invalid_request", Reason.APP_NOT_FOUND, "unknown app")
     return app

@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import psycopg
 from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,8 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 2000
 # Errors that come from the data of one event, not from the database's health
 # (an outage or a missing migration must leave the entries pending instead).
-_REFUSED = (IntegrityError, DataError)
+# The COPY path raises psycopg's own errors, the generic path SQLAlchemy's.
+_REFUSED = (IntegrityError, DataError, psycopg.errors.IntegrityError, psycopg.errors.DataError)
 
 
 @dataclass(frozen=True)
@@ -84,13 +86,15 @@ def _describe(exc: Exception) -> str:
 
 
 def _trim_overlays(pending: PendingMerges, events: list[ParsedEvent], states) -> None:
-    app_ids = {event.user.user_id: event.user.app_id for event in events if event.user}
     if not states:
         return
-    pipe = pending.redis.pipeline(transaction=False)
+    app_ids = {event.user.user_id: event.user.app_id for event in events if event.user}
+    by_app: dict[str, list] = {}
     for user_id, state in states.items():
-        pending.trim(app_ids[user_id], str(user_id), state.last_login_ms,
-                     state.custom.versions, state.profile.versions, client=pipe)
+        by_app.setdefault(app_ids[user_id], []).append((str(user_id), state.last_login_ms))
+    pipe = pending.redis.pipeline(transaction=False)
+    for app_id, committed in by_app.items():
+        pending.trim(app_id, committed, client=pipe)  # one call per app: one hash slot
     pipe.execute()
 
 

@@ -1,26 +1,16 @@
 """Last-writer-wins per top-level field, by server login time (DESIGN §2).
 
-Each field carries a version (the login time in ms). A field is replaced only
-by a newer version; equal versions are settled by the canonical JSON of the
-value, so the result depends on neither the order nor the repetition of the
-events — the property the sync relies on to apply batches again safely.
+Each field carries a version (``saas.sync.versions``: login time, then event
+id). A field is replaced only by a greater version, so the result depends on
+neither the order nor the repetition of the events — the property the sync
+relies on to apply batches again safely. PostgreSQL applies the same rule in
+``bk_merge_fields`` (migration 0002).
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
-
-
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _wins(new_version: int, new_value: Any, old_version: int, old_value: Any) -> bool:
-    if new_version != old_version:
-        return new_version > old_version
-    return _canonical(new_value) > _canonical(old_value)
 
 
 @dataclass
@@ -28,21 +18,17 @@ class VersionedObject:
     """An object with a version per top-level field."""
 
     values: dict[str, Any] = field(default_factory=dict)
-    versions: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
 
-    def merge(self, data: dict[str, Any] | None, version: int) -> None:
+    def merge(self, data: dict[str, Any] | None, version: str) -> None:
         for name, value in (data or {}).items():
-            if name not in self.versions or _wins(
-                version, value, self.versions[name], self.values[name]
-            ):
+            if version > self.versions.get(name, ""):
                 self.values[name] = value
                 self.versions[name] = version
 
     def merge_object(self, other: VersionedObject) -> None:
         for name, value in other.values.items():
-            if name not in self.versions or _wins(
-                other.versions[name], value, self.versions[name], self.values[name]
-            ):
+            if other.versions[name] > self.versions.get(name, ""):
                 self.values[name] = value
                 self.versions[name] = other.versions[name]
 
@@ -77,6 +63,6 @@ def collapse(merges) -> dict[Any, UserState]:
             )
         state.first_login_ms = min(state.first_login_ms, merge.login_at_ms)
         state.last_login_ms = max(state.last_login_ms, merge.login_at_ms)
-        state.custom.merge(merge.custom, merge.login_at_ms)
-        state.profile.merge(merge.profile, merge.login_at_ms)
+        state.custom.merge(merge.custom, merge.version)
+        state.profile.merge(merge.profile, merge.version)
     return states

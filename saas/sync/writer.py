@@ -1,9 +1,11 @@
-"""Writing one batch of parsed events to PostgreSQL (or SQLite in development).
+"""Writing one batch of parsed events to the database. The caller owns the transaction.
 
-End users: new ones are inserted with ``ON CONFLICT DO NOTHING``; existing ones
-are locked in id order, merged field by field (``saas.sync.merge``) and
-updated. Audit rows are inserted with ``ON CONFLICT (id) DO NOTHING``, so a
-batch delivered twice adds nothing. The caller owns the transaction.
+PostgreSQL takes the set-based path of ``saas.sync.copy_writer``. The generic
+path here serves SQLite (development): new users are inserted with ``ON
+CONFLICT DO NOTHING``; existing ones are locked in id order, merged field by
+field in Python (``saas.sync.merge``) and updated. Audit rows are inserted
+with ``ON CONFLICT (id) DO NOTHING`` either way, so a batch delivered twice
+adds nothing.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from sqlalchemy.orm import Session
 
 from saas.audit.models import AuditEvent
 from saas.clock import from_ms, to_ms
+from saas.sync.copy_writer import write_postgres
 from saas.sync.merge import UserState, VersionedObject, collapse
 from saas.sync.parse import ParsedEvent
 from saas.users.models import EndUser
+
+UUID_FIELDS = ("id", "tenant_id", "user_id")
 
 
 def _insert(session: Session, table):
@@ -47,10 +52,8 @@ def _stored_state(row) -> UserState:
         app_uuid=row.app_id,
         first_login_ms=to_ms(row.created_at),
         last_login_ms=to_ms(row.last_login_at) or 0,
-        custom=VersionedObject(dict(row.custom), {k: int(v) for k, v in
-                                                  row.custom_versions.items()}),
-        profile=VersionedObject(dict(row.profile), {k: int(v) for k, v in
-                                                    row.profile_versions.items()}),
+        custom=VersionedObject(dict(row.custom), dict(row.custom_versions)),
+        profile=VersionedObject(dict(row.profile), dict(row.profile_versions)),
     )
 
 
@@ -91,7 +94,8 @@ def insert_audit(session: Session, records: list[dict[str, Any]]) -> None:
         return
     unique = {record["id"]: record for record in records}
     rows = [
-        {**{k: v for k, v in record.items() if k != "at_ms"}, "at": from_ms(record["at_ms"])}
+        {**{k: v for k, v in record.items() if k != "at_ms"}, "at": from_ms(record["at_ms"]),
+         **{k: uuid.UUID(record[k]) if record[k] else None for k in UUID_FIELDS}}
         for record in unique.values()
     ]
     session.execute(
@@ -103,6 +107,10 @@ def insert_audit(session: Session, records: list[dict[str, Any]]) -> None:
 def write_batch(session: Session, events: list[ParsedEvent]) -> dict[uuid.UUID, UserState]:
     """Apply the events; returns the batch's per-user states (to trim overlays)."""
     states = collapse(event.user for event in events if event.user is not None)
-    upsert_users(session, states)
-    insert_audit(session, [record for event in events for record in event.audit])
+    audit = [record for event in events for record in event.audit]
+    if session.get_bind().dialect.name == "postgresql":
+        write_postgres(session, states, audit)
+    else:
+        upsert_users(session, states)
+        insert_audit(session, audit)
     return states

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
 from saas.clock import from_ms, to_ms
@@ -16,6 +18,8 @@ from saas.flows.request_body import read_params, string_param
 from saas.flows.views import load_app
 from saas.tokens.access import AccessClaims, InvalidAccessToken
 from saas.users.models import EndUser
+
+log = logging.getLogger(__name__)
 
 
 def _grant_error(reason: Reason, description: str, error: str = "invalid_grant") -> ApiError:
@@ -153,11 +157,21 @@ def _iso_ms(ms: int | None) -> str | None:
     return from_ms(ms).isoformat() if ms is not None else None
 
 
+def _stored_user(request, user_id: str) -> EndUser | None:
+    """The synced row, if PostgreSQL answers; without it, the overlay alone serves."""
+    try:
+        return request.db.get(EndUser, uuid.UUID(user_id))
+    except (OperationalError, InterfaceError):
+        log.warning("/me: database unavailable, answering from the pending overlay")
+        request.tm.doom()
+        return None
+
+
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
     claims = _bearer_claims(request, app)
-    stored = request.db.get(EndUser, uuid.UUID(claims.user_id))
+    stored = _stored_user(request, claims.user_id)
     overlay = request.pending_merges.read(app.app_id, claims.user_id)
     custom = dict(stored.custom if stored else {})
     profile = dict(stored.profile if stored else {})
@@ -165,7 +179,7 @@ def me(request):
                                      ("profile", profile,
                                       stored.profile_versions if stored else {})):
         for name, value in overlay[target].items():
-            if overlay[target + "_versions"][name] >= int(versions.get(name, 0)):
+            if overlay[target + "_versions"][name] >= versions.get(name, ""):
                 merged[name] = value
     first_login = to_ms(stored.created_at) if stored else overlay.get("first_login")
     last_login = max(filter(None, [to_ms(stored.last_login_at) if stored else None,

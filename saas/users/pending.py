@@ -2,7 +2,8 @@
 
 Per end user, a Redis hash ``{prefix}:{app_id}:pending:{user_id}`` keeps, for
 each top-level field of ``custom`` (``c.<name>``) and ``profile``
-(``p.<name>``), the newest value by server login time as ``<ms>|<json>``. A Lua
+(``p.<name>``), the newest value as ``<version>|<json>`` (``saas.sync.versions``,
+fixed-width text that orders by login time, then event id). A Lua
 script applies the same last-writer-wins rule as the database merge, so the
 overlay and the stored row agree whatever the order of logins. ``/me`` lays
 the overlay over the stored user.
@@ -15,39 +16,39 @@ from typing import Any
 
 PENDING_TTL = 7 * 24 * 3600
 
+# ARGV: login ms, TTL, field version, then name/json pairs.
 _MERGE = """
 local key = KEYS[1]
 local login_ms = tonumber(ARGV[1])
-redis.call('HSETNX', key, 'first_login', ARGV[1])
+local version = ARGV[3]
+local first = tonumber(redis.call('HGET', key, 'first_login') or '0')
+if first == 0 or login_ms < first then redis.call('HSET', key, 'first_login', ARGV[1]) end
 local last = tonumber(redis.call('HGET', key, 'last_login') or '0')
 if login_ms > last then redis.call('HSET', key, 'last_login', ARGV[1]) end
-for i = 3, #ARGV, 2 do
+for i = 4, #ARGV, 2 do
   local current = redis.call('HGET', key, ARGV[i])
   local keep = false
   if current then
-    local version = tonumber(string.match(current, '^(%d+)|'))
-    if version and version > login_ms then keep = true end
+    local stored = string.match(current, '^([^|]+)|')
+    if stored and stored >= version then keep = true end
   end
-  if not keep then redis.call('HSET', key, ARGV[i], ARGV[1] .. '|' .. ARGV[i + 1]) end
+  if not keep then redis.call('HSET', key, ARGV[i], version .. '|' .. ARGV[i + 1]) end
 end
 redis.call('EXPIRE', key, tonumber(ARGV[2]))
 return 1
 """
 
 
-# Remove the fields whose committed version is at least the pending one; a
-# newer login's fields stay. ARGV: last committed login ms, then name/version pairs.
+# Drop each user's overlay once the database holds its newest login: KEYS are
+# overlays, ARGV the matching committed last-login times. An overlay with a
+# newer login (it arrived while the batch was written) stays whole until a
+# later batch commits that login; /me compares versions, so older fields left
+# in it are harmless.
 _TRIM = """
-local key = KEYS[1]
-for i = 2, #ARGV, 2 do
-  local current = redis.call('HGET', key, ARGV[i])
-  if current then
-    local version = tonumber(string.match(current, '^(%d+)|'))
-    if version and version <= tonumber(ARGV[i + 1]) then redis.call('HDEL', key, ARGV[i]) end
-  end
+for k = 1, #KEYS do
+  local last = tonumber(redis.call('HGET', KEYS[k], 'last_login') or '0')
+  if last <= tonumber(ARGV[k]) then redis.call('DEL', KEYS[k]) end
 end
-local last = tonumber(redis.call('HGET', key, 'last_login') or '0')
-if redis.call('HLEN', key) <= 2 and last <= tonumber(ARGV[1]) then redis.call('DEL', key) end
 return 1
 """
 
@@ -68,25 +69,26 @@ class PendingMerges:
         app_id: str,
         user_id: str,
         login_at_ms: int,
+        version: str,
         custom: dict[str, Any] | None,
         profile: dict[str, Any] | None,
         client=None,
     ) -> None:
-        args: list[Any] = [login_at_ms, PENDING_TTL]
+        args: list[Any] = [login_at_ms, PENDING_TTL, version]
         for prefix, data in (("c.", custom), ("p.", profile)):
             for name, value in (data or {}).items():
                 args += [prefix + name, json.dumps(value, separators=(",", ":"))]
         self._merge(keys=[pending_key(self.keys, app_id, user_id)], args=args, client=client)
 
-    def trim(self, app_id: str, user_id: str, last_login_ms: int,
-             custom_versions: dict[str, int], profile_versions: dict[str, int],
-             client=None) -> None:
-        """Forget what the database now holds, without racing a newer login."""
-        args: list[Any] = [last_login_ms]
-        for prefix, versions in (("c.", custom_versions), ("p.", profile_versions)):
-            for name, version in versions.items():
-                args += [prefix + name, version]
-        self._trim(keys=[pending_key(self.keys, app_id, user_id)], args=args, client=client)
+    def trim(self, app_id: str, committed: list[tuple[str, int]], client=None) -> None:
+        """Forget what the database now holds, without racing a newer login.
+
+        ``committed`` lists ``(user_id, last_login_ms)`` of one app's users, as
+        just committed: one script call for all of them (one hash slot).
+        """
+        if committed:
+            self._trim(keys=[pending_key(self.keys, app_id, u) for u, _ in committed],
+                       args=[last for _, last in committed], client=client)
 
     def read(self, app_id: str, user_id: str) -> dict[str, Any]:
         """``{"custom": {...}, "profile": {...}, "first_login": ms, "last_login": ms}``."""
@@ -101,7 +103,7 @@ class PendingMerges:
             version, _, payload = text.partition("|")
             target = "custom" if name.startswith("c.") else "profile"
             overlay[target][name[2:]] = json.loads(payload)
-            overlay[target + "_versions"][name[2:]] = int(version)
+            overlay[target + "_versions"][name[2:]] = version
         return overlay
 
 

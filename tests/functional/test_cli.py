@@ -352,3 +352,27 @@ def test_the_console_script_runs(ini_path, new_email, engine):
     assert printed["email"] == email
     tenant_id = scalar(engine, "SELECT tenant_id FROM members WHERE email = :e", e=email)
     assert str(tenant_id) == printed["tenant_id"]
+
+
+def test_sync_status_reports_backlog_age_and_dead_letters(tmp_path, app_settings, capsys,
+                                                          redis_client):
+    prefix = f"{app_settings['saas.redis_prefix']}:cli-sync:{uuid.uuid4().hex[:6]}"
+    ini = write_ini(tmp_path / "sync.ini", {**app_settings, "saas.redis_prefix": prefix})
+    empty = _run(ini, capsys, "sync-status")
+    assert empty.code == 0
+    assert empty.json == {"backlog": 0, "oldest_pending_age_seconds": 0.0, "in_flight": 0,
+                          "dead_letters": 0, "recent_dead_letters": []}
+    redis_client.xadd(f"{prefix}:events", {"event": "{}"}, id="1000-0")
+    redis_client.xadd(f"{prefix}:events:dead",
+                      {"entry_id": "5-0", "event": "x", "error": "event is not JSON"})
+    busy = _run(ini, capsys, "sync-status").json
+    assert busy["backlog"] == 1 and busy["oldest_pending_age_seconds"] > 1_000_000
+    assert busy["dead_letters"] == 1
+    assert busy["recent_dead_letters"][0]["error"] == "event is not JSON"
+
+
+def test_sync_status_with_redis_down_is_one_line(tmp_path, app_settings, capsys):
+    ini = write_ini(tmp_path / "down.ini", {**app_settings, "redis.url": "redis://127.0.0.1:1/0"})
+    result = _run(ini, capsys, "sync-status")
+    assert result.code == 1 and "Redis is unreachable" in result.err
+    assert result.err.count("\n") == 1

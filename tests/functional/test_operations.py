@@ -14,7 +14,19 @@ from saas.logging import BridgekeeperJsonFormatter
 def test_healthz_and_readyz(webapp):
     assert webapp.get("/healthz").json == {"status": "ok"}
     ready = webapp.get("/readyz").json
-    assert ready == {"status": "ok", "checks": {"postgres": "ok", "redis": "ok"}}
+    assert ready["status"] == "ok" and ready["checks"] == {"postgres": "ok", "redis": "ok"}
+    assert set(ready["sync"]) == {"backlog", "oldest_pending_age_seconds", "in_flight",
+                                  "dead_letters"}
+
+
+def test_metrics_expose_the_sync_figures(webapp, registry):
+    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
+    client.delete(keys.global_("events"))
+    client.xadd(keys.global_("events"), {"event": "{}"})
+    text = webapp.get("/metrics").text
+    assert "# TYPE bridgekeeper_sync_backlog gauge" in text
+    assert "bridgekeeper_sync_backlog 1\n" in text and "bridgekeeper_redis_up 1" in text
+    client.delete(keys.global_("events"))
 
 
 def test_readyz_names_the_failing_dependency(app_settings):

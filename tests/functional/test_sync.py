@@ -18,6 +18,7 @@ from saas.events import STREAM
 from saas.sync.drain import drain
 from saas.sync.parse import parse_entry
 from saas.sync.stream import EventStream
+from saas.sync.versions import field_version
 from saas.sync.writer import write_batch
 from saas.users.models import EndUser, end_user_id
 from saas.users.pending import PendingMerges
@@ -89,17 +90,23 @@ def test_logins_land_merged_with_one_audit_row_per_event(
 def test_overlay_trim_keeps_a_newer_login(sync_app, stream, pending, session_factory, registry):
     client = registry["saas.redis"]
     user_id = str(end_user_id(sync_app.id, "racer"))
-    client.xadd(stream.stream, login_entry(sync_app, "racer", 1000, custom={"a": 1}))
-    pending.record(sync_app.app_id, user_id, 1000, {"a": 1}, None)
+    entry = login_entry(sync_app, "racer", 1000, custom={"a": 1})
+    client.xadd(stream.stream, entry)
+    event_id = json.loads(entry["event"])["id"]
+    pending.record(sync_app.app_id, user_id, 1000, field_version(1000, event_id), {"a": 1}, None)
     stream.ensure_group()
     entries = stream.read_batch(10)
     # A newer login arrives while the batch is being written.
-    pending.record(sync_app.app_id, user_id, 2000, {"a": 2}, None)
+    pending.record(sync_app.app_id, user_id, 2000, field_version(2000, uuid.uuid4()), {"a": 2},
+                   None)
     with session_factory() as session, session.begin():
         states = write_batch(session, [parse_entry(i.decode(), f) for i, f in entries])
     state = states[uuid.UUID(user_id)]
-    pending.trim(sync_app.app_id, user_id, state.last_login_ms, state.custom.versions, {})
+    pending.trim(sync_app.app_id, [(user_id, state.last_login_ms)])
     assert pending.read(sync_app.app_id, user_id)["custom"] == {"a": 2}
+    # Once the newer login is committed too, the overlay goes.
+    pending.trim(sync_app.app_id, [(user_id, 2000)])
+    assert pending.read(sync_app.app_id, user_id)["custom"] == {}
 
 
 def test_same_batch_twice_adds_nothing(sync_app, stream, pending, session_factory, db, registry):

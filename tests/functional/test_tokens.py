@@ -160,3 +160,25 @@ def test_access_token_lifetime_comes_from_the_app(webapp, login_app, db):
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     assert claims["exp"] - claims["iat"] == 120
     assert abs(claims["iat"] - time.time()) < 5
+
+
+def test_logins_and_me_work_with_postgres_unreachable_for_cached_apps(webapp, login_app,
+                                                                       app_settings):
+    import webtest
+
+    from saas.config import configure
+
+    webapp.app.registry["saas.app_cache"].store(login_app)  # the cache is warm
+    no_db = webtest.TestApp(configure(dict(app_settings, **{
+        "sqlalchemy.url": "postgresql+psycopg://postgres@127.0.0.1:1/none"})).make_wsgi_app(),
+        extra_environ={"HTTP_HOST": "bk.test"})
+    tokens = Login(no_db, login_app.app_id, login_app.plain_secrets["custom_auth"]).tokens(
+        user_id="offline", custom={"mode": "offline"})
+    profile = me(no_db, login_app, tokens["access_token"]).json
+    assert profile["custom"] == {"mode": "offline"} and profile["external_id"] == "offline"
+    refreshed = token_post(no_db, login_app, grant_type="refresh_token",
+                           refresh_token=tokens["refresh_token"]).json
+    assert refreshed["access_token"]
+    # The dashboard, which needs the database, says so plainly.
+    page = no_db.get("/readyz", status=503)
+    assert page.json["failing"] == ["postgres"]

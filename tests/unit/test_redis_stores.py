@@ -11,6 +11,7 @@ import pytest
 from saas.errors import Reason
 from saas.flows.nonces import NonceStore, StateError
 from saas.redis import Keys, redis_from_url
+from saas.sync.versions import field_version
 from saas.tokens import sessions as sessions_module
 from saas.tokens.sessions import SessionStore, new_sid
 from saas.users.pending import PendingMerges
@@ -107,15 +108,20 @@ def test_codes_are_single_use_and_remember_their_record(nonces):
 
 def test_pending_merges_are_last_writer_wins_per_field(backend):
     merges = PendingMerges(*backend)
-    merges.record(APP, "u1", 2000, {"a": 2, "b": "new"}, None)
-    merges.record(APP, "u1", 1000, {"a": 1, "c": True}, {"name": "Old"})
+    newer, older = field_version(2000, uuid.uuid4()), field_version(1000, uuid.uuid4())
+    merges.record(APP, "u1", 2000, newer, {"a": 2, "b": "new"}, None)
+    merges.record(APP, "u1", 1000, older, {"a": 1, "c": True}, {"name": "Old"})
     overlay = merges.read(APP, "u1")
     assert overlay["custom"] == {"a": 2, "b": "new", "c": True}
     assert overlay["profile"] == {"name": "Old"}
-    assert overlay["custom_versions"] == {"a": 2000, "b": 2000, "c": 1000}
-    assert overlay["first_login"] == 2000 and overlay["last_login"] == 2000
-    merges.record(APP, "u1", 3000, {"b": None}, None)
+    assert overlay["custom_versions"] == {"a": newer, "b": newer, "c": older}
+    assert overlay["first_login"] == 1000 and overlay["last_login"] == 2000
+    merges.record(APP, "u1", 3000, field_version(3000, uuid.uuid4()), {"b": None}, None)
     assert merges.read(APP, "u1")["custom"]["b"] is None
+    merges.trim(APP, [("u1", 2999)])  # the 3000 login is not committed yet: kept
+    assert merges.read(APP, "u1")["custom"]["b"] is None
+    merges.trim(APP, [("u1", 3000)])
+    assert merges.read(APP, "u1")["custom"] == {}
 
 
 def test_session_rotation_retry_and_reuse(backend, monkeypatch):
