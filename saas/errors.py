@@ -123,31 +123,24 @@ def not_found_view(request):
     return render_error(request, ApiError(404, "not_found", Reason.NOT_FOUND, "not found"))
 
 
+def _unavailable(request, exc: Exception, reason: Reason, what: str):
+    log.error("%s unavailable: %s", what, exc.__class__.__name__)
+    return render_error(request, ApiError(
+        503, "temporarily_unavailable", reason,
+        f"the {what} is unavailable, try again shortly", headers={"Retry-After": "5"},
+    ))
+
+
 @exception_view_config(redis.exceptions.ConnectionError)
 @exception_view_config(redis.exceptions.TimeoutError)
 def store_unavailable_view(exc, request):
-    log.error("redis unavailable: %s", exc.__class__.__name__)
-    return render_error(
-        request,
-        ApiError(
-            503,
-            "temporarily_unavailable",
-            Reason.STORE_UNAVAILABLE,
-            "the session store is unavailable, try again shortly",
-            headers={"Retry-After": "5"},
-        ),
-    )
+    return _unavailable(request, exc, Reason.STORE_UNAVAILABLE, "session store")
 
 
 @exception_view_config(sqlalchemy.exc.OperationalError)
 @exception_view_config(sqlalchemy.exc.InterfaceError)
 def database_unavailable_view(exc, request):
-    log.error("database unavailable: %s", exc.__class__.__name__)
-    return render_error(
-        request,
-        ApiError(503, "temporarily_unavailable", Reason.DATABASE_UNAVAILABLE,
-                 "the database is unavailable, try again shortly", headers={"Retry-After": "5"}),
-    )
+    return _unavailable(request, exc, Reason.DATABASE_UNAVAILABLE, "database")
 
 
 @exception_view_config(HTTPException)

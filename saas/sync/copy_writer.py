@@ -17,18 +17,20 @@ from typing import Any
 import orjson
 from sqlalchemy.orm import Session
 
-from saas.clock import from_ms
 from saas.sync.merge import UserState
 
-USER_COLUMNS = ("id", "app_id", "external_id", "custom", "profile", "custom_versions",
-                "profile_versions", "created_at", "last_login_at")
-AUDIT_COLUMNS = ("id", "tenant_id", "app_id", "type", "outcome", "reason", "user_id",
-                 "external_id", "ip", "user_agent", "request_id", "at", "details")
+# Staging tables in COPY's text format; times travel as epoch milliseconds and
+# become timestamps in SQL with exact integer arithmetic.
 _TEMP_TABLES = """
-CREATE TEMP TABLE IF NOT EXISTS bk_sync_users
-    (LIKE end_users INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
-CREATE TEMP TABLE IF NOT EXISTS bk_sync_audit
-    (LIKE audit_events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS bk_sync_users (
+    id uuid, app_id uuid, external_id text, custom jsonb, profile jsonb,
+    custom_versions jsonb, profile_versions jsonb, first_ms bigint, last_ms bigint
+) ON COMMIT DELETE ROWS;
+CREATE TEMP TABLE IF NOT EXISTS bk_sync_audit (
+    id uuid, tenant_id uuid, app_id text, type text, outcome text, reason text,
+    user_id uuid, external_id text, ip text, user_agent text, request_id text,
+    at_ms bigint, details jsonb
+) ON COMMIT DELETE ROWS;
 -- Empty already after a commit; not after a savepoint (nested callers, tests).
 DELETE FROM bk_sync_users;
 DELETE FROM bk_sync_audit;
@@ -37,7 +39,8 @@ _UPSERT_USERS = """
 INSERT INTO end_users AS u (id, app_id, external_id, custom, profile, custom_versions,
                             profile_versions, created_at, last_login_at)
 SELECT id, app_id, external_id, custom, profile, custom_versions, profile_versions,
-       created_at, last_login_at
+       timestamptz 'epoch' + first_ms * interval '1 millisecond',
+       timestamptz 'epoch' + last_ms * interval '1 millisecond'
 FROM bk_sync_users ORDER BY id
 ON CONFLICT (id) DO UPDATE SET
     -- Usual case: the batch is newer than everything stored, so its fields win
@@ -63,33 +66,46 @@ _INSERT_AUDIT = """
 INSERT INTO audit_events (id, tenant_id, app_id, type, outcome, reason, user_id,
                           external_id, ip, user_agent, request_id, at, details)
 SELECT id, tenant_id, app_id, type, outcome, reason, user_id, external_id, ip,
-       user_agent, request_id, at, details
+       user_agent, request_id, timestamptz 'epoch' + at_ms * interval '1 millisecond', details
 FROM bk_sync_audit ON CONFLICT (id) DO NOTHING
 """
 
 
-def _dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
+# COPY text format: backslash, tab, newline and carriage return are escaped.
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_NULL = "\\N"
 
 
-def _user_row(user_id: uuid.UUID, state: UserState) -> tuple:
-    return (user_id, state.app_uuid, state.external_id, _dumps(state.custom.values),
-            _dumps(state.profile.values), _dumps(state.custom.versions),
-            _dumps(state.profile.versions), from_ms(state.first_login_ms),
-            from_ms(state.last_login_ms))
+def _field(value: str | None) -> str:
+    return _NULL if value is None else value.translate(_COPY_ESCAPES)
 
 
-def _audit_row(record: dict[str, Any]) -> tuple:
-    return (record["id"], record["tenant_id"], record["app_id"], record["type"],
-            record["outcome"], record["reason"], record["user_id"], record["external_id"],
-            record["ip"], record["user_agent"], record["request_id"],
-            from_ms(record["at_ms"]), _dumps(record["details"]))
+def _json(value: Any) -> str:
+    return orjson.dumps(value).decode().translate(_COPY_ESCAPES)
 
 
-def _copy(cursor, table: str, columns: tuple[str, ...], rows) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+def _user_line(user_id: uuid.UUID, state: UserState) -> str:
+    return "\t".join((
+        str(user_id), str(state.app_uuid), _field(state.external_id),
+        _json(state.custom.values), _json(state.profile.values),
+        _json(state.custom.versions), _json(state.profile.versions),
+        str(state.first_login_ms), str(state.last_login_ms),
+    )) + "\n"
+
+
+def _audit_line(record: dict[str, Any]) -> str:
+    return "\t".join((
+        record["id"], _field(record["tenant_id"]), _field(record["app_id"]),
+        _field(record["type"]), record["outcome"], _field(record["reason"]),
+        _field(record["user_id"]), _field(record["external_id"]), _field(record["ip"]),
+        _field(record["user_agent"]), _field(record["request_id"]), str(record["at_ms"]),
+        _json(record["details"]),
+    )) + "\n"
+
+
+def _copy(cursor, table: str, lines) -> None:
+    with cursor.copy(f"COPY {table} FROM STDIN") as copy:
+        copy.write("".join(lines))
 
 
 def write_postgres(session: Session, states: dict[uuid.UUID, UserState],
@@ -98,10 +114,10 @@ def write_postgres(session: Session, states: dict[uuid.UUID, UserState],
     with connection.cursor() as cursor:
         cursor.execute(_TEMP_TABLES)
         if states:
-            _copy(cursor, "bk_sync_users", USER_COLUMNS,
-                  (_user_row(user_id, state) for user_id, state in states.items()))
+            _copy(cursor, "bk_sync_users",
+                  (_user_line(user_id, state) for user_id, state in states.items()))
             cursor.execute(_UPSERT_USERS)
         if audit:
             unique = {record["id"]: record for record in audit}
-            _copy(cursor, "bk_sync_audit", AUDIT_COLUMNS, map(_audit_row, unique.values()))
+            _copy(cursor, "bk_sync_audit", map(_audit_line, unique.values()))
             cursor.execute(_INSERT_AUDIT)

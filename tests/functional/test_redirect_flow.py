@@ -9,21 +9,8 @@ import jwt
 import pytest
 
 from saas.flows.jwt_strict import REQUEST_TOKEN_TYP
-from tests.factories import make_app, make_member
+from tests.factories import make_app
 from tests.flows import CLIENT_REDIRECT, Login, authorize, callback, query_of, tenant_token
-
-
-@pytest.fixture
-def login_app(db, passwords, secret_box):
-    member = make_member(db, passwords)
-    app, secrets = make_app(
-        db, secret_box, member.tenant_id,
-        custom_auth_endpoint="https://tenant.example.com/auth?v=1",
-        redirect_uris=[CLIENT_REDIRECT, "myapp://cb", "http://127.0.0.1/loop"],
-    )
-    db.commit()  # to the savepoint; the web requests share the connection
-    app.plain_secrets = secrets
-    return app
 
 
 def start(webapp, app, **kw) -> Login:

@@ -22,20 +22,8 @@ from saas.sync.versions import field_version
 from saas.sync.writer import write_batch
 from saas.users.models import EndUser, end_user_id
 from saas.users.pending import PendingMerges
-from tests.factories import make_app, make_member
-from tests.flows import CLIENT_REDIRECT, Login
+from tests.flows import Login
 from tests.sync_helpers import as_read, login_entry
-
-
-@pytest.fixture
-def sync_app(db, passwords, secret_box):
-    member = make_member(db, passwords)
-    app, secrets = make_app(db, secret_box, member.tenant_id,
-                            custom_auth_endpoint="https://tenant.example.com/auth",
-                            redirect_uris=[CLIENT_REDIRECT])
-    db.commit()
-    app.plain_secrets = secrets
-    return app
 
 
 @pytest.fixture
@@ -57,12 +45,12 @@ def session_factory(db_connection):
 
 
 def test_logins_land_merged_with_one_audit_row_per_event(
-    webapp, sync_app, stream, pending, session_factory, db
+    webapp, login_app, stream, pending, session_factory, db
 ):
-    secret = sync_app.plain_secrets["custom_auth"]
-    first = Login(webapp, sync_app.app_id, secret).tokens(
+    secret = login_app.plain_secrets["custom_auth"]
+    first = Login(webapp, login_app.app_id, secret).tokens(
         user_id="u1", custom={"plan": "pro", "lang": "en"}, profile={"name": "Ann"})
-    Login(webapp, sync_app.app_id, secret).tokens(user_id="u1", custom={"lang": "de"})
+    Login(webapp, login_app.app_id, secret).tokens(user_id="u1", custom={"lang": "de"})
     result = drain(stream, session_factory, pending)
     assert result.read >= 6 and result.dead_lettered == 0
 
@@ -72,73 +60,73 @@ def test_logins_land_merged_with_one_audit_row_per_event(
     assert user.custom == {"plan": "pro", "lang": "de"} and user.profile == {"name": "Ann"}
     assert user.custom_versions["lang"] > user.custom_versions["plan"]
     types = db.execute(
-        select(AuditEvent.type, func.count()).where(AuditEvent.app_id == sync_app.app_id)
+        select(AuditEvent.type, func.count()).where(AuditEvent.app_id == login_app.app_id)
         .group_by(AuditEvent.type)
     ).all()
     assert dict(types) == {"login.started": 2, "login.succeeded": 2, "token.issued": 2}
     assert stream.status()["backlog"] == 0
 
     # /me now reads the stored row; the overlay was trimmed.
-    overlay = pending.read(sync_app.app_id, first["user"]["id"])
+    overlay = pending.read(login_app.app_id, first["user"]["id"])
     assert overlay["custom"] == {} and overlay["profile"] == {}
-    me = webapp.get(f"/v1/apps/{sync_app.app_id}/me",
+    me = webapp.get(f"/v1/apps/{login_app.app_id}/me",
                     headers={"Authorization": "Bearer " + first["access_token"]}).json
     assert me["custom"] == {"plan": "pro", "lang": "de"}
     assert me["created_at"] and me["last_login_at"]
 
 
-def test_overlay_trim_keeps_a_newer_login(sync_app, stream, pending, session_factory, registry):
+def test_overlay_trim_keeps_a_newer_login(login_app, stream, pending, session_factory, registry):
     client = registry["saas.redis"]
-    user_id = str(end_user_id(sync_app.id, "racer"))
-    entry = login_entry(sync_app, "racer", 1000, custom={"a": 1})
+    user_id = str(end_user_id(login_app.id, "racer"))
+    entry = login_entry(login_app, "racer", 1000, custom={"a": 1})
     client.xadd(stream.stream, entry)
     event_id = json.loads(entry["event"])["id"]
-    pending.record(sync_app.app_id, user_id, 1000, field_version(1000, event_id), {"a": 1}, None)
+    pending.record(login_app.app_id, user_id, 1000, field_version(1000, event_id), {"a": 1}, None)
     stream.ensure_group()
     entries = stream.read_batch(10)
     # A newer login arrives while the batch is being written.
-    pending.record(sync_app.app_id, user_id, 2000, field_version(2000, uuid.uuid4()), {"a": 2},
+    pending.record(login_app.app_id, user_id, 2000, field_version(2000, uuid.uuid4()), {"a": 2},
                    None)
     with session_factory() as session, session.begin():
         states = write_batch(session, [parse_entry(i.decode(), f) for i, f in entries])
     state = states[uuid.UUID(user_id)]
-    pending.trim(sync_app.app_id, [(user_id, state.last_login_ms)])
-    assert pending.read(sync_app.app_id, user_id)["custom"] == {"a": 2}
+    pending.trim(login_app.app_id, [(user_id, state.last_login_ms)])
+    assert pending.read(login_app.app_id, user_id)["custom"] == {"a": 2}
     # Once the newer login is committed too, the overlay goes.
-    pending.trim(sync_app.app_id, [(user_id, 2000)])
-    assert pending.read(sync_app.app_id, user_id)["custom"] == {}
+    pending.trim(login_app.app_id, [(user_id, 2000)])
+    assert pending.read(login_app.app_id, user_id)["custom"] == {}
 
 
-def test_same_batch_twice_adds_nothing(sync_app, stream, pending, session_factory, db, registry):
+def test_same_batch_twice_adds_nothing(login_app, stream, pending, session_factory, db, registry):
     client = registry["saas.redis"]
-    entry = login_entry(sync_app, "twice", 5000, custom={"k": "v"})
+    entry = login_entry(login_app, "twice", 5000, custom={"k": "v"})
     for _ in range(2):
         client.xadd(stream.stream, entry)  # the same event delivered twice
     drain(stream, session_factory, pending)
     count = db.scalar(select(func.count()).select_from(AuditEvent)
-                      .where(AuditEvent.app_id == sync_app.app_id))
+                      .where(AuditEvent.app_id == login_app.app_id))
     assert count == 1
     assert db.scalar(select(EndUser.custom).where(EndUser.external_id == "twice")) == {"k": "v"}
 
 
 def test_poison_is_dead_lettered_and_the_rest_lands(
-    sync_app, stream, pending, session_factory, db, registry
+    login_app, stream, pending, session_factory, db, registry
 ):
     client = registry["saas.redis"]
-    client.xadd(stream.stream, login_entry(sync_app, "before", 1000))
+    client.xadd(stream.stream, login_entry(login_app, "before", 1000))
     client.xadd(stream.stream, {"event": "{not json"})
-    forged = json.loads(login_entry(sync_app, "forged", 1000)["event"])
+    forged = json.loads(login_entry(login_app, "forged", 1000)["event"])
     forged["user"]["user_id"] = str(uuid.uuid4())  # does not derive from the external id
     client.xadd(stream.stream, {"event": json.dumps(forged)})
-    orphan = json.loads(login_entry(sync_app, "orphan", 1000)["event"])
+    orphan = json.loads(login_entry(login_app, "orphan", 1000)["event"])
     orphan["user"]["app_uuid"] = str(uuid.uuid4())  # an app that no longer exists
     orphan["user"]["user_id"] = str(end_user_id(uuid.UUID(orphan["user"]["app_uuid"]), "orphan"))
     client.xadd(stream.stream, {"event": json.dumps(orphan)})
-    client.xadd(stream.stream, login_entry(sync_app, "after", 2000))
+    client.xadd(stream.stream, login_entry(login_app, "after", 2000))
 
     result = drain(stream, session_factory, pending)
     assert (result.read, result.dead_lettered) == (5, 3)
-    landed = set(db.scalars(select(EndUser.external_id).where(EndUser.app_id == sync_app.id)))
+    landed = set(db.scalars(select(EndUser.external_id).where(EndUser.app_id == login_app.id)))
     assert landed == {"before", "after"}
     status = stream.status()
     assert status["backlog"] == 0 and status["dead_letters"] == 3
@@ -147,9 +135,9 @@ def test_poison_is_dead_lettered_and_the_rest_lands(
     assert any("IntegrityError" in e or "ForeignKey" in e for e in errors)
 
 
-def test_database_outage_leaves_entries_pending(sync_app, stream, pending, registry):
+def test_database_outage_leaves_entries_pending(login_app, stream, pending, registry):
     client = registry["saas.redis"]
-    client.xadd(stream.stream, login_entry(sync_app, "later", 1000))
+    client.xadd(stream.stream, login_entry(login_app, "later", 1000))
     dead_db = sessionmaker(bind=create_engine(
         "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}))
     with pytest.raises(OperationalError):
@@ -159,10 +147,10 @@ def test_database_outage_leaves_entries_pending(sync_app, stream, pending, regis
 
 
 def test_pending_entries_of_a_dead_consumer_are_reclaimed(
-    sync_app, stream, pending, session_factory, db, registry
+    login_app, stream, pending, session_factory, db, registry
 ):
     client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    client.xadd(stream.stream, login_entry(sync_app, "orphaned", 1000))
+    client.xadd(stream.stream, login_entry(login_app, "orphaned", 1000))
     dead = EventStream(client, keys, "dead-consumer", reclaim_idle_ms=60_000)
     assert len(dead.read_batch(10)) == 1  # read, then the consumer dies
     assert drain(stream, session_factory, pending).read == 0  # not idle long enough yet
@@ -182,10 +170,10 @@ events = st.lists(
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(events)
-def test_any_order_and_repetition_give_identical_rows(sync_app, session_factory, db_connection,
+def test_any_order_and_repetition_give_identical_rows(login_app, session_factory, db_connection,
                                                        sequence):
     parsed = [
-        parse_entry(str(n), as_read(login_entry(sync_app, ext, ms, custom=custom,
+        parse_entry(str(n), as_read(login_entry(login_app, ext, ms, custom=custom,
                                                 audit_id=str(uuid.UUID(int=n + 1)))))
         for n, (ext, ms, custom) in enumerate(sequence)
     ]
@@ -199,10 +187,10 @@ def test_any_order_and_repetition_give_identical_rows(sync_app, session_factory,
             users = db_connection.execute(
                 select(EndUser.external_id, EndUser.custom, EndUser.custom_versions,
                        EndUser.created_at, EndUser.last_login_at)
-                .where(EndUser.app_id == sync_app.id).order_by(EndUser.external_id)
+                .where(EndUser.app_id == login_app.id).order_by(EndUser.external_id)
             ).all()
             audit = db_connection.scalar(select(func.count()).select_from(AuditEvent)
-                                         .where(AuditEvent.app_id == sync_app.app_id))
+                                         .where(AuditEvent.app_id == login_app.app_id))
             return [tuple(u) for u in users], audit
         finally:
             savepoint.rollback()

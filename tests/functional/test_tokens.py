@@ -4,22 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from saas.tokens import sessions as sessions_module
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT, Login, query_of
-
-
-@pytest.fixture
-def login_app(db, passwords, secret_box):
-    member = make_member(db, passwords)
-    app, secrets = make_app(db, secret_box, member.tenant_id,
-                            custom_auth_endpoint="https://tenant.example.com/auth",
-                            redirect_uris=[CLIENT_REDIRECT])
-    db.commit()
-    app.plain_secrets = secrets
-    return app
 
 
 def login(webapp, app) -> Login:
