@@ -1,8 +1,11 @@
-"""The steps every tenant-verdict login shares (DESIGN §4.2 steps 2–5).
+"""The steps every login shares, whatever the way in.
 
-Used by the redirect callback now and by the back-channel logins later: given
-the consumed state's record and the tenant's token, verify the token, block
-its replay, refuse disabled users, issue the code and append the event.
+* ``accept_tenant_token`` — DESIGN §4.2 steps 2–4 for a tenant's verdict
+  (redirect callback, hosted form, in-app form): verify the token, block its
+  replay, refuse disabled users.
+* ``record_login`` — append the login event (user upsert + merge + audit) and
+  the read-your-writes overlay, in one Redis round trip.
+* ``complete_login`` — the redirect-style ending: all of the above, then a code.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from typing import Any
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.errors import Reason
-from saas.events import AuditRecord, UserUpsert, append_event, audit_from_request
+from saas.events import UserUpsert, append_event, audit_from_request
 from saas.flows.jwt_strict import TokenRejected, verify_tenant_token
 from saas.flows.redirect_uris import with_query
 from saas.sync.versions import field_version
@@ -34,6 +37,15 @@ class LoginFailed(Exception):
 
 
 @dataclass(frozen=True)
+class AcceptedUser:
+    user_id: str
+    external_id: str
+    custom: dict[str, Any] | None
+    profile: dict[str, Any] | None
+    details: dict[str, Any]  # for the audit record
+
+
+@dataclass(frozen=True)
 class LoginResult:
     code: str
     user_id: str
@@ -45,9 +57,16 @@ def client_redirect(record: dict[str, Any], **params: str | None) -> str:
     return with_query(record["redirect_uri"], dict(params, state=record.get("client_state")))
 
 
-def complete_login(
-    request, app: AppConfig, state: str, record: dict[str, Any], token: str
-) -> LoginResult:
+def user_id_for(app: AppConfig, external_id: str) -> str:
+    return str(end_user_id(uuid.UUID(app.id), external_id))
+
+
+def refuse_disabled(request, app: AppConfig, user_id: str, error: str = "access_denied") -> None:
+    if is_disabled(request, app.app_id, user_id):
+        raise LoginFailed(error, Reason.USER_DISABLED, "this user is disabled")
+
+
+def accept_tenant_token(request, app: AppConfig, state: str, token: str) -> AcceptedUser:
     now = request.now
     try:
         claims = verify_tenant_token(
@@ -63,45 +82,55 @@ def complete_login(
         app.app_id, "sig:" + claims.signature_digest, claims.replay_ttl
     ):
         raise LoginFailed("invalid_request", Reason.TOKEN_REPLAYED)
+    user_id = user_id_for(app, claims.user_id)
+    refuse_disabled(request, app, user_id)
+    return AcceptedUser(user_id, claims.user_id, claims.custom, claims.profile,
+                        {"previous_secret": claims.used_previous_secret})
 
-    user_id = str(end_user_id(uuid.UUID(app.id), claims.user_id))
-    if is_disabled(request, app.app_id, user_id):
-        raise LoginFailed("access_denied", Reason.USER_DISABLED, "this user is disabled")
 
-    login_ms = int(now * 1000)
-    code = request.nonces.issue_code(app.app_id, {
-        "user_id": user_id,
-        "external_id": claims.user_id,
-        "redirect_uri": record["redirect_uri"],
-        "code_challenge": record["code_challenge"],
-        "attempt_id": record.get("attempt_id"),
-        "auth_time": int(now),
-        # The session this code will start, so a reused code can revoke it.
-        "sid": new_sid(),
-    })
+def record_login(request, app: AppConfig, user: AcceptedUser, type_: str,
+                 details: dict[str, Any]) -> None:
+    """One stream entry (audit + upsert) and the overlay, in one round trip."""
+    login_ms = int(request.now * 1000)
     audit = audit_from_request(
-        request, "login.succeeded", "success", app_id=app.app_id, tenant_id=app.tenant_id,
-        user_id=user_id, external_id=claims.user_id,
-        details={"attempt_id": record.get("attempt_id"), "flow": record.get("flow", "redirect"),
-                 "previous_secret": claims.used_previous_secret},
+        request, type_, "success", app_id=app.app_id, tenant_id=app.tenant_id,
+        user_id=user.user_id, external_id=user.external_id, details={**details, **user.details},
     )
     upsert = UserUpsert(
-        app_uuid=app.id, app_id=app.app_id, user_id=user_id, external_id=claims.user_id,
-        login_at_ms=login_ms, custom=claims.custom, profile=claims.profile,
+        app_uuid=app.id, app_id=app.app_id, user_id=user.user_id, external_id=user.external_id,
+        login_at_ms=login_ms, custom=user.custom, profile=user.profile,
     )
     event_id = uuid.uuid4()
     pipe = request.redis.pipeline(transaction=False)
     append_event(pipe, request.redis_keys, [audit], upsert, event_id=str(event_id))
-    request.pending_merges.record(app.app_id, user_id, login_ms,
+    request.pending_merges.record(app.app_id, user.user_id, login_ms,
                                   field_version(login_ms, event_id),
-                                  claims.custom, claims.profile, client=pipe)
+                                  user.custom, user.profile, client=pipe)
     pipe.execute()
-    return LoginResult(code=code, user_id=user_id, external_id=claims.user_id)
+
+
+def complete_login(
+    request, app: AppConfig, state: str, record: dict[str, Any], token: str
+) -> LoginResult:
+    user = accept_tenant_token(request, app, state, token)
+    code = request.nonces.issue_code(app.app_id, {
+        "user_id": user.user_id,
+        "external_id": user.external_id,
+        "redirect_uri": record["redirect_uri"],
+        "code_challenge": record["code_challenge"],
+        "attempt_id": record.get("attempt_id"),
+        "auth_time": int(request.now),
+        # The session this code will start, so a reused code can revoke it.
+        "sid": new_sid(),
+    })
+    record_login(request, app, user, "login.succeeded",
+                 {"attempt_id": record.get("attempt_id"), "flow": record.get("flow", "redirect")})
+    return LoginResult(code=code, user_id=user.user_id, external_id=user.external_id)
 
 
 def record_failure(request, app: AppConfig, reason: str, record: dict[str, Any] | None,
                    type_: str = "login.failed") -> None:
-    audit: AuditRecord = audit_from_request(
+    audit = audit_from_request(
         request, type_, "failure", app_id=app.app_id, tenant_id=app.tenant_id, reason=reason,
         details={"attempt_id": (record or {}).get("attempt_id"),
                  "flow": (record or {}).get("flow", "redirect")},

@@ -94,15 +94,21 @@ def _exchange_code(request, app: AppConfig, params: dict) -> dict:
         raise _grant_error(Reason.CODE_INVALID, "redirect_uri differs from the authorize request")
     if not verifier_matches(verifier, payload["code_challenge"]):
         raise _grant_error(Reason.PKCE_INVALID, "code_verifier does not match")
-    sid = payload["sid"]
+    return start_session(request, app, sid=payload["sid"], user_id=payload["user_id"],
+                         external_id=payload["external_id"],
+                         details={"attempt_id": payload.get("attempt_id")})
+
+
+def start_session(request, app: AppConfig, *, sid: str, user_id: str, external_id: str,
+                  details: dict) -> dict:
+    """A new login session: its first refresh token, an access token, the audit."""
     refresh_token = request.login_sessions.create(
-        app.app_id, sid, payload["user_id"], payload["external_id"], app.refresh_token_ttl
+        app.app_id, sid, user_id, external_id, app.refresh_token_ttl
     )
-    _audit(request, app, "token.issued", "success", user_id=payload["user_id"],
-           external_id=payload["external_id"],
-           details={"sid": sid, "attempt_id": payload.get("attempt_id")})
+    _audit(request, app, "token.issued", "success", user_id=user_id, external_id=external_id,
+           details={"sid": sid, **details})
     return token_response(
-        request, app, sid=sid, user_id=payload["user_id"], external_id=payload["external_id"],
+        request, app, sid=sid, user_id=user_id, external_id=external_id,
         refresh_token=refresh_token, refresh_expires_at=int(request.now) + app.refresh_token_ttl,
     )
 

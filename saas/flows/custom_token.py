@@ -1,0 +1,74 @@
+"""Custom-token login (DESIGN §5.1, the Skygear protocol).
+
+The tenant's server signs an HS256 JWT with the app's custom-token secret
+(``sub``, ``iat``, ``exp``, optional ``skyprofile``/``profile`` and
+``custom``); the client posts it here and gets the token response of §6.
+"""
+
+from __future__ import annotations
+
+from pyramid.view import view_config
+
+from saas.apps.cache import AppConfig
+from saas.apps.models import SecretKind
+from saas.errors import ApiError, Reason
+from saas.flows.jwt_strict import TokenRejected, verify_custom_token
+from saas.flows.login import (
+    AcceptedUser,
+    LoginFailed,
+    record_failure,
+    record_login,
+    refuse_disabled,
+    user_id_for,
+)
+from saas.flows.request_body import read_params
+from saas.flows.views import load_app
+from saas.tokens.sessions import new_sid
+from saas.tokens.views import start_session
+
+FLOW = "custom_token"
+
+
+def _refused(request, app: AppConfig, reason: str, status: int = 400,
+             error: str = "invalid_grant", description: str = "") -> ApiError:
+    record_failure(request, app, reason, {"flow": FLOW}, type_="custom_token.failed")
+    return ApiError(status, error, reason, description or reason.replace("_", " "),
+                    headers={"Cache-Control": "no-store"})
+
+
+def feature_disabled(request, app: AppConfig, what: str) -> ApiError:
+    return _refused(request, app, Reason.FEATURE_DISABLED, 403, "unauthorized_client",
+                    f"{what} is not enabled for this app")
+
+
+@view_config(route_name="flows.custom_token", request_method="POST", renderer="json",
+             require_csrf=False)
+def custom_token_login(request):
+    app = load_app(request)
+    if not app.custom_token_enabled:
+        raise feature_disabled(request, app, "custom-token login")
+    try:
+        params = read_params(request, allow_form=False)
+    except ApiError as exc:
+        raise _refused(request, app, exc.reason, exc.status, "invalid_request") from exc
+    token = params.get("token")
+    if not isinstance(token, str) or not token.strip():
+        raise _refused(request, app, Reason.TOKEN_MISSING, error="invalid_request")
+    now = request.now
+    try:
+        claims = verify_custom_token(
+            token, secrets=app.secret_candidates(SecretKind.CUSTOM_TOKEN, request.secret_box,
+                                                 now), now=int(now))
+    except TokenRejected as exc:
+        raise _refused(request, app, exc.reason) from exc
+    if not request.nonces.claim_token_once(app.app_id, claims.replay_key, claims.replay_ttl):
+        raise _refused(request, app, Reason.TOKEN_REPLAYED)
+    user = AcceptedUser(user_id_for(app, claims.sub), claims.sub, claims.custom, claims.profile,
+                        {"previous_secret": claims.used_previous_secret})
+    try:
+        refuse_disabled(request, app, user.user_id, error="invalid_grant")
+    except LoginFailed as exc:
+        raise _refused(request, app, exc.reason) from exc
+    record_login(request, app, user, "custom_token.succeeded", {"flow": FLOW})
+    return start_session(request, app, sid=new_sid(), user_id=user.user_id,
+                         external_id=user.external_id, details={"flow": FLOW})
