@@ -16,10 +16,15 @@ $(INSTALLED): setup.py
 	touch $(INSTALLED)
 
 NODE_EXAMPLE := examples/node/node_modules/.installed
+TOKEN_EXAMPLE := examples/custom-token/node_modules/.installed
 
 $(NODE_EXAMPLE): examples/node/package-lock.json
 	npm ci --prefix examples/node --no-audit --no-fund
 	touch $(NODE_EXAMPLE)
+
+$(TOKEN_EXAMPLE): examples/custom-token/package-lock.json
+	npm ci --prefix examples/custom-token --no-audit --no-fund
+	touch $(TOKEN_EXAMPLE)
 
 ## run: set up and start the development server on embedded defaults
 run: $(INSTALLED)
@@ -31,7 +36,8 @@ run: $(INSTALLED)
 	$(BIN)/pserve $(DEV_CONFIG)
 
 ## test: set up, make sure PostgreSQL and Redis run, and run the whole suite
-test: $(INSTALLED) $(NODE_EXAMPLE) services
+test: $(INSTALLED) $(NODE_EXAMPLE) $(TOKEN_EXAMPLE) services
+	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 

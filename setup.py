@@ -36,6 +36,8 @@ tests_require = [
     "hypothesis==6.170.15",
     "ruff==0.17.6",
     "httpx==0.28.1",
+    # Drives Debian's chromium (scripts/install-system-deps); never downloads browsers.
+    "playwright==1.65.2",
 ]
 
 setup(

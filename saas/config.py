@@ -15,6 +15,8 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.settings import asbool
 
+from saas.ratelimit import proxy_list
+
 
 class ConfigurationError(RuntimeError):
     """A setting is missing or malformed; the message is one line for operators."""
@@ -62,6 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("redis.url", "REDIS_URL", required=True),
     Setting("celery.broker_url", "CELERY_BROKER_URL", required=True),
     Setting("celery.always_eager", "CELERY_ALWAYS_EAGER", asbool, False),
+    # One queue per deployment, so services sharing a broker never mix tasks.
+    Setting("celery.default_queue", "CELERY_DEFAULT_QUEUE", str, "bridgekeeper"),
     Setting("saas.master_key", "SAAS_MASTER_KEY", required=True),
     Setting("saas.master_key_previous", "SAAS_MASTER_KEY_PREVIOUS", key_list, ()),
     Setting("saas.public_base_url", "SAAS_PUBLIC_BASE_URL", base_url, required=True),
@@ -70,6 +74,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.session_ttl", None, positive_int, 12 * 3600),
     Setting("saas.backchannel.allow_private", None, asbool, False),
     Setting("saas.ratelimit.enabled", None, asbool, True),
+    # Proxies whose X-Forwarded-For is believed (the same list gunicorn trusts).
+    Setting("saas.trusted_proxies", "FORWARDED_ALLOW_IPS", proxy_list, ("127.0.0.1", "::1")),
     Setting("saas.sync.batch_size", None, positive_int, 2000),
     Setting("saas.sync.reclaim_idle_ms", None, positive_int, 30_000),
     Setting("saas.sync.embedded", None, asbool, False),
@@ -140,6 +146,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".sessions")
     config.include(".security")
     config.include(".clock")
+    config.include(".ratelimit")
     config.include(".tenants")
     config.include(".apps.cache")
     config.include(".flows.nonces")

@@ -16,6 +16,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from saas.ratelimit import client_ip
+
 STREAM = "events"
 EVENT_VERSION = 1
 
@@ -57,7 +59,7 @@ def audit_from_request(request, type_: str, outcome: str, **fields: Any) -> Audi
     return AuditRecord(
         type=type_,
         outcome=outcome,
-        ip=request.client_addr,
+        ip=client_ip(request),
         user_agent=(request.user_agent or "")[:512] or None,
         request_id=getattr(request, "request_id", None),
         **fields,

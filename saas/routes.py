@@ -12,6 +12,8 @@ def includeme(config) -> None:
     app = "/v1/apps/{app_id}"
     config.add_route("flows.authorize", app + "/authorize")
     config.add_route("flows.callback", app + "/callback")
+    config.add_route("flows.hosted_login", app + "/login")
+    config.add_route("flows.inapp_login", app + "/login/custom")
     config.add_route("flows.custom_token", app + "/login/custom-token")
     config.add_route("flows.token", app + "/token")
     config.add_route("flows.jwks", app + "/.well-known/jwks.json")

@@ -96,3 +96,30 @@ def point_app_at(settings, app, endpoint: str) -> None:
     engine.dispose()
     redis_from_url(settings["redis.url"]).delete(
         Keys(settings["saas.redis_prefix"]).app(app.app_id, "config"))
+
+
+@contextlib.contextmanager
+def serve_wsgi(wsgi_app) -> Iterator[str]:
+    """Any WSGI app on a loopback port, in a thread; yields its base URL."""
+    port = free_port()
+    server = create_server(wsgi_app, host="127.0.0.1", port=port, threads=4)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+def python_example(secret: str):
+    """The WSGI app of examples/python/tenant_endpoint.py, loaded from its file."""
+    import importlib.util
+    import os
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                        "examples", "python", "tenant_endpoint.py")
+    spec = importlib.util.spec_from_file_location("tenant_endpoint_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.make_app(secret)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from urllib.parse import urlsplit
+
+from saas.backchannel.addresses import EndpointRefused, validate_endpoint_for_saving
 
 MAX_REDIRECT_URIS = 50
 MAX_URI_LENGTH = 2048
@@ -30,29 +33,26 @@ def _is_loopback(host: str) -> bool:
     return address is not None and address.is_loopback
 
 
-def _is_loopback_or_private(host: str) -> bool:
-    address = _ip(host)
-    return _is_loopback(host) or (address is not None and address.is_private)
+def _any_name_resolves(host, port, *args, **kwargs):
+    """Stand-in resolver where private targets are allowed anyway: only the
+    URL's shape is checked when saving (the call itself still resolves)."""
+    return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port or 443))]
 
 
 def validate_endpoint(url: str, *, allow_private: bool) -> str:
-    """A tenant's custom-auth endpoint: https, or http to loopback in development."""
-    url = url.strip()
-    if len(url) > MAX_URI_LENGTH:
+    """A tenant's custom-auth endpoint, checked by the back-channel's SSRF guard.
+
+    In production the name must resolve, and only to public addresses, over
+    https. With ``saas.backchannel.allow_private`` (development, tests) http and
+    private targets are fine and the name need not resolve yet.
+    """
+    if len(url.strip()) > MAX_URI_LENGTH:
         raise InvalidSetting("The endpoint URL is too long.")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidSetting("The endpoint must be an http(s) URL with a host.")
-    if parts.username or parts.password:
-        raise InvalidSetting("The endpoint must not contain credentials.")
-    if parts.fragment:
-        raise InvalidSetting("The endpoint must not contain a fragment.")
-    private = _is_loopback_or_private(parts.hostname)
-    if private and not allow_private:
-        raise InvalidSetting("The endpoint must not point to a loopback or private address.")
-    if parts.scheme == "http" and not (allow_private and private):
-        raise InvalidSetting("The endpoint must use https.")
-    return url
+    resolve = _any_name_resolves if allow_private else socket.getaddrinfo
+    try:
+        return validate_endpoint_for_saving(url, allow_private=allow_private, resolve=resolve)
+    except EndpointRefused as exc:
+        raise InvalidSetting(str(exc)) from exc
 
 
 def validate_redirect_uri(uri: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from saas.audit.models import AuditEvent, Outcome
+from saas.ratelimit import client_ip
 
 # Details must never carry these, whatever a caller passes.
 _FORBIDDEN_DETAIL_KEYS = frozenset(
@@ -45,7 +46,7 @@ def record_event(
         details=details,
     )
     if request is not None:
-        event.ip = request.client_addr
+        event.ip = client_ip(request)
         event.user_agent = (request.user_agent or "")[:512] or None
         event.request_id = getattr(request, "request_id", None)
     db.add(event)

@@ -44,7 +44,7 @@ def feature_disabled(request, app: AppConfig, what: str) -> ApiError:
 @view_config(route_name="flows.custom_token", request_method="POST", renderer="json",
              require_csrf=False)
 def custom_token_login(request):
-    app = load_app(request)
+    app = load_app(request, rate_limited=True)
     if not app.custom_token_enabled:
         raise feature_disabled(request, app, "custom-token login")
     try:

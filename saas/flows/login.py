@@ -109,11 +109,10 @@ def record_login(request, app: AppConfig, user: AcceptedUser, type_: str,
     pipe.execute()
 
 
-def complete_login(
-    request, app: AppConfig, state: str, record: dict[str, Any], token: str
-) -> LoginResult:
-    user = accept_tenant_token(request, app, state, token)
-    code = request.nonces.issue_code(app.app_id, {
+def issue_login_code(request, app: AppConfig, user: AcceptedUser,
+                     record: dict[str, Any]) -> str:
+    """The authorization code for the client named in the state's record."""
+    return request.nonces.issue_code(app.app_id, {
         "user_id": user.user_id,
         "external_id": user.external_id,
         "redirect_uri": record["redirect_uri"],
@@ -123,6 +122,13 @@ def complete_login(
         # The session this code will start, so a reused code can revoke it.
         "sid": new_sid(),
     })
+
+
+def complete_login(
+    request, app: AppConfig, state: str, record: dict[str, Any], token: str
+) -> LoginResult:
+    user = accept_tenant_token(request, app, state, token)
+    code = issue_login_code(request, app, user, record)
     record_login(request, app, user, "login.succeeded",
                  {"attempt_id": record.get("attempt_id"), "flow": record.get("flow", "redirect")})
     return LoginResult(code=code, user_id=user.user_id, external_id=user.external_id)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 
 from pyramid.httpexceptions import HTTPFound
 from pyramid.view import view_config
@@ -24,17 +25,25 @@ from saas.flows.nonces import (
 )
 from saas.flows.pkce import valid_challenge
 from saas.flows.redirect_uris import redirect_uri_allowed, with_query
+from saas.ratelimit import client_ip, enforce
 
 MAX_CLIENT_STATE = 512
 MAX_DATA_BYTES = 4096
 MAX_TOKEN_CHARS = 6144
 
 
-def load_app(request) -> AppConfig:
+def load_app(request, *, rate_limited: bool = False) -> AppConfig:
+    """The app of the URL (404 if unknown); a login entry point also charges
+    the app's rate limits, per client IP and overall (429 when spent)."""
     # The hot path opens no database session unless the cache misses.
     app = request.app_cache.load(lambda: request.db, request.matchdict["app_id"])
     if app is None:
         raise ApiError(404, "invalid_request", Reason.APP_NOT_FOUND, "unknown app")
+    if rate_limited:
+        limits = request.registry["saas.rate_limits"]
+        enforce(request, request.rate_limiter.check(app.app_id, [
+            (limits["login_ip"], client_ip(request)), (limits["login_app"], ""),
+        ]))
     return app
 
 
@@ -68,61 +77,129 @@ def _parse_data(raw: str | None) -> dict | None:
     return data
 
 
-@view_config(route_name="flows.authorize", request_method="GET")
-def authorize(request):
-    app = load_app(request)
+@dataclass(frozen=True)
+class AuthorizeRequest:
+    """The checked parameters of DESIGN §4.1 (authorize and the hosted form)."""
+
+    redirect_uri: str
+    client_state: str | None
+    code_challenge: str
+    data: dict | None
+
+
+def parse_authorize(request, app: AppConfig, flow: str) -> AuthorizeRequest | HTTPFound:
+    """The request's parameters, or the redirect carrying the client's error.
+
+    A missing or unlisted ``redirect_uri`` is a 400 page, never a redirect.
+    """
     params = request.GET
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri_allowed(redirect_uri, app.redirect_uris):
         raise ApiError(400, "invalid_request", Reason.REDIRECT_URI_NOT_ALLOWED,
                        "redirect_uri is missing or not on the app's allow-list")
     client_state = params.get("state")
-    method = params.get("code_challenge_method", "S256")
     challenge = params.get("code_challenge")
 
-    def fail(reason: Reason, description: str) -> HTTPFound:
-        record_failure(request, app, str(reason), None, type_="login.failed")
-        return _redirect_error(redirect_uri, client_state, reason, "invalid_request", description)
+    def fail(reason: Reason, description: str, error: str = "invalid_request") -> HTTPFound:
+        record_failure(request, app, str(reason), {"flow": flow})
+        return _redirect_error(redirect_uri, client_state, reason, error, description)
 
     if client_state is not None and len(client_state) > MAX_CLIENT_STATE:
         return fail(Reason.CLAIMS_INVALID, "state is longer than 512 characters")
-    if method != "S256" or not valid_challenge(challenge):
+    if params.get("code_challenge_method", "S256") != "S256" or not valid_challenge(challenge):
         return fail(Reason.PKCE_INVALID, "a PKCE S256 code_challenge is required")
     try:
         data = _parse_data(params.get("data"))
     except ValueError:
         return fail(Reason.CLAIMS_INVALID, "data must be a JSON object of at most 4 KiB")
     if not app.custom_auth_endpoint:
-        record_failure(request, app, str(Reason.FEATURE_DISABLED), None)
-        return _redirect_error(redirect_uri, client_state, Reason.FEATURE_DISABLED,
-                               "unauthorized_client", "the app has no custom-auth endpoint")
+        return fail(Reason.FEATURE_DISABLED, "the app has no custom-auth endpoint",
+                    "unauthorized_client")
+    if flow == "hosted" and not app.backchannel:
+        return fail(Reason.FEATURE_DISABLED, "the app has not enabled the hosted sign-in form",
+                    "unauthorized_client")
+    return AuthorizeRequest(redirect_uri, client_state, challenge, data)
 
+
+def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
+                  flow: str) -> tuple[str, str]:
+    """Issue the login's state (its record holds the client's parameters);
+    returns the state and the attempt id."""
     attempt_id = uuid.uuid4().hex
-    now = int(request.now)
     state = request.nonces.issue_state(app.app_id, {
-        "redirect_uri": redirect_uri,
-        "client_state": client_state,
-        "code_challenge": challenge,
+        "redirect_uri": auth.redirect_uri,
+        "client_state": auth.client_state,
+        "code_challenge": auth.code_challenge,
         "attempt_id": attempt_id,
-        "started_at": now,
-        "flow": "redirect",
-    })
-    secret = app.secret_candidates(SecretKind.CUSTOM_AUTH, request.secret_box, now)[0]
-    token = sign_request_token(secret, app_id=app.app_id, now=now, jti=attempt_id, data=data)
-    callback = request.registry.settings["saas.public_base_url"] + callback_path(app.app_id)
-    location = with_query(app.custom_auth_endpoint, {
-        "redirect_uri": callback + "?flow=custom", "state": state, "token": token,
+        "started_at": int(request.now),
+        "flow": flow,
+        "data": auth.data,
     })
     append_event(request.redis, request.redis_keys, [audit_from_request(
         request, "login.started", "success", app_id=app.app_id, tenant_id=app.tenant_id,
-        details={"attempt_id": attempt_id, "flow": "redirect"},
+        details={"attempt_id": attempt_id, "flow": flow},
     )])
-    response = _no_store(HTTPFound(location=location))
+    return state, attempt_id
+
+
+def tenant_request(request, app: AppConfig, state: str, attempt_id: str,
+                   data: dict | None) -> dict[str, str]:
+    """The query parameters of the call to the tenant endpoint (DESIGN §4.1)."""
+    now = int(request.now)
+    secret = app.secret_candidates(SecretKind.CUSTOM_AUTH, request.secret_box, now)[0]
+    callback = request.registry.settings["saas.public_base_url"] + callback_path(app.app_id)
+    return {
+        "redirect_uri": callback + "?flow=custom",
+        "state": state,
+        "token": sign_request_token(secret, app_id=app.app_id, now=now, jti=attempt_id,
+                                    data=data),
+    }
+
+
+def bind_state(request, response, state: str, path: str) -> None:
+    """The browser-binding cookie: only this browser may use the state."""
     response.set_cookie(
-        state_cookie_name(state), state_binding(state), max_age=STATE_TTL,
-        path=callback_path(app.app_id), httponly=True, samesite="Lax",
-        secure=request.registry.settings["saas.secure_cookies"],
+        state_cookie_name(state), state_binding(state), max_age=STATE_TTL, path=path,
+        httponly=True, samesite="Lax", secure=request.registry.settings["saas.secure_cookies"],
     )
+
+
+def check_state_binding(request, app: AppConfig, state: str | None) -> None:
+    """DESIGN §12: the binding cookie is checked before the state is consumed."""
+    if not state:
+        record_failure(request, app, str(Reason.STATE_MISSING), None)
+        raise _state_error(app, Reason.STATE_MISSING, "the login has no state")
+    issued_for = state_app_id(state)
+    if issued_for is not None and issued_for != app.app_id:
+        record_failure(request, app, str(Reason.STATE_APP_MISMATCH), None)
+        raise _state_error(app, Reason.STATE_APP_MISMATCH, _STATE_MESSAGES[
+            Reason.STATE_APP_MISMATCH])
+    cookie = request.cookies.get(state_cookie_name(state), "")
+    if issued_for is not None and not constant_time_equals(cookie, state_binding(state)):
+        reason = request.nonces.unconsumed_state_reason(app.app_id, state)
+        record_failure(request, app, str(reason), None)
+        raise _state_error(app, reason, _STATE_MESSAGES[reason])
+
+
+def consume_state(request, app: AppConfig, state: str) -> dict:
+    try:
+        return request.nonces.consume_state(app.app_id, state)
+    except StateError as exc:
+        record_failure(request, app, str(exc.reason), None)
+        raise _state_error(app, exc.reason, _STATE_MESSAGES[exc.reason]) from exc
+
+
+@view_config(route_name="flows.authorize", request_method="GET")
+def authorize(request):
+    app = load_app(request, rate_limited=True)
+    auth = parse_authorize(request, app, "redirect")
+    if isinstance(auth, HTTPFound):
+        return auth
+    state, attempt_id = start_attempt(request, app, auth, "redirect")
+    location = with_query(app.custom_auth_endpoint,
+                          tenant_request(request, app, state, attempt_id, auth.data))
+    response = _no_store(HTTPFound(location=location))
+    bind_state(request, response, state, callback_path(app.app_id))
     return response
 
 
@@ -143,28 +220,13 @@ def _state_error(app: AppConfig, reason: Reason, description: str) -> ApiError:
 def callback(request):
     app = load_app(request)
     params = request.GET
-    state = params.get("state")
-    if not state:
-        record_failure(request, app, str(Reason.STATE_MISSING), None)
-        raise _state_error(app, Reason.STATE_MISSING, "the login has no state")
     if len(params.get("token", "")) > MAX_TOKEN_CHARS:
         record_failure(request, app, str(Reason.PAYLOAD_TOO_LARGE), None)
         raise ApiError(413, "invalid_request", Reason.PAYLOAD_TOO_LARGE,
                        "the token is larger than 6 KiB")
-    cookie = request.cookies.get(state_cookie_name(state), "")
-    issued_for = state_app_id(state)
-    if issued_for is not None and issued_for != app.app_id:
-        record_failure(request, app, str(Reason.STATE_APP_MISMATCH), None)
-        raise _state_error(app, Reason.STATE_APP_MISMATCH, "the state belongs to another app")
-    if issued_for is not None and not constant_time_equals(cookie, state_binding(state)):
-        reason = request.nonces.unconsumed_state_reason(app.app_id, state)
-        record_failure(request, app, str(reason), None)
-        raise _state_error(app, reason, _STATE_MESSAGES[reason])
-    try:
-        record = request.nonces.consume_state(app.app_id, state)
-    except StateError as exc:
-        record_failure(request, app, str(exc.reason), None)
-        raise _state_error(app, exc.reason, _STATE_MESSAGES[exc.reason]) from exc
+    state = params.get("state")
+    check_state_binding(request, app, state)
+    record = consume_state(request, app, state)
 
     try:
         response = _finish(request, app, state, record, params)

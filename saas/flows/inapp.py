@@ -1,0 +1,56 @@
+"""In-app form login (DESIGN §5.2): ``POST /v1/apps/{app_id}/login/custom``.
+
+The app collects the user's fields itself and posts them as ``{"data": {…}}``;
+Bridgekeeper asks the tenant endpoint over the back-channel and answers with
+the token response — or at once with 401 ``access_denied`` when the tenant
+refuses (the fix for the source protocol's stuck in-app browser).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from pyramid.view import view_config
+
+from saas.errors import ApiError, Reason
+from saas.flows.backchannel_login import BackchannelFailed, ask_tenant, new_backchannel_state
+from saas.flows.custom_token import feature_disabled
+from saas.flows.login import LoginFailed, record_failure, record_login
+from saas.flows.request_body import read_params
+from saas.flows.views import MAX_DATA_BYTES, load_app
+from saas.tokens.sessions import new_sid
+from saas.tokens.views import start_session
+
+FLOW = "inapp"
+
+
+@view_config(route_name="flows.inapp_login", request_method="POST", renderer="json",
+             require_csrf=False)
+def inapp_login(request):
+    app = load_app(request, rate_limited=True)
+    if not app.backchannel or not app.custom_auth_endpoint:
+        raise feature_disabled(request, app, "in-app login")
+    data = read_params(request, allow_form=False).get("data")
+    if not isinstance(data, dict) or len(json.dumps(data)) > MAX_DATA_BYTES:
+        raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
+                       "data must be a JSON object of at most 4 KiB")
+    attempt_id = uuid.uuid4().hex
+    record = {"attempt_id": attempt_id, "flow": FLOW}
+    try:
+        user = ask_tenant(request, app, new_backchannel_state(app), attempt_id, data)
+    except BackchannelFailed as failure:
+        record_failure(request, app, failure.reason, record)
+        raise ApiError(failure.status, failure.error, failure.reason, failure.description,
+                       headers={"Cache-Control": "no-store"}) from failure
+    except LoginFailed as failure:
+        # The tenant answered with a token we cannot accept: its failure (502),
+        # unless the user is disabled here.
+        record_failure(request, app, failure.reason, record)
+        disabled = failure.reason == Reason.USER_DISABLED
+        raise ApiError(403 if disabled else 502, "access_denied" if disabled else "server_error",
+                       failure.reason, failure.description,
+                       headers={"Cache-Control": "no-store"}) from failure
+    record_login(request, app, user, "login.succeeded", record)
+    return start_session(request, app, sid=new_sid(), user_id=user.user_id,
+                         external_id=user.external_id, details=record)
