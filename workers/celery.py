@@ -167,6 +167,7 @@ def make_celery(settings: Mapping[str, Any]) -> BridgekeeperCelery:
         broker_connection_timeout=4,
         broker_transport_options=transport_options,
         task_always_eager=settings["celery.always_eager"],
+        task_default_queue=settings["celery.default_queue"],
         task_eager_propagates=True,
         # JSON only: ids and plain values on the wire, never pickles.
         task_serializer="json",

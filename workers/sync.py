@@ -13,7 +13,9 @@ import os
 import socket
 import time
 
+import psycopg
 from celery import shared_task
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.sync.drain import DEFAULT_BATCH_SIZE, drain_batch
 from saas.sync.stream import EventStream
@@ -46,7 +48,12 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     deadline = time.monotonic() + TIME_BUDGET
     totals = {"read": 0, "applied": 0, "dead_lettered": 0}
     while True:
-        result = drain_batch(stream, app.db_sessionmaker(), pending, batch_size)
+        try:
+            result = drain_batch(stream, app.db_sessionmaker(), pending, batch_size)
+        except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
+            # The entries stay pending and are retried: one line, not a traceback a second.
+            log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)
+            break
         totals["read"] += result.read
         totals["applied"] += result.applied
         totals["dead_lettered"] += result.dead_lettered
