@@ -14,11 +14,12 @@ import socket
 import threading
 import uuid
 from collections.abc import Iterator
+from socketserver import ThreadingMixIn
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
 from sqlalchemy import create_engine, delete, update
 from sqlalchemy.orm import Session
-from waitress.server import create_server
 
 from saas.apps.models import App
 from saas.apps.services import create_app
@@ -37,20 +38,42 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(settings: dict, threads: int = 16) -> Iterator[str]:
+def live_server(settings: dict) -> Iterator[str]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     app = configure(dict(settings, **{"saas.public_base_url": base_url})).make_wsgi_app()
-    server = create_server(app, host="127.0.0.1", port=port, threads=threads,
-                           connection_limit=200, channel_timeout=30)
-    thread = threading.Thread(target=server.run, daemon=True)
+    try:
+        with _serving(app, port):
+            yield base_url
+    finally:
+        app.registry["saas.db_engine"].dispose()
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    """A thread per request (concurrency tests), stopped cleanly by shutdown()."""
+
+    daemon_threads = True
+    request_queue_size = 128
+
+
+@contextlib.contextmanager
+def _serving(wsgi_app, port: int) -> Iterator[None]:
+    server = make_server("127.0.0.1", port, wsgi_app, server_class=_ThreadingServer,
+                         handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                              daemon=True)
     thread.start()
     try:
-        yield base_url
+        yield
     finally:
-        server.close()
+        server.shutdown()
+        server.server_close()
         thread.join(timeout=5)
-        app.registry["saas.db_engine"].dispose()
 
 
 @contextlib.contextmanager
@@ -102,14 +125,8 @@ def point_app_at(settings, app, endpoint: str) -> None:
 def serve_wsgi(wsgi_app) -> Iterator[str]:
     """Any WSGI app on a loopback port, in a thread; yields its base URL."""
     port = free_port()
-    server = create_server(wsgi_app, host="127.0.0.1", port=port, threads=4)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
+    with _serving(wsgi_app, port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.close()
-        thread.join(timeout=5)
 
 
 def python_example(secret: str):

@@ -20,7 +20,7 @@ def test_fifty_concurrent_callbacks_yield_exactly_one_code(app_settings):
     fields = {"redirect_uris": [CLIENT_REDIRECT],
               "custom_auth_endpoint": "https://tenant.example.com/auth"}
     with (committed_app(app_settings, **fields) as (app, secrets),
-          live_server(app_settings, threads=16) as base,
+          live_server(app_settings) as base,
           httpx.Client(base_url=base, timeout=20) as client):
         start = client.get(f"/v1/apps/{app.app_id}/authorize", params={
             "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1]})
