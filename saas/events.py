@@ -11,6 +11,7 @@ workers' job.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -19,6 +20,20 @@ from typing import Any
 from saas.ratelimit import client_ip
 
 STREAM = "events"
+
+
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7): 48-bit ms time, then random bits.
+
+    Audit ids are the audit table's primary key; ordered ids append to its
+    index instead of splitting random pages, which keeps the sync fast.
+    """
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    value &= ~(0xF << 76)
+    value |= 0x7 << 76  # version 7
+    value &= ~(0x3 << 62)
+    value |= 0x2 << 62  # RFC 4122 variant
+    return uuid.UUID(int=value)
 EVENT_VERSION = 1
 
 
@@ -38,7 +53,7 @@ class AuditRecord:
     request_id: str | None = None
     at_ms: int = field(default_factory=lambda: int(time.time() * 1000))
     details: dict[str, Any] = field(default_factory=dict)
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=lambda: str(uuid7()))
 
 
 @dataclass

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
-
 from saas.events import AuditRecord, UserUpsert, encode_event
 from saas.users.models import end_user_id
 
@@ -13,7 +11,7 @@ def login_entry(app, external_id: str, login_at_ms: int, custom=None, profile=No
     user_id = str(end_user_id(app.id, external_id))
     audit = AuditRecord(type="login.succeeded", outcome="success", app_id=app.app_id,
                         tenant_id=str(app.tenant_id), user_id=user_id, external_id=external_id,
-                        at_ms=login_at_ms, id=audit_id or str(uuid.uuid4()))
+                        at_ms=login_at_ms, **({"id": audit_id} if audit_id else {}))
     upsert = UserUpsert(app_uuid=str(app.id), app_id=app.app_id, user_id=user_id,
                         external_id=external_id, login_at_ms=login_at_ms,
                         custom=custom, profile=profile)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import time
 
 import psycopg
 from celery import shared_task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from saas.sync.drain import DEFAULT_BATCH_SIZE, drain_batch
+from saas.sync import drain as sync_drain
 from saas.sync.stream import EventStream
 from saas.users.pending import PendingMerges
 from workers.celery import BridgekeeperTask
@@ -44,25 +43,19 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     app = self.app
     stream = event_stream(app)
     pending = PendingMerges(app.redis_client(), app.redis_keys())
-    batch_size = int(app.saas_settings.get("saas.sync.batch_size", DEFAULT_BATCH_SIZE))
-    deadline = time.monotonic() + TIME_BUDGET
-    totals = {"read": 0, "applied": 0, "dead_lettered": 0}
-    while True:
-        try:
-            result = drain_batch(stream, app.db_sessionmaker(), pending, batch_size)
-        except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
-            # The entries stay pending and are retried: one line, not a traceback a second.
-            log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)
-            break
-        totals["read"] += result.read
-        totals["applied"] += result.applied
-        totals["dead_lettered"] += result.dead_lettered
-        if result.read < batch_size:
-            break
-        if time.monotonic() >= deadline:
-            if not app.conf.task_always_eager:
-                self.apply_async()
-            break
+    batch_size = int(app.saas_settings.get("saas.sync.batch_size",
+                                           sync_drain.DEFAULT_BATCH_SIZE))
+    try:
+        result = sync_drain.drain(stream, app.db_sessionmaker(), pending, batch_size,
+                                  time_budget=TIME_BUDGET)
+    except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
+        # The entries stay pending and are retried: one line, not a traceback a second.
+        log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)
+        return {"read": 0, "applied": 0, "dead_lettered": 0}
+    if result.more and not app.conf.task_always_eager:
+        self.apply_async()  # the kick: work the backlog off without waiting for beat
+    totals = {"read": result.read, "applied": result.applied,
+              "dead_lettered": result.dead_lettered}
     if totals["read"]:
         log.info("sync: drained", extra=totals)
     return totals

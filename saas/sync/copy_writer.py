@@ -11,7 +11,6 @@ deadlock. Audit rows are inserted with ``ON CONFLICT (id) DO NOTHING``.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import orjson
@@ -81,12 +80,14 @@ def _field(value: str | None) -> str:
 
 
 def _json(value: Any) -> str:
-    return orjson.dumps(value).decode().translate(_COPY_ESCAPES)
+    # orjson escapes control characters itself: only backslashes need doubling.
+    text = orjson.dumps(value).decode()
+    return text.replace("\\", "\\\\") if "\\" in text else text
 
 
-def _user_line(user_id: uuid.UUID, state: UserState) -> str:
+def _user_line(user_id: str, state: UserState) -> str:
     return "\t".join((
-        str(user_id), str(state.app_uuid), _field(state.external_id),
+        user_id, str(state.app_uuid), _field(state.external_id),
         _json(state.custom.values), _json(state.profile.values),
         _json(state.custom.versions), _json(state.profile.versions),
         str(state.first_login_ms), str(state.last_login_ms),
@@ -95,29 +96,36 @@ def _user_line(user_id: uuid.UUID, state: UserState) -> str:
 
 def _audit_line(record: dict[str, Any]) -> str:
     return "\t".join((
-        record["id"], _field(record["tenant_id"]), _field(record["app_id"]),
+        # ids are checked UUID text (saas.sync.parse): nothing to escape.
+        record["id"], record["tenant_id"] or _NULL, _field(record["app_id"]),
         _field(record["type"]), record["outcome"], _field(record["reason"]),
-        _field(record["user_id"]), _field(record["external_id"]), _field(record["ip"]),
+        record["user_id"] or _NULL, _field(record["external_id"]), _field(record["ip"]),
         _field(record["user_agent"]), _field(record["request_id"]), str(record["at_ms"]),
         _json(record["details"]),
     )) + "\n"
 
 
-def _copy(cursor, table: str, lines) -> None:
+def copy_text(states: dict[str, UserState],
+              audit: list[dict[str, Any]]) -> tuple[str, str]:
+    """The batch as COPY text for the two staging tables (pure CPU work)."""
+    unique = {record["id"]: record for record in audit}
+    return ("".join(_user_line(user_id, state) for user_id, state in states.items()),
+            "".join(map(_audit_line, unique.values())))
+
+
+def _copy(cursor, table: str, text: str) -> None:
     with cursor.copy(f"COPY {table} FROM STDIN") as copy:
-        copy.write("".join(lines))
+        copy.write(text)
 
 
-def write_postgres(session: Session, states: dict[uuid.UUID, UserState],
-                   audit: list[dict[str, Any]]) -> None:
+def write_postgres(session: Session, users: str, audit: str) -> None:
+    """Database work only: staging tables, the upsert, the audit insert."""
     connection = session.connection().connection.driver_connection
     with connection.cursor() as cursor:
         cursor.execute(_TEMP_TABLES)
-        if states:
-            _copy(cursor, "bk_sync_users",
-                  (_user_line(user_id, state) for user_id, state in states.items()))
+        if users:
+            _copy(cursor, "bk_sync_users", users)
             cursor.execute(_UPSERT_USERS)
         if audit:
-            unique = {record["id"]: record for record in audit}
-            _copy(cursor, "bk_sync_audit", map(_audit_line, unique.values()))
+            _copy(cursor, "bk_sync_audit", audit)
             cursor.execute(_INSERT_AUDIT)

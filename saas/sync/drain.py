@@ -1,16 +1,24 @@
-"""One drain step: read a batch, commit it in one transaction, then acknowledge.
+"""Draining the event stream: read a batch, commit it in one transaction, then
+acknowledge.
 
 Poison entries (invalid, or refused by the database, e.g. for an app deleted
 since the login) are dead-lettered one by one, so they never block the events
 behind them. A database outage raises: nothing is acknowledged and the entries
 are reclaimed later.
+
+``drain`` overlaps the work: while one batch is in the database (a writer
+thread; psycopg releases the GIL while it waits), the next one is read,
+validated and turned into COPY text. Batches still commit one at a time, in
+order, and each is acknowledged only after its own commit.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 import psycopg
 from sqlalchemy.exc import DataError, IntegrityError
@@ -18,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from saas.sync.parse import ParsedEvent, PoisonEvent, parse_entry
 from saas.sync.stream import EventStream
-from saas.sync.writer import write_batch
+from saas.sync.writer import PreparedBatch, apply_batch, is_postgres, prepare_batch
 from saas.users.pending import PendingMerges
 
 log = logging.getLogger(__name__)
@@ -34,22 +42,22 @@ class DrainResult:
     read: int
     applied: int
     dead_lettered: int
+    more: bool = False  # the last batch was full: the backlog may go on
 
 
-def _commit(session_factory: Callable[[], Session], events: list[ParsedEvent]):
-    with session_factory() as session, session.begin():
-        return write_batch(session, events)
+@dataclass
+class _Work:
+    entries: list[tuple[bytes, dict]]
+    parsed: list[ParsedEvent]
+    poison: list[tuple[bytes, dict, str]]
+    batch: PreparedBatch
+    states: dict = field(default_factory=dict)
 
 
-def drain_batch(
-    stream: EventStream,
-    session_factory: Callable[[], Session],
-    pending: PendingMerges,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> DrainResult:
+def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool) -> _Work | None:
     entries = stream.read_batch(batch_size)
     if not entries:
-        return DrainResult(0, 0, 0)
+        return None
     parsed: list[ParsedEvent] = []
     poison: list[tuple[bytes, dict, str]] = []
     for entry_id, fields in entries:
@@ -57,26 +65,39 @@ def drain_batch(
             parsed.append(parse_entry(entry_id.decode(), fields))
         except PoisonEvent as exc:
             poison.append((entry_id, fields, str(exc)))
+    return _Work(entries, parsed, poison, prepare_batch(parsed, postgres))
 
-    fields_by_id = dict(entries)
-    states = {}
+
+def _apply(session_factory: Callable[[], Session], batch: PreparedBatch) -> None:
+    with session_factory() as session, session.begin():
+        apply_batch(session, batch)
+
+
+def _commit(session_factory: Callable[[], Session], work: _Work, postgres: bool) -> None:
     try:
-        states = _commit(session_factory, parsed) if parsed else {}
+        _apply(session_factory, work.batch)
+        work.states = work.batch.states
     except _REFUSED:
         log.warning("sync: batch refused by the database, applying one by one")
-        for event in parsed:
+        fields_by_id = dict(work.entries)
+        for event in work.parsed:
+            single = prepare_batch([event], postgres)
             try:
-                states.update(_commit(session_factory, [event]))
+                _apply(session_factory, single)
+                work.states.update(single.states)
             except _REFUSED as exc:
                 entry_id = event.entry_id.encode()
-                poison.append((entry_id, fields_by_id[entry_id], _describe(exc)))
+                work.poison.append((entry_id, fields_by_id[entry_id], _describe(exc)))
 
-    for entry_id, fields, error in poison:
+
+def _finish(stream: EventStream, pending: PendingMerges, work: _Work) -> DrainResult:
+    for entry_id, fields, error in work.poison:
         log.error("sync: dead-lettering %s: %s", entry_id.decode(), error)
         stream.dead_letter(entry_id, fields, error)
-    stream.acknowledge([entry_id for entry_id, _fields in entries])
-    _trim_overlays(pending, parsed, states)
-    return DrainResult(len(entries), len(entries) - len(poison), len(poison))
+    stream.acknowledge([entry_id for entry_id, _fields in work.entries])
+    _trim_overlays(pending, work.parsed, work.states)
+    return DrainResult(len(work.entries), len(work.entries) - len(work.poison),
+                       len(work.poison))
 
 
 def _describe(exc: Exception) -> str:
@@ -98,21 +119,64 @@ def _trim_overlays(pending: PendingMerges, events: list[ParsedEvent], states) ->
     pipe.execute()
 
 
+def _uses_postgres(session_factory: Callable[[], Session]) -> bool:
+    with session_factory() as session:
+        return is_postgres(session)
+
+
+def drain_batch(
+    stream: EventStream,
+    session_factory: Callable[[], Session],
+    pending: PendingMerges,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> DrainResult:
+    """One batch, start to finish, without overlap."""
+    postgres = _uses_postgres(session_factory)
+    work = _read_and_prepare(stream, batch_size, postgres)
+    if work is None:
+        return DrainResult(0, 0, 0)
+    _commit(session_factory, work, postgres)
+    result = _finish(stream, pending, work)
+    return DrainResult(result.read, result.applied, result.dead_lettered,
+                       more=result.read == batch_size)
+
+
 def drain(
     stream: EventStream,
     session_factory: Callable[[], Session],
     pending: PendingMerges,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int | None = None,
+    time_budget: float | None = None,
 ) -> DrainResult:
-    """Drain until the stream is empty (or ``max_batches``); totals of all batches."""
-    read = applied = dead = batches = 0
-    while max_batches is None or batches < max_batches:
-        result = drain_batch(stream, session_factory, pending, batch_size)
-        read += result.read
-        applied += result.applied
-        dead += result.dead_lettered
-        batches += 1
-        if result.read < batch_size:
-            break
-    return DrainResult(read, applied, dead)
+    """Drain until the stream is empty, ``max_batches`` or ``time_budget`` (seconds)."""
+    postgres = _uses_postgres(session_factory)
+    deadline = None if time_budget is None else time.monotonic() + time_budget
+    totals = [0, 0, 0]
+    batches, more = 0, False
+    in_flight: tuple[_Work, Future] | None = None
+
+    def settle() -> None:
+        work, future = in_flight
+        future.result()  # an outage raises here: nothing of it is acknowledged
+        result = _finish(stream, pending, work)
+        totals[0] += result.read
+        totals[1] += result.applied
+        totals[2] += result.dead_lettered
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer") as writer:
+        while True:
+            out_of_time = deadline is not None and time.monotonic() >= deadline
+            work = None
+            if not out_of_time and (max_batches is None or batches < max_batches) and not (
+                    in_flight and len(in_flight[0].entries) < batch_size):
+                work = _read_and_prepare(stream, batch_size, postgres)
+            if in_flight is not None:
+                settle()
+                more = len(in_flight[0].entries) == batch_size
+                in_flight = None
+            if work is None:
+                break
+            in_flight = (work, writer.submit(_commit, session_factory, work, postgres))
+            batches += 1
+    return DrainResult(*totals, more=more)

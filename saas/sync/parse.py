@@ -8,6 +8,7 @@ in the drain's hot loop, so the checks are written flat.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from typing import Any
 import orjson
 
 from saas.sync.versions import field_version
-from saas.users.models import end_user_id
 
 # Optional short strings of an audit record, with their column sizes.
 _AUDIT_TEXT = (("app_id", 8), ("reason", 64), ("external_id", 255), ("ip", 64),
@@ -31,7 +31,7 @@ class PoisonEvent(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class UserMerge:
-    user_id: uuid.UUID
+    user_id: str  # canonical UUID text
     app_uuid: uuid.UUID
     app_id: str
     external_id: str
@@ -58,6 +58,17 @@ def _uuid_text(value: Any, what: str) -> str:
 @functools.lru_cache(maxsize=4096)
 def _app_uuid(text: str) -> uuid.UUID:
     return uuid.UUID(text)
+
+
+def derived_user_id(app_uuid: uuid.UUID, external_id: str) -> str:
+    """``str(uuid5(app_uuid, external_id))`` without building UUID objects: the
+    drain checks every event's user id, so this runs 10⁵ times a second."""
+    digest = bytearray(hashlib.sha1(app_uuid.bytes + external_id.encode("utf-8"),
+                                    usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _ms(value: Any, what: str) -> int:
@@ -105,8 +116,8 @@ def _user(record: Any, event_id: str) -> UserMerge:
         raise PoisonEvent("user is not an object")
     app_uuid = _app_uuid(_uuid_text(record.get("app_uuid"), "app_uuid"))
     external_id = _short_text(record.get("external_id"), "external_id", 255)
-    user_id = end_user_id(app_uuid, external_id)
-    if str(user_id) != record.get("user_id"):
+    user_id = derived_user_id(app_uuid, external_id)
+    if user_id != record.get("user_id"):
         raise PoisonEvent("user_id does not derive from app_uuid and external_id")
     login_at_ms = _ms(record.get("login_at_ms"), "login_at_ms")
     return UserMerge(

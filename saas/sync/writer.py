@@ -11,6 +11,7 @@ adds nothing.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from saas.audit.models import AuditEvent
 from saas.clock import from_ms, to_ms
-from saas.sync.copy_writer import write_postgres
+from saas.sync.copy_writer import copy_text, write_postgres
 from saas.sync.merge import UserState, VersionedObject, collapse
 from saas.sync.parse import ParsedEvent
 from saas.users.models import EndUser
@@ -57,9 +58,10 @@ def _stored_state(row) -> UserState:
     )
 
 
-def upsert_users(session: Session, states: dict[uuid.UUID, UserState]) -> None:
-    if not states:
+def upsert_users(session: Session, by_text: dict[str, UserState]) -> None:
+    if not by_text:
         return
+    states = {uuid.UUID(user_id): state for user_id, state in by_text.items()}
     ordered = sorted(states)
     inserted = set(session.scalars(
         _insert(session, EndUser.__table__).on_conflict_do_nothing(index_elements=["id"])
@@ -104,13 +106,37 @@ def insert_audit(session: Session, records: list[dict[str, Any]]) -> None:
     )
 
 
-def write_batch(session: Session, events: list[ParsedEvent]) -> dict[uuid.UUID, UserState]:
-    """Apply the events; returns the batch's per-user states (to trim overlays)."""
+@dataclass
+class PreparedBatch:
+    """A batch folded and, for PostgreSQL, already in COPY text: the CPU work
+    done before the database is touched (so it can overlap another batch's
+    database work)."""
+
+    states: dict[str, UserState]
+    audit: list[dict[str, Any]]
+    copy_text: tuple[str, str] | None = None
+
+
+def prepare_batch(events: list[ParsedEvent], postgres: bool) -> PreparedBatch:
     states = collapse(event.user for event in events if event.user is not None)
     audit = [record for event in events for record in event.audit]
-    if session.get_bind().dialect.name == "postgresql":
-        write_postgres(session, states, audit)
+    return PreparedBatch(states, audit, copy_text(states, audit) if postgres else None)
+
+
+def apply_batch(session: Session, batch: PreparedBatch) -> None:
+    if batch.copy_text is not None:
+        write_postgres(session, *batch.copy_text)
     else:
-        upsert_users(session, states)
-        insert_audit(session, audit)
-    return states
+        upsert_users(session, batch.states)
+        insert_audit(session, batch.audit)
+
+
+def is_postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def write_batch(session: Session, events: list[ParsedEvent]) -> dict[str, UserState]:
+    """Apply the events; returns the batch's per-user states (to trim overlays)."""
+    batch = prepare_batch(events, is_postgres(session))
+    apply_batch(session, batch)
+    return batch.states

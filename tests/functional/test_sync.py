@@ -89,7 +89,7 @@ def test_overlay_trim_keeps_a_newer_login(login_app, stream, pending, session_fa
                    None)
     with session_factory() as session, session.begin():
         states = write_batch(session, [parse_entry(i.decode(), f) for i, f in entries])
-    state = states[uuid.UUID(user_id)]
+    state = states[user_id]
     pending.trim(login_app.app_id, [(user_id, state.last_login_ms)])
     assert pending.read(login_app.app_id, user_id)["custom"] == {"a": 2}
     # Once the newer login is committed too, the overlay goes.

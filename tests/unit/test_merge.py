@@ -12,7 +12,7 @@ from saas.sync.parse import UserMerge
 from saas.sync.versions import field_version
 
 APP = uuid.UUID(int=1)
-USERS = [uuid.UUID(int=n) for n in range(2, 5)]
+USERS = [str(uuid.UUID(int=n)) for n in range(2, 5)]
 
 values = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.text(max_size=3))
 objects = st.one_of(st.none(), st.dictionaries(st.sampled_from("abcd"), values, max_size=3))
@@ -72,3 +72,11 @@ def test_newest_field_wins_and_null_is_stored():
     assert versions["a"] == versions["b"] > versions["c"]
     assert versions["a"].startswith("000000000002000.")
     assert (states[user].first_login_ms, states[user].last_login_ms) == (1000, 2000)
+
+
+@settings(max_examples=200)
+@given(st.uuids(), st.text(min_size=1, max_size=40))
+def test_fast_user_id_derivation_is_uuid5(app_uuid, external_id):
+    from saas.sync.parse import derived_user_id
+
+    assert derived_user_id(app_uuid, external_id) == str(uuid.uuid5(app_uuid, external_id))
