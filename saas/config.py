@@ -155,6 +155,8 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".tokens.access")
     config.include(".sync.embedded")
     config.include(".routes")
+    config.include(".dashboard")
+    config.include(".manage")
     config.add_static_view("static", "saas:static", cache_max_age=3600)
     config.scan(ignore=["saas.cli", "saas.tests"])
     config.commit()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import secrets
 import string
 import uuid
@@ -13,8 +15,15 @@ from sqlalchemy.orm import Session, selectinload
 
 from saas.apps.models import App, AppSecret, SecretKind
 from saas.apps.signing_keys import new_signing_key
-from saas.apps.validation import validate_endpoint, validate_name, validate_redirect_uris
+from saas.apps.validation import (
+    InvalidSetting,
+    validate_endpoint,
+    validate_name,
+    validate_redirect_uri,
+    validate_redirect_uris,
+)
 from saas.crypto import SecretBox
+from saas.db import utcnow
 
 APP_ID_ALPHABET = string.ascii_lowercase + string.digits
 APP_ID_LENGTH = 8
@@ -116,6 +125,137 @@ def app_as_dict(app: App) -> dict[str, Any]:
         "access_token_ttl": app.access_token_ttl,
         "refresh_token_ttl": app.refresh_token_ttl,
         "hosted_form": app.hosted_form,
+        "restart_url": app.restart_url,
         "created_at": app.created_at.isoformat(),
         "updated_at": app.updated_at.isoformat(),
     }
+
+
+# Settings a tenant may change (DESIGN §8.1), with their checks.
+UPDATABLE = ("name", "custom_auth_endpoint", "redirect_uris", "backchannel",
+             "custom_token_enabled", "require_bound_tokens", "access_token_ttl",
+             "refresh_token_ttl", "hosted_form", "restart_url")
+DEFAULT_GRACE_SECONDS = 86400
+MAX_GRACE_SECONDS = 604800
+
+
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidSetting(f"{name} must be true or false.")
+    return value
+
+
+def _check_ttl(name: str, value: Any, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InvalidSetting(f"{name} must be a whole number of seconds from {low} to {high}.")
+    return value
+
+
+def _check_hosted_form(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"title", "fields"}:
+        raise InvalidSetting("hosted_form takes a title and fields.")
+    title = value.get("title")
+    if title is not None and (not isinstance(title, str) or len(title) > 100):
+        raise InvalidSetting("The hosted form's title must be text of at most 100 characters.")
+    fields = value.get("fields") or []
+    if not isinstance(fields, list) or len(fields) > 10:
+        raise InvalidSetting("The hosted form has at most 10 fields.")
+    checked = []
+    for field in fields:
+        if (not isinstance(field, dict) or set(field) - {"name", "label", "type"}
+                or not isinstance(field.get("name"), str)
+                or not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", field["name"])
+                or field["name"] == "state"
+                or field.get("type", "text") not in ("text", "password", "email", "tel",
+                                                      "number")
+                or not isinstance(field.get("label", ""), str)
+                or len(field.get("label", "")) > 100):
+            raise InvalidSetting("Each hosted form field needs a name ([A-Za-z0-9_-], not "
+                                 "'state'), a label and a type of text, password, email, tel "
+                                 "or number.")
+        checked.append({"name": field["name"], "label": field.get("label") or field["name"],
+                        "type": field.get("type", "text")})
+    return {"title": title, "fields": checked}
+
+
+def checked_settings(changes: dict[str, Any], *, allow_private: bool) -> dict[str, Any]:
+    """Validate a partial update of app settings; raises InvalidSetting."""
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise UnknownFields(sorted(unknown))
+    checked: dict[str, Any] = {}
+    for name, value in changes.items():
+        if name == "name":
+            checked[name] = validate_name(value if isinstance(value, str) else "")
+        elif name == "custom_auth_endpoint":
+            if value is not None and not isinstance(value, str):
+                raise InvalidSetting("custom_auth_endpoint must be a URL or null.")
+            checked[name] = (validate_endpoint(value, allow_private=allow_private)
+                             if value else None)
+        elif name == "redirect_uris":
+            if not isinstance(value, list) or not all(isinstance(u, str) for u in value):
+                raise InvalidSetting("redirect_uris must be a list of URIs.")
+            checked[name] = validate_redirect_uris(value)
+        elif name in ("backchannel", "custom_token_enabled", "require_bound_tokens"):
+            checked[name] = _check_bool(name, value)
+        elif name == "access_token_ttl":
+            checked[name] = _check_ttl(name, value, 60, 3600)
+        elif name == "refresh_token_ttl":
+            checked[name] = _check_ttl(name, value, 60, 365 * 24 * 3600)
+        elif name == "hosted_form":
+            checked[name] = _check_hosted_form(value)
+        elif name == "restart_url":
+            if value is not None and not isinstance(value, str):
+                raise InvalidSetting("restart_url must be a URL or null.")
+            checked[name] = validate_redirect_uri(value) if value else None
+    return checked
+
+
+class UnknownFields(InvalidSetting):
+    """The request named settings that do not exist (the API answers 422)."""
+
+    def __init__(self, names: list[str]) -> None:
+        super().__init__("Unknown fields: " + ", ".join(names) + ".")
+        self.names = names
+
+
+def update_app(app: App, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply checked settings; returns {name: (old, new)} of what changed."""
+    changed = {}
+    for name, value in changes.items():
+        old = getattr(app, name)
+        if old != value:
+            setattr(app, name, value)
+            changed[name] = value
+    if changed:
+        app.updated_at = utcnow()
+    return changed
+
+
+def rotate_secret(app: App, kind: SecretKind, box: SecretBox,
+                  grace_seconds: int = DEFAULT_GRACE_SECONDS) -> str:
+    """A new current secret; the old one keeps verifying for ``grace_seconds``."""
+    if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise InvalidSetting(f"grace_seconds must be from 0 to {MAX_GRACE_SECONDS}.")
+    secret = app.secret(kind)
+    plaintext = new_secret()
+    now = utcnow()
+    secret.previous_ciphertext = secret.current_ciphertext if grace_seconds else None
+    secret.previous_valid_until = now + dt.timedelta(seconds=grace_seconds) if grace_seconds \
+        else None
+    secret.current_ciphertext = box.encrypt(plaintext)
+    secret.rotated_at = now
+    app.updated_at = now
+    return plaintext
+
+
+def revoke_previous_secret(app: App, kind: SecretKind) -> bool:
+    """Stop the previous secret verifying at once; True if there was one."""
+    secret = app.secret(kind)
+    had = secret.previous_ciphertext is not None
+    secret.previous_ciphertext = None
+    secret.previous_valid_until = None
+    app.updated_at = utcnow()
+    return had

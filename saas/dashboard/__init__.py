@@ -1,1 +1,5 @@
 """The tenant dashboard: server-rendered pages, sessions, CSRF on every form."""
+
+
+def includeme(config) -> None:
+    pass

@@ -109,8 +109,22 @@ class SessionStore:
         pipe.expire(session_key, ttl)
         pipe.hset(self._token_key(app_id, refresh_token), "sid", sid)
         pipe.expire(self._token_key(app_id, refresh_token), ttl)
+        # The user's sessions, so a tenant can revoke them all at once.
+        pipe.sadd(self._user_key(app_id, user_id), sid)
+        pipe.expire(self._user_key(app_id, user_id), ttl, gt=True)
+        pipe.expire(self._user_key(app_id, user_id), ttl, nx=True)
         pipe.execute()
         return refresh_token
+
+    def _user_key(self, app_id: str, user_id: str) -> str:
+        return self.keys.app(app_id, "user-sessions", user_id)
+
+    def revoke_user(self, app_id: str, user_id: str) -> int:
+        """Revoke every live session of a user; returns how many were live."""
+        sids = self.redis.smembers(self._user_key(app_id, user_id))
+        revoked = sum(self.revoke(app_id, sid.decode()) for sid in sids)
+        self.redis.delete(self._user_key(app_id, user_id))
+        return revoked
 
     def get(self, app_id: str, sid: str) -> Session | None:
         """The session if it exists and is not revoked."""

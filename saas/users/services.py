@@ -1,0 +1,108 @@
+"""End users as tenants manage them: list, search, read, disable, delete.
+
+PostgreSQL holds the synced rows; the login path's Redis mirrors (the disabled
+flag, sessions, the pending overlay) are updated in the same request, so a
+disabled user is refused at the next login without the login path reading
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from saas.apps.models import App
+from saas.clock import from_ms, to_ms
+from saas.users.disabled import set_disabled
+from saas.users.models import EndUser
+from saas.users.pending import pending_key
+
+MAX_PAGE = 200
+
+
+class BadCursor(ValueError):
+    """A cursor that this service did not make."""
+
+
+def user_as_dict(user: EndUser) -> dict[str, Any]:
+    """The user object of the management API (DESIGN §8.1)."""
+    return {
+        "id": str(user.id),
+        "external_id": user.external_id,
+        "custom": user.custom,
+        "profile": user.profile,
+        "disabled": user.disabled,
+        "created_at": _iso(user.created_at),
+        "last_login_at": _iso(user.last_login_at),
+    }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return from_ms(to_ms(value)).isoformat() if value is not None else None
+
+
+def encode_cursor(*parts: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadCursor(cursor) from exc
+    if not isinstance(parts, list) or len(parts) != size:
+        raise BadCursor(cursor)
+    return parts
+
+
+def list_users(db: Session, app: App, *, query: str = "", limit: int = 50,
+               cursor: str | None = None) -> tuple[list[EndUser], str | None]:
+    """Users of one app by external id (prefix search with ``query``), paged."""
+    statement = select(EndUser).where(EndUser.app_id == app.id)
+    if query:
+        escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(EndUser.external_id.like(escaped + "%", escape="\\"))
+    if cursor:
+        (after,) = decode_cursor(cursor, 1)
+        if not isinstance(after, str):
+            raise BadCursor(cursor)
+        statement = statement.where(EndUser.external_id > after)
+    limit = max(1, min(limit, MAX_PAGE))
+    users = list(db.scalars(statement.order_by(EndUser.external_id).limit(limit + 1)))
+    next_cursor = encode_cursor(users[limit - 1].external_id) if len(users) > limit else None
+    return users[:limit], next_cursor
+
+
+def user_of_app(db: Session, app: App, user_id: str) -> EndUser | None:
+    try:
+        key = uuid.UUID(user_id)
+    except ValueError:
+        return None
+    return db.scalar(select(EndUser).where(EndUser.app_id == app.id, EndUser.id == key))
+
+
+def set_user_disabled(request, app: App, user: EndUser, disabled: bool) -> None:
+    user.disabled = disabled
+    set_disabled(request.redis, request.redis_keys, app.app_id, str(user.id), disabled)
+    if disabled:
+        request.login_sessions.revoke_user(app.app_id, str(user.id))
+
+
+def revoke_sessions(request, app: App, user: EndUser) -> int:
+    return request.login_sessions.revoke_user(app.app_id, str(user.id))
+
+
+def delete_user(request, app: App, user: EndUser) -> None:
+    """Forget the user here and in Redis. A later login creates them afresh."""
+    revoke_sessions(request, app, user)
+    request.redis.delete(pending_key(request.redis_keys, app.app_id, str(user.id)))
+    set_disabled(request.redis, request.redis_keys, app.app_id, str(user.id), False)
+    request.db.delete(user)
+
+
