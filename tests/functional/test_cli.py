@@ -37,7 +37,7 @@ PASSWORD = "correct horse battery staple"
 APP_KEYS = {
     "app_id", "name", "custom_auth_endpoint", "redirect_uris", "backchannel",
     "custom_token_enabled", "require_bound_tokens", "access_token_ttl",
-    "refresh_token_ttl", "hosted_form", "created_at", "updated_at", "secrets",
+    "refresh_token_ttl", "hosted_form", "restart_url", "created_at", "updated_at", "secrets",
 }
 
 
