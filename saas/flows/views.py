@@ -71,7 +71,10 @@ def _parse_data(raw: str | None) -> dict | None:
         return None
     if len(raw.encode("utf-8")) > MAX_DATA_BYTES:
         raise ValueError("data is larger than 4 KiB")
-    data = json.loads(raw)
+    try:
+        data = json.loads(raw)
+    except RecursionError as exc:  # 4 KiB of '[' nests deeper than Python recurses
+        raise ValueError("data is nested too deeply") from exc
     if not isinstance(data, dict):
         raise ValueError("data must be a JSON object")
     return data

@@ -220,6 +220,8 @@ def test_authorize_refusals(webapp, login_app):
     assert query_of(bad_data.location) == {
         "error": "invalid_request", "error_description": "data must be a JSON object of at "
         "most 4 KiB", "reason": "claims_invalid", "state": "client-state"}
+    deep = authorize(webapp, app_id, data="[" * 3000 + "]" * 3000)
+    assert query_of(deep.location)["reason"] == "claims_invalid"
     long_state = authorize(webapp, app_id, state="s" * 513)
     assert query_of(long_state.location)["reason"] == "claims_invalid"
 
