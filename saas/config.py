@@ -140,6 +140,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.add_jinja2_renderer(".html")
     config.include(".logging")
     config.include(".request_id")
+    config.include(".hardening")
     config.include(".crypto")
     config.include(".db")
     config.include(".redis")

@@ -22,7 +22,9 @@ class BridgekeeperJsonFormatter(JsonFormatter):
 
 
 def includeme(config) -> None:
-    config.add_tween("saas.logging.access_log_tween_factory")
+    # Right inside the request id, so every answer (413s included) is logged.
+    config.add_tween("saas.logging.access_log_tween_factory",
+                     under="saas.request_id.request_id_tween_factory")
 
 
 log = logging.getLogger("saas.access")

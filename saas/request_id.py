@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 import uuid
 
+from pyramid.tweens import INGRESS
+
 HEADER = "X-Request-ID"
 _SANE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -26,6 +28,4 @@ def request_id_tween_factory(handler, registry):
 
 def includeme(config) -> None:
     # Outermost, so even error responses made by other tweens carry the id.
-    config.add_tween(
-        "saas.request_id.request_id_tween_factory", under="pyramid_tm.tm_tween_factory"
-    )
+    config.add_tween("saas.request_id.request_id_tween_factory", under=INGRESS)

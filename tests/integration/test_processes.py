@@ -8,6 +8,7 @@ and the group is killed in a ``finally`` so no process outlives its test.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -199,6 +200,15 @@ def test_gunicorn_accepts_long_request_lines(production_env):
             pytest.fail("a request line over 8190 bytes was accepted")
         except urllib.error.HTTPError as exc:
             assert exc.code in (400, 414)  # gunicorn answers 414 URI Too Long
+        # A chunked body announces no length: still refused past 64 KiB.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection.request("POST", "/v1/apps/abcd1234/token",
+                           body=iter([b"x" * 40_000, b"x" * 40_000]),
+                           headers={"Content-Type": "application/json",
+                                    "Accept": "application/json"}, encode_chunked=True)
+        answer = connection.getresponse()
+        assert answer.status == 413 and b"payload_too_large" in answer.read()
+        connection.close()
 
 
 def test_gunicorn_refuses_to_start_without_master_key(production_env):
