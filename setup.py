@@ -38,6 +38,8 @@ tests_require = [
     "httpx==0.28.1",
     # Drives Debian's chromium (scripts/install-system-deps); never downloads browsers.
     "playwright==1.65.2",
+    "jsonschema==4.26.0",
+    "openapi-spec-validator==0.9.0",
 ]
 
 setup(

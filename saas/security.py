@@ -1,28 +1,44 @@
 """Who is calling, and what they may do.
 
-Dashboard members are identified by their server-side session; permissions
-come from ACLs on route contexts (``saas.dashboard.contexts``). The management
-API's bearer keys and the login protocol's bearer tokens arrive with their own
-issues and plug in here.
+Two ways in, chosen by path (``PathSecurityPolicy``):
+
+* paths under ``/v1/manage`` — a tenant API key, ``Authorization: Bearer
+  bk_…`` (``ApiKeySecurityPolicy``). A session cookie counts for nothing
+  there, so the JSON API needs no CSRF protection: a browser never attaches
+  a bearer key by itself.
+* everything else — the dashboard member's server-side session
+  (``SessionSecurityPolicy``).
+
+Both give the same principals, ``tenant:<id>`` and ``tenant:<id>:<role>``;
+permissions come from ACLs on route contexts (``saas.dashboard.contexts``,
+``saas.manage.contexts``). An API key acts with the tenant's ``admin`` role.
+The login protocol's bearer tokens are checked by its own views.
 """
 
 from __future__ import annotations
 
 import enum
 import uuid
+from dataclasses import dataclass
 
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 from pyramid.csrf import SessionCSRFStoragePolicy
 from sqlalchemy import select
 
-from saas.tenants.models import Member
+from saas.apikeys.services import find_active_key
+from saas.tenants.models import Member, Role
 
 SESSION_MEMBER_KEY = "member_id"
+MANAGE_PATH = "/v1/manage"
 
 
 class Permission(enum.StrEnum):
     VIEW = "view"
     MANAGE = "manage"
+
+
+def _permits(context, principals: list[str], permission) -> bool:
+    return ACLHelper().permits(context, principals, permission)
 
 
 class SessionSecurityPolicy:
@@ -43,7 +59,7 @@ class SessionSecurityPolicy:
                 f"tenant:{member.tenant_id}",
                 f"tenant:{member.tenant_id}:{member.role.value}",
             ]
-        return ACLHelper().permits(context, principals, permission)
+        return _permits(context, principals, permission)
 
     def remember(self, request, userid, **kw):
         # A fresh session id at sign-in defeats session fixation; a fresh
@@ -56,6 +72,93 @@ class SessionSecurityPolicy:
     def forget(self, request, **kw):
         request.session.invalidate()
         return []
+
+
+@dataclass(frozen=True)
+class ApiKeyIdentity:
+    """A live tenant API key; it acts with the tenant's ``admin`` role."""
+
+    key_id: uuid.UUID
+    tenant_id: uuid.UUID
+    prefix: str
+    role: Role = Role.ADMIN
+
+
+class ApiKeySecurityPolicy:
+    """``Authorization: Bearer <tenant API key>`` for the management API."""
+
+    def identity(self, request) -> ApiKeyIdentity | None:
+        return request.api_key
+
+    def authenticated_userid(self, request) -> str | None:
+        identity = request.api_key
+        return f"api_key:{identity.key_id}" if identity else None
+
+    def permits(self, request, context, permission):
+        principals = [Everyone]
+        identity = request.api_key
+        if identity is not None:
+            principals += [
+                Authenticated,
+                f"api_key:{identity.key_id}",
+                f"tenant:{identity.tenant_id}",
+                f"tenant:{identity.tenant_id}:{identity.role.value}",
+            ]
+        return _permits(context, principals, permission)
+
+    def remember(self, request, userid, **kw):
+        return []  # keys are presented on every request, never remembered
+
+    def forget(self, request, **kw):
+        return []
+
+
+def is_manage_path(request) -> bool:
+    path = request.path_info
+    return path == MANAGE_PATH or path.startswith(MANAGE_PATH + "/")
+
+
+class PathSecurityPolicy:
+    """API keys under ``/v1/manage``, dashboard sessions everywhere else."""
+
+    def __init__(self) -> None:
+        self.session = SessionSecurityPolicy()
+        self.api_key = ApiKeySecurityPolicy()
+
+    def _policy(self, request):
+        return self.api_key if is_manage_path(request) else self.session
+
+    def identity(self, request):
+        return self._policy(request).identity(request)
+
+    def authenticated_userid(self, request):
+        return self._policy(request).authenticated_userid(request)
+
+    def permits(self, request, context, permission):
+        return self._policy(request).permits(request, context, permission)
+
+    def remember(self, request, userid, **kw):
+        return self._policy(request).remember(request, userid, **kw)
+
+    def forget(self, request, **kw):
+        return self._policy(request).forget(request, **kw)
+
+
+def bearer_value(request) -> str | None:
+    """The credentials of an ``Authorization: Bearer …`` header, if any."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    value = value.strip()
+    return value if scheme.lower() == "bearer" and value else None
+
+
+def _api_key(request) -> ApiKeyIdentity | None:
+    presented = bearer_value(request)
+    if presented is None:
+        return None
+    key = find_active_key(request.db, presented)
+    if key is None:
+        return None
+    return ApiKeyIdentity(key_id=key.id, tenant_id=key.tenant_id, prefix=key.prefix)
 
 
 def _member(request) -> Member | None:
@@ -73,7 +176,8 @@ def _member(request) -> Member | None:
 
 
 def includeme(config) -> None:
-    config.set_security_policy(SessionSecurityPolicy())
+    config.set_security_policy(PathSecurityPolicy())
     config.add_request_method(_member, "member", reify=True)
+    config.add_request_method(_api_key, "api_key", reify=True)
     config.set_csrf_storage_policy(SessionCSRFStoragePolicy())
     config.set_default_csrf_options(require_csrf=True)

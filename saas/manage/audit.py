@@ -1,0 +1,108 @@
+"""An app's audit log: filtered pages, a streamed CSV export, login statistics."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from typing import Any
+
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from saas.audit.models import Outcome
+from saas.audit.queries import MAX_PAGE, event_as_dict, events_csv, list_events, login_stats
+from saas.manage.contexts import AppScope
+from saas.manage.errors import invalid_cursor, invalid_parameter
+from saas.manage.params import (
+    choice_param,
+    cursor_param,
+    limit_param,
+    text_param,
+    time_param,
+    uuid_param,
+)
+from saas.security import Permission
+from saas.users.services import BadCursor
+
+DEFAULT_PAGE = 100
+CSV_CHUNK = 64 * 1024
+# How far back a chart may reach by default, per bucket.
+STATS_DEFAULT_SPAN = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=30)}
+STATS_MAX_SPAN = {"hour": dt.timedelta(days=31), "day": dt.timedelta(days=366)}
+
+
+def filters_of(request) -> dict[str, Any]:
+    """The ``type``, ``outcome``, ``user_id``, ``since`` and ``until`` filters (400 if bad)."""
+    filters = {
+        "type": text_param(request, "type", max_length=64) or None,
+        "outcome": choice_param(request, "outcome", tuple(o.value for o in Outcome), None),
+        "user_id": uuid_param(request, "user_id"),
+        "since": time_param(request, "since"),
+        "until": time_param(request, "until"),
+    }
+    if filters["since"] and filters["until"] and filters["since"] >= filters["until"]:
+        raise invalid_parameter("until", "must be later than since")
+    return filters
+
+
+@view_config(route_name="manage.app.audit", request_method="GET", renderer="json",
+             permission=Permission.VIEW)
+def events(context: AppScope, request) -> dict[str, Any]:
+    """Newest first."""
+    try:
+        page, next_cursor = list_events(
+            request.db, context.app.app_id, filters_of(request),
+            limit=limit_param(request, default=DEFAULT_PAGE, maximum=MAX_PAGE),
+            cursor=cursor_param(request),
+        )
+    except BadCursor as exc:
+        raise invalid_cursor() from exc
+    return {"events": [event_as_dict(event) for event in page], "next_cursor": next_cursor}
+
+
+def _csv_body(sessionmaker, app_id: str, filters: dict[str, Any]) -> Iterator[bytes]:
+    """The CSV in chunks, read through its own session: the WSGI server iterates
+    the body after the request's transaction has ended and its session closed."""
+    session = sessionmaker()
+    try:
+        buffered: list[str] = []
+        size = 0
+        for line in events_csv(session, app_id, filters):
+            buffered.append(line)
+            size += len(line)
+            if size >= CSV_CHUNK:
+                yield "".join(buffered).encode("utf-8")
+                buffered, size = [], 0
+        yield "".join(buffered).encode("utf-8")
+    finally:
+        session.close()
+
+
+@view_config(route_name="manage.app.audit_csv", request_method="GET",
+             permission=Permission.VIEW)
+def events_as_csv(context: AppScope, request) -> Response:
+    """Oldest first, the filters of ``events``; cells that a spreadsheet would run
+    as formulas are prefixed with ``'``."""
+    filters = filters_of(request)
+    app_id = context.app.app_id
+    response = Response(
+        app_iter=_csv_body(request.registry["saas.db_sessionmaker"], app_id, filters),
+        content_type="text/csv", charset="utf-8",
+    )
+    response.headers["Content-Disposition"] = f'attachment; filename="audit-{app_id}.csv"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@view_config(route_name="manage.app.stats", request_method="GET", renderer="json",
+             permission=Permission.VIEW)
+def stats(context: AppScope, request) -> dict[str, Any]:
+    """Logins and failures per hour or day since ``since``, failures by reason."""
+    bucket = choice_param(request, "bucket", ("hour", "day"), "hour")
+    now = dt.datetime.fromtimestamp(request.now, dt.UTC)
+    since = time_param(request, "since") or now - STATS_DEFAULT_SPAN[bucket]
+    if since > now or now - since > STATS_MAX_SPAN[bucket]:
+        max_days = STATS_MAX_SPAN[bucket].days
+        raise invalid_parameter("since", f"must be in the past, at most {max_days} days "
+                                         f"ago for {bucket} buckets")
+    return login_stats(request.db, context.app.app_id, bucket=bucket, since=since)

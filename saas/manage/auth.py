@@ -1,0 +1,24 @@
+"""Refusals of the management API: 401 without a live key, never a sign-in page.
+
+Pyramid raises ``HTTPForbidden`` when a context's ACL refuses the caller; under
+``/v1/manage`` that becomes the JSON 401 of RFC 6750 (no or a bad key) — the
+dashboard's forbidden view, which redirects to its sign-in page, never sees it.
+"""
+
+from __future__ import annotations
+
+from pyramid.view import forbidden_view_config
+
+from saas.errors import ApiError, render_error
+from saas.manage.errors import ManageReason, unauthorized
+from saas.security import bearer_value
+
+MANAGE_PATHS = r"^/v1/manage(/|$)"
+
+
+@forbidden_view_config(path_info=MANAGE_PATHS)
+def manage_forbidden(request):
+    if request.api_key is None:
+        return render_error(request, unauthorized(bearer_value(request) is not None))
+    return render_error(request, ApiError(403, "access_denied", ManageReason.FORBIDDEN,
+                                          "this API key may not do this"))
