@@ -158,6 +158,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".routes")
     config.include(".dashboard")
     config.include(".manage")
+    config.include(".sdk")
     config.add_static_view("static", "saas:static", cache_max_age=3600)
     config.scan(ignore=["saas.cli", "saas.tests"])
     config.commit()

@@ -1,0 +1,190 @@
+"""The JavaScript SDK in a real browser: examples/demo/index.html, loading
+``/v1/sdk.js`` from a live Bridgekeeper, signs alice in against the Python
+example endpoint — redirect, popup and in-app form — in Debian's chromium.
+
+Screenshots land in ``test-artifacts/`` for a person to look at.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from saas.config import configure
+from tests.live import (
+    _serving,
+    committed_app,
+    free_port,
+    point_app_at,
+    python_example,
+    serve_wsgi,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ARTIFACTS = os.path.join(ROOT, "test-artifacts")
+DEMO_PAGE = os.path.join(ROOT, "examples", "demo", "index.html")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+CONFIG_BLOCK = re.compile(r'(<script type="application/json" id="bridgekeeper-config">)'
+                          r".*?(</script>)", re.S)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.fail("Debian's chromium is required: run scripts/install-system-deps",
+                    pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@contextlib.contextmanager
+def sdk_live_server(settings: dict) -> Iterator[str]:
+    """tests.live.live_server with saas.sdk included (a no-op once saas.config includes it)."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    config = configure(dict(settings, **{"saas.public_base_url": base_url}))
+    config.include("saas.sdk")
+    app = config.make_wsgi_app()
+    try:
+        with _serving(app, port):
+            yield base_url
+    finally:
+        app.registry["saas.db_engine"].dispose()
+
+
+def demo_app(base_url: str, app_id: str):
+    """The demo page, configured for this server and app, at ``/`` (its redirect URI)."""
+    with open(DEMO_PAGE, encoding="utf-8") as page_file:
+        config = json.dumps({"baseUrl": base_url, "appId": app_id})
+        page = CONFIG_BLOCK.sub(lambda m: m.group(1) + config + m.group(2), page_file.read())
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] != "/":
+            start_response("404 Not Found", [("Content-Type", "text/plain")])
+            return [b"not found"]
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                  ("Cache-Control", "no-store")])
+        return [page.encode("utf-8")]
+
+    return app
+
+
+@pytest.fixture
+def demo(app_settings):
+    with committed_app(app_settings, redirect_uris=["http://127.0.0.1/"],
+                       backchannel=True) as (app, secrets), \
+            serve_wsgi(python_example(secrets["custom_auth"])) as tenant, \
+            sdk_live_server(app_settings) as base, \
+            serve_wsgi(demo_app(base, app.app_id)) as demo_base:
+        point_app_at(app_settings, app, tenant + "/auth")
+        yield demo_base + "/", tenant
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.errors = []
+    page.on("pageerror", lambda error: page.errors.append(str(error)))
+    yield page
+    context.close()
+
+
+def open_demo(page, url: str) -> None:
+    page.goto(url)
+    expect(page.locator("body")).to_have_attribute("data-state", "ready")
+    expect(page.get_by_role("status")).to_have_text("Signed out")
+
+
+def sign_in_at_tenant(page, user: str, passphrase: str) -> None:
+    """The Python example's own sign-in page."""
+    expect(page.get_by_role("heading", name="Sign in to Example Co.")).to_be_visible()
+    page.get_by_label("User").fill(user)
+    page.get_by_label("Passphrase").fill(passphrase)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def screenshot(page, name: str) -> None:
+    os.makedirs(ARTIFACTS, exist_ok=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, name))
+
+
+def test_redirect_login_end_to_end(page, demo):
+    url, tenant = demo
+    open_demo(page, url)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url(tenant + "/auth?*")
+    sign_in_at_tenant(page, "alice", "wonderland")
+    # Back on the demo: the SDK checked the state, exchanged the code (PKCE)…
+    expect(page.get_by_role("status")).to_have_text("Signed in as 1001")
+    expect(page.locator("#external-id")).to_have_text("1001")
+    # …and took the code and state out of the address bar.
+    assert page.url == url
+    page.get_by_role("button", name="Load my profile").click()
+    expect(page.locator("#profile")).to_contain_text('"plan": "pro"')
+    screenshot(page, "js-sdk-demo-signed-in.png")
+    # The session is kept in sessionStorage: a reload keeps the user.
+    page.reload()
+    expect(page.get_by_role("status")).to_have_text("Signed in as 1001")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("status")).to_have_text("Signed out")
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.errors == []
+
+
+def test_redirect_refusal_is_shown_with_its_reason(page, demo):
+    url, tenant = demo
+    open_demo(page, url)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url(tenant + "/auth?*")
+    sign_in_at_tenant(page, "alice", "not it")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("access_denied / tenant_denied")
+    expect(alert).to_contain_text("Unknown user or wrong passphrase")
+    expect(page.get_by_role("status")).to_have_text("Signed out")
+    assert "error=" not in page.url and "state=" not in page.url
+    screenshot(page, "js-sdk-demo-refused.png")
+
+
+def test_popup_login(page, demo):
+    url, _tenant = demo
+    open_demo(page, url)
+    with page.expect_popup() as opened:
+        page.get_by_role("button", name="Sign in in a popup").click()
+    popup = opened.value
+    sign_in_at_tenant(popup, "alice", "wonderland")
+    expect(page.get_by_role("status")).to_have_text("Signed in as 1001")
+    if not popup.is_closed():  # the SDK closes it once it has read the code
+        popup.wait_for_event("close")
+    assert page.url == url  # the page never left
+    assert page.errors == []
+
+
+def test_in_app_form_across_origins(page, demo):
+    url, _tenant = demo
+    open_demo(page, url)
+    form = page.locator("#inapp")
+    form.get_by_label("User").fill("alice")
+    form.get_by_label("Passphrase").fill("nope")
+    form.get_by_role("button", name="Sign in here").click()
+    expect(page.get_by_role("alert")).to_contain_text("access_denied / tenant_denied")
+    form.get_by_label("Passphrase").fill("wonderland")
+    form.get_by_role("button", name="Sign in here").click()
+    expect(page.get_by_role("status")).to_have_text("Signed in as 1001")
+    expect(page.get_by_role("alert")).to_be_hidden()
+    screenshot(page, "js-sdk-demo-inapp.png")
+    assert page.errors == []
