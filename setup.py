@@ -40,6 +40,7 @@ tests_require = [
     "playwright==1.65.2",
     "jsonschema==4.26.0",
     "openapi-spec-validator==0.9.0",
+    "schemathesis==4.32.5",
 ]
 
 setup(

@@ -1,7 +1,7 @@
 """Protections every response and request gets, whatever the view.
 
 * Request bodies over 64 KiB are refused with 413 before anything parses them
-  (DESIGN §7), chunked bodies included.
+  (DESIGN §7), chunked bodies included; a malformed form body is a 400.
 * Security headers: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   no-referrer`` (URLs here carry states and codes), and HSTS when the service
   runs behind https (``saas.secure_cookies``, i.e. production).
@@ -35,12 +35,28 @@ def _body_within_limit(request) -> bool:
     return True
 
 
+def _form_parses(request) -> bool:
+    """Parse a form body once, here: a malformed one (a multipart body without
+    a boundary, say) is the client's 400, never a view's 500."""
+    if request.content_type not in ("multipart/form-data",
+                                    "application/x-www-form-urlencoded"):
+        return True
+    try:
+        request.POST  # noqa: B018 - parsed and cached by WebOb for the view
+    except ValueError:
+        return False
+    return True
+
+
 def hardening_tween_factory(handler, registry):
     secure = registry.settings["saas.secure_cookies"]
 
     def hardening_tween(request):
         if request.method in ("POST", "PUT", "PATCH") and not _body_within_limit(request):
             response = render_error(request, _too_large())
+        elif not _form_parses(request):
+            response = render_error(request, ApiError(
+                400, "invalid_request", Reason.CLAIMS_INVALID, "the form body is malformed"))
         else:
             response = handler(request)
         headers = response.headers

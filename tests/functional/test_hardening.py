@@ -25,3 +25,14 @@ def test_security_headers(webapp, app_settings):
         "saas.secure_cookies": "true"})).make_wsgi_app())
     assert production.get("/healthz").headers["Strict-Transport-Security"].startswith(
         "max-age=")
+
+
+def test_malformed_form_bodies_are_400_not_500(webapp):
+    for path in ("/v1/apps/abcd1234/login", "/dashboard/signin", "/v1/apps/abcd1234/token"):
+        # A multipart body without a boundary (WebTest's helpers would add one).
+        request = webtest.TestRequest.blank(path, method="POST", body=b"--x\r\n",
+                                            content_type="multipart/form-data",
+                                            headers={"Accept": "application/json"})
+        response = webapp.do_request(request, status=400)
+        assert response.json["error"] == "invalid_request"
+        assert response.json["error_description"] == "the form body is malformed"
