@@ -20,26 +20,4 @@ def includeme(config) -> None:
     config.add_route("flows.me", app + "/me")
     config.add_route("flows.logout", app + "/logout")
 
-    # Dashboard.
-    config.add_route("dashboard.signup", "/dashboard/signup")
-    config.add_route("dashboard.signin", "/dashboard/signin")
-    config.add_route("dashboard.signout", "/dashboard/signout")
-    config.add_route(
-        "dashboard.home", "/dashboard", factory="saas.dashboard.contexts.TenantContext"
-    )
-    config.add_route(
-        "dashboard.apps", "/dashboard/apps", factory="saas.dashboard.contexts.TenantContext"
-    )
-    config.add_route(
-        "dashboard.apps.new", "/dashboard/apps/new", factory="saas.dashboard.contexts.TenantContext"
-    )
-    config.add_route(
-        "dashboard.app",
-        "/dashboard/apps/{app_id}",
-        factory="saas.dashboard.contexts.app_context",
-    )
-    config.add_route(
-        "dashboard.app.reveal",
-        "/dashboard/apps/{app_id}/secrets/reveal",
-        factory="saas.dashboard.contexts.app_context",
-    )
+    # The dashboard's routes are declared in saas.dashboard (its includeme).

@@ -18,7 +18,7 @@ from tests.conftest import ADMIN_DSN, alembic_config
 
 TABLES = {
     "tenants", "members", "apps", "app_secrets", "signing_keys", "api_keys", "end_users",
-    "audit_events",
+    "audit_events", "member_invites",
 }
 
 

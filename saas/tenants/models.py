@@ -1,4 +1,4 @@
-"""Tenants and their dashboard members."""
+"""Tenants, their dashboard members and pending invitations."""
 
 from __future__ import annotations
 
@@ -16,6 +16,11 @@ class Role(enum.StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
     VIEWER = "viewer"
+
+
+def _role_enum() -> Enum:
+    return Enum(Role, name="member_role", native_enum=False, length=16,
+                values_callable=lambda roles: [r.value for r in roles])
 
 
 class Tenant(Base):
@@ -38,12 +43,30 @@ class Member(Base):
     # Stored lower-cased; unique across the service so sign-in needs no tenant.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[Role] = mapped_column(
-        Enum(Role, name="member_role", native_enum=False, length=16,
-             values_callable=lambda roles: [r.value for r in roles]),
-        default=Role.OWNER,
-    )
+    role: Mapped[Role] = mapped_column(_role_enum(), default=Role.OWNER)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     last_sign_in_at: Mapped[dt.datetime | None]
 
     tenant: Mapped[Tenant] = relationship(back_populates="members")
+
+
+class Invite(Base):
+    """A single-use invitation to join a tenant; only the token's SHA-256 is stored."""
+
+    __tablename__ = "member_invites"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    tenant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), index=True
+    )
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[Role] = mapped_column(_role_enum())
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    invited_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    expires_at: Mapped[dt.datetime]
+    accepted_at: Mapped[dt.datetime | None]
+
+    tenant: Mapped[Tenant] = relationship()

@@ -1,0 +1,104 @@
+"""An app's audit log: filters, pages, and the same filters as a CSV download."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Any
+
+from pyramid.response import Response
+from pyramid.view import view_config
+
+from saas.audit.models import Outcome
+from saas.audit.queries import events_csv, list_events
+from saas.security import Permission
+from saas.users.services import BadCursor
+
+PAGE_SIZE = 50
+EVENT_TYPES = (
+    "login.started", "login.succeeded", "login.failed", "custom_token.succeeded",
+    "custom_token.failed", "token.issued", "token.refreshed", "token.refresh_reuse_detected",
+    "logout", "user.created", "user.disabled", "user.enabled", "user.deleted",
+    "session.revoked", "app.created", "app.updated", "secret.revealed", "secret.rotated",
+    "secret.revoked",
+)
+FILTERS = ("type", "outcome", "user_id", "since", "until")
+
+
+def parse_filters(params) -> tuple[dict[str, str], dict[str, Any], dict[str, str]]:
+    """The raw filter values (for the form and links), the query's filters, errors."""
+    raw = {name: params.get(name, "")[:64].strip() for name in FILTERS}
+    filters: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if raw["type"]:
+        filters["type"] = raw["type"]
+    if raw["outcome"]:
+        if raw["outcome"] in {o.value for o in Outcome}:
+            filters["outcome"] = raw["outcome"]
+        else:
+            errors["outcome"] = "Choose success or failure."
+    if raw["user_id"]:
+        try:
+            filters["user_id"] = uuid.UUID(raw["user_id"])
+        except ValueError:
+            errors["user_id"] = "A user id looks like 0b6f…-…; copy it from the user's page."
+    for name, shift in (("since", 0), ("until", 1)):  # until: the whole day included
+        if raw[name]:
+            try:
+                day = dt.date.fromisoformat(raw[name])
+            except ValueError:
+                errors[name] = "Enter a date as YYYY-MM-DD."
+                continue
+            filters[name] = dt.datetime.combine(day, dt.time(), dt.UTC) + dt.timedelta(shift)
+    if "since" in filters and "until" in filters and filters["since"] >= filters["until"]:
+        errors["until"] = "The end date must not be before the start date."
+    return raw, filters, errors
+
+
+def _details(details: dict[str, Any] | None) -> str:
+    return json.dumps(details, sort_keys=True, ensure_ascii=False) if details else ""
+
+
+@view_config(route_name="dashboard.app.audit", renderer="dashboard/app_audit.html",
+             request_method="GET", permission=Permission.VIEW)
+def audit_log(context, request) -> dict:
+    raw, filters, errors = parse_filters(request.GET)
+    cursor = request.GET.get("cursor", "")[:512] or None
+    events, next_cursor = [], None
+    if not errors:
+        try:
+            events, next_cursor = list_events(request.db, context.app.app_id, filters,
+                                              limit=PAGE_SIZE, cursor=cursor)
+        except BadCursor:
+            errors["cursor"] = "That page link is not valid any more; start from the first page."
+    if errors:
+        request.response.status_int = 400
+    types = EVENT_TYPES if not raw["type"] or raw["type"] in EVENT_TYPES \
+        else (*EVENT_TYPES, raw["type"])
+    active = {name: value for name, value in raw.items() if value}
+    app_id = context.app.app_id
+    return {
+        "app": context.app, "tab": "audit", "filters": raw, "errors": errors,
+        "events": events, "cursor": cursor, "types": types, "details": _details,
+        "first_url": request.route_url("dashboard.app.audit", app_id=app_id, _query=active),
+        "next_url": request.route_url("dashboard.app.audit", app_id=app_id,
+                                      _query={**active, "cursor": next_cursor})
+        if next_cursor else None,
+        "csv_url": request.route_url("dashboard.app.audit_csv", app_id=app_id, _query=active),
+    }
+
+
+@view_config(route_name="dashboard.app.audit_csv", request_method="GET",
+             permission=Permission.VIEW)
+def audit_csv(context, request) -> Response:
+    _raw, filters, errors = parse_filters(request.GET)
+    if errors:
+        return Response("\n".join(errors.values()) + "\n", status=400,
+                        content_type="text/plain", charset="utf-8")
+    # Read it all inside the request's transaction (the log is capped per download).
+    body = "".join(events_csv(request.db, context.app.app_id, filters))
+    response = Response(body, content_type="text/csv", charset="utf-8")
+    response.content_disposition = f'attachment; filename="audit-{context.app.app_id}.csv"'
+    response.cache_control = "no-store"
+    return response

@@ -1,0 +1,69 @@
+"""What the dashboard's views share: form fields, audit rows, passwords, page globals."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pyramid.events import BeforeRender, subscriber
+
+from saas.apps.models import App
+from saas.audit.models import AuditEvent
+from saas.audit.services import record_event
+from saas.security import Permission
+
+WRONG_PASSWORD = "That password is not right."
+
+
+def field(request, name: str, limit: int = 1024) -> str:
+    """A posted text field, cut to ``limit`` characters ('' when absent)."""
+    return request.POST.get(name, "")[:limit]
+
+
+def checked(request, name: str) -> bool:
+    """A posted checkbox: present means on."""
+    return name in request.POST
+
+
+def password_confirmed(request) -> bool:
+    """The signed-in member re-entered their own password."""
+    return request.passwords.verify(request.member.password_hash, field(request, "password"))
+
+
+def audit(request, context, type_: str, *, app: App | None = None,
+          details: dict[str, Any] | None = None, **fields: Any) -> AuditEvent:
+    """An audit row for a member's change, in the same transaction as the change."""
+    app = app or getattr(context, "app", None)
+    return record_event(
+        request.db, type_, tenant_id=context.tenant_id,
+        app_id=app.app_id if app is not None else None, request=request,
+        details={"by": request.member.email, **(details or {})}, **fields,
+    )
+
+
+def no_store(request) -> None:
+    """Keep pages that show a secret out of every cache."""
+    request.response.headers["Cache-Control"] = "no-store"
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """An aware UTC time (SQLite hands back naive UTC times)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+@subscriber(BeforeRender)
+def dashboard_globals(event) -> None:
+    """What every dashboard template may ask: may this member change things?"""
+    request = event.get("request")
+    route = getattr(request, "matched_route", None) if request is not None else None
+    if route is None or not route.name.startswith("dashboard."):
+        return
+    # An error page may be rendered before the route's context was found.
+    context = getattr(request, "context", None)
+    event.setdefault("can_manage", context is not None
+                     and bool(request.has_permission(Permission.MANAGE, context)))
+    event.setdefault("utc", as_utc)

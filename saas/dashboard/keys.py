@@ -1,0 +1,52 @@
+"""The tenant's API keys for the management API: create (shown once), list, revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.view import view_config
+
+from saas.apikeys.services import create_api_key
+from saas.dashboard.common import audit, field, no_store
+from saas.security import Permission
+from saas.tenants.api_keys import keys_of_tenant, revoke_api_key
+
+
+def _page(context, request, **extra: Any) -> dict[str, Any]:
+    page = {"keys": keys_of_tenant(request.db, context.tenant_id), "new_key": None,
+            "errors": {}, "values": {}}
+    page.update(extra)
+    return page
+
+
+@view_config(route_name="dashboard.keys", renderer="dashboard/api_keys.html",
+             request_method="GET", permission=Permission.VIEW)
+def keys_page(context, request) -> dict:
+    return _page(context, request)
+
+
+@view_config(route_name="dashboard.keys", renderer="dashboard/api_keys.html",
+             request_method="POST", permission=Permission.MANAGE)
+def key_create(context, request) -> dict:
+    name = field(request, "name", 200).strip()
+    if not name:
+        request.response.status_int = 400
+        return _page(context, request, errors={"name": "Name the key after what will use it."})
+    key, plaintext = create_api_key(request.db, context.tenant_id, name)
+    audit(request, context, "api_key.created", details={"name": key.name, "prefix": key.prefix})
+    no_store(request)
+    return _page(context, request, new_key={"name": key.name, "value": plaintext})
+
+
+@view_config(route_name="dashboard.key.revoke", request_method="POST",
+             permission=Permission.MANAGE)
+def key_revoke(context, request) -> HTTPSeeOther:
+    key = context.key
+    if revoke_api_key(key):
+        audit(request, context, "api_key.revoked",
+              details={"name": key.name, "prefix": key.prefix})
+        request.session.flash(f"API key “{key.name}” ({key.prefix}…) revoked.")
+    else:
+        request.session.flash(f"API key “{key.name}” was revoked already.")
+    return HTTPSeeOther(request.route_url("dashboard.keys"))

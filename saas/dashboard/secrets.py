@@ -1,0 +1,109 @@
+"""An app's two shared secrets: reveal, rotate with a grace period, revoke the previous."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.view import view_config
+
+from saas.apps.models import App, SecretKind
+from saas.apps.services import (
+    DEFAULT_GRACE_SECONDS,
+    MAX_GRACE_SECONDS,
+    reveal_secrets,
+    revoke_previous_secret,
+    rotate_secret,
+)
+from saas.dashboard.common import WRONG_PASSWORD, as_utc, audit, field, no_store
+from saas.dashboard.common import password_confirmed as confirmed
+from saas.db import utcnow
+from saas.security import Permission
+
+LABELS = {SecretKind.CUSTOM_AUTH: "Custom-auth secret",
+          SecretKind.CUSTOM_TOKEN: "Custom-token secret"}
+USES = {SecretKind.CUSTOM_AUTH: "Signs the tokens your login endpoint returns.",
+        SecretKind.CUSTOM_TOKEN: "Signs the custom tokens your servers mint for logins."}
+DEFAULT_GRACE_HOURS = DEFAULT_GRACE_SECONDS // 3600
+MAX_GRACE_HOURS = MAX_GRACE_SECONDS // 3600
+
+
+def secret_rows(app: App) -> list[dict[str, Any]]:
+    """What the page says about each secret, never its value."""
+    now = utcnow()
+    rows = []
+    for kind in SecretKind:
+        secret = app.secret(kind)
+        valid_until = as_utc(secret.previous_valid_until)
+        live = bool(secret.previous_ciphertext) and valid_until is not None and valid_until > now
+        rows.append({"kind": kind.value, "label": LABELS[kind], "use": USES[kind],
+                     "rotated_at": as_utc(secret.rotated_at),
+                     "previous_valid_until": valid_until if live else None})
+    return rows
+
+
+def _page(context, **extra: Any) -> dict[str, Any]:
+    page = {"app": context.app, "tab": "secrets", "rows": secret_rows(context.app),
+            "revealed": None, "new_secret": None, "errors": {},
+            "grace_hours": DEFAULT_GRACE_HOURS, "max_grace_hours": MAX_GRACE_HOURS}
+    page.update(extra)
+    return page
+
+
+def _kind(request) -> SecretKind:
+    try:
+        return SecretKind(request.matchdict["kind"])
+    except ValueError:
+        raise HTTPNotFound() from None
+
+
+@view_config(route_name="dashboard.app.secrets", renderer="dashboard/app_secrets.html",
+             request_method="GET", permission=Permission.VIEW)
+def secrets_page(context, request) -> dict:
+    return _page(context)
+
+
+@view_config(route_name="dashboard.app.reveal", renderer="dashboard/app_secrets.html",
+             request_method="POST", permission=Permission.MANAGE)
+def reveal(context, request) -> dict:
+    if not confirmed(request):
+        request.response.status_int = 401
+        return _page(context, errors={"reveal": WRONG_PASSWORD})
+    audit(request, context, "secret.revealed")
+    no_store(request)
+    return _page(context, revealed=reveal_secrets(context.app, request.secret_box))
+
+
+@view_config(route_name="dashboard.app.secret.rotate", renderer="dashboard/app_secrets.html",
+             request_method="POST", permission=Permission.MANAGE)
+def rotate(context, request) -> dict:
+    kind = _kind(request)
+    raw_hours = field(request, "grace_hours", 10).strip() or str(DEFAULT_GRACE_HOURS)
+    if not raw_hours.isdigit() or int(raw_hours) > MAX_GRACE_HOURS:
+        request.response.status_int = 400
+        return _page(context, errors={kind.value: f"Enter a whole number of hours from 0 to "
+                                                  f"{MAX_GRACE_HOURS}."})
+    if not confirmed(request):
+        request.response.status_int = 401
+        return _page(context, errors={kind.value: WRONG_PASSWORD})
+    grace_seconds = int(raw_hours) * 3600
+    plaintext = rotate_secret(context.app, kind, request.secret_box, grace_seconds)
+    audit(request, context, "secret.rotated",
+          details={"kind": kind.value, "grace_seconds": grace_seconds})
+    request.app_cache.store(context.app)
+    no_store(request)
+    return _page(context, new_secret={"kind": kind.value, "label": LABELS[kind],
+                                      "value": plaintext})
+
+
+@view_config(route_name="dashboard.app.secret.revoke", request_method="POST",
+             permission=Permission.MANAGE)
+def revoke_previous(context, request) -> HTTPSeeOther:
+    kind = _kind(request)
+    if revoke_previous_secret(context.app, kind):
+        audit(request, context, "secret.revoked", details={"kind": kind.value})
+        request.app_cache.store(context.app)
+        request.session.flash(f"The previous {LABELS[kind].lower()} no longer verifies.")
+    else:
+        request.session.flash(f"There was no previous {LABELS[kind].lower()} to revoke.")
+    return HTTPSeeOther(request.route_url("dashboard.app.secrets", app_id=context.app.app_id))

@@ -1,0 +1,204 @@
+"""An app's settings form, and deleting the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.httpexceptions import HTTPSeeOther
+from pyramid.view import view_config
+
+from saas.apps.models import App
+from saas.apps.services import checked_settings, update_app
+from saas.apps.validation import InvalidSetting, validate_redirect_uri
+from saas.dashboard.common import audit, checked, field
+from saas.security import Permission
+
+FORM_ROWS = 5
+MAX_FORM_ROWS = 10
+FIELD_TYPES = ("text", "password", "email", "tel", "number")
+TOGGLES = ("backchannel", "custom_token_enabled", "require_bound_tokens")
+# Where the error summary links each setting's error to (the field's id, its label).
+FIELDS = {
+    "name": ("name", "Name"),
+    "custom_auth_endpoint": ("custom_auth_endpoint", "Custom-auth endpoint"),
+    "redirect_uris": ("redirect_uris", "Redirect URIs"),
+    "restart_url": ("restart_url", "Restart URL"),
+    "access_token_ttl": ("access_token_ttl", "Access-token lifetime"),
+    "refresh_token_ttl": ("refresh_token_ttl", "Refresh-token lifetime"),
+    "backchannel": ("backchannel", "Back-channel logins"),
+    "custom_token_enabled": ("custom_token_enabled", "Custom tokens"),
+    "require_bound_tokens": ("require_bound_tokens", "Require bound tokens"),
+    "hosted_form": ("hosted_title", "Hosted sign-in form"),
+}
+
+
+def values_of(app: App) -> dict[str, Any]:
+    """The form's values for the app as it is stored."""
+    form = app.hosted_form or {}
+    return {
+        "name": app.name,
+        "custom_auth_endpoint": app.custom_auth_endpoint or "",
+        "redirect_uris": "\n".join(app.redirect_uris or []),
+        "access_token_ttl": str(app.access_token_ttl),
+        "refresh_token_ttl": str(app.refresh_token_ttl),
+        **{name: getattr(app, name) for name in TOGGLES},
+        "hosted_title": form.get("title") or "",
+        "hosted_fields": list(form.get("fields") or []),
+        "restart_url": app.restart_url or "",
+    }
+
+
+def _posted_values(request) -> dict[str, Any]:
+    rows = []
+    for index in range(MAX_FORM_ROWS):
+        row = {key: field(request, f"field_{key}_{index}", 100).strip()
+               for key in ("name", "label", "type")}
+        if row["name"] or row["label"]:
+            rows.append(row)
+    return {
+        "name": field(request, "name", 200),
+        "custom_auth_endpoint": field(request, "custom_auth_endpoint", 2048).strip(),
+        "redirect_uris": field(request, "redirect_uris", 120_000),
+        "access_token_ttl": field(request, "access_token_ttl", 20).strip(),
+        "refresh_token_ttl": field(request, "refresh_token_ttl", 20).strip(),
+        **{name: checked(request, name) for name in TOGGLES},
+        "hosted_title": field(request, "hosted_title", 200).strip(),
+        "hosted_fields": rows,
+        "restart_url": field(request, "restart_url", 2048).strip(),
+    }
+
+
+def _uri_errors(text: str) -> list[str]:
+    errors = []
+    for line in text.splitlines():
+        if line.strip():
+            try:
+                validate_redirect_uri(line)
+            except InvalidSetting as exc:
+                errors.append(str(exc))
+    return errors
+
+
+def _candidates(values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    """The posted values in the shapes ``checked_settings`` takes."""
+    changes: dict[str, Any] = {
+        "name": values["name"],
+        "custom_auth_endpoint": values["custom_auth_endpoint"] or None,
+        "restart_url": values["restart_url"] or None,
+        **{name: values[name] for name in TOGGLES},
+    }
+    uri_errors = _uri_errors(values["redirect_uris"])
+    if uri_errors:
+        errors["redirect_uris"] = uri_errors
+    else:
+        changes["redirect_uris"] = [line.strip() for line in values["redirect_uris"].splitlines()
+                                    if line.strip()]
+    for name in ("access_token_ttl", "refresh_token_ttl"):
+        try:
+            changes[name] = int(values[name])
+        except ValueError:
+            errors[name] = "Enter a whole number of seconds."
+    fields = values["hosted_fields"]
+    if values["hosted_title"] or fields:
+        changes["hosted_form"] = {"title": values["hosted_title"] or None,
+                                  "fields": [dict(row, type=row["type"] or "text")
+                                             for row in fields]}
+    else:
+        changes["hosted_form"] = None
+    return changes
+
+
+def validate_form(app: App, values: dict[str, Any], *, allow_private: bool
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Checked settings and errors per field (a list of messages for redirect URIs).
+
+    Settings posted unchanged are not checked again: saving a title must not
+    depend on the endpoint's name resolving at that moment.
+    """
+    errors: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    for name, value in _candidates(values, errors).items():
+        if value == _stored(app, name):
+            continue
+        try:
+            settings.update(checked_settings({name: value}, allow_private=allow_private))
+        except InvalidSetting as exc:
+            message = _readable(name, str(exc))
+            errors[name] = [message] if name == "redirect_uris" else message
+    return settings, errors
+
+
+def _stored(app: App, name: str) -> Any:
+    if name == "redirect_uris":
+        return list(app.redirect_uris or [])
+    return getattr(app, name)
+
+
+def _readable(name: str, message: str) -> str:
+    # The services name the API field ("access_token_ttl must be …"); the form
+    # shows the message under the field already.
+    if message.startswith(name + " "):
+        rest = message[len(name) + 1:]
+        return rest[:1].upper() + rest[1:]
+    return message
+
+
+def _page(context, values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    rows = min(MAX_FORM_ROWS, max(FORM_ROWS, len(values["hosted_fields"]) + 1))
+    summary = [FIELDS[name] for name in FIELDS if name in errors]
+    return {"app": context.app, "tab": "settings", "values": values, "errors": errors,
+            "summary": summary, "rows": rows, "field_types": FIELD_TYPES}
+
+
+@view_config(route_name="dashboard.app.settings", renderer="dashboard/app_settings.html",
+             request_method="GET", permission=Permission.VIEW)
+def settings_form(context, request) -> dict:
+    return _page(context, values_of(context.app), {})
+
+
+@view_config(route_name="dashboard.app.settings", renderer="dashboard/app_settings.html",
+             request_method="POST", permission=Permission.MANAGE)
+def settings_save(context, request) -> dict | HTTPSeeOther:
+    values = _posted_values(request)
+    allow_private = request.registry.settings["saas.backchannel.allow_private"]
+    settings, errors = validate_form(context.app, values, allow_private=allow_private)
+    if errors:
+        request.response.status_int = 400
+        return _page(context, values, errors)
+    changed = update_app(context.app, settings)
+    if not changed:
+        request.session.flash("Nothing to save: the settings are unchanged.")
+    else:
+        # Names only: a changed value could be sensitive.
+        audit(request, context, "app.updated", details={"fields": sorted(changed)})
+        request.app_cache.store(context.app)
+        request.session.flash("Settings saved.")
+    return HTTPSeeOther(request.route_url("dashboard.app.settings", app_id=context.app.app_id))
+
+
+@view_config(route_name="dashboard.app.delete", renderer="dashboard/app_settings.html",
+             request_method="POST", permission=Permission.MANAGE)
+def app_delete(context, request) -> dict | HTTPSeeOther:
+    app = context.app
+    if field(request, "confirm_app_id", 20).strip() != app.app_id:
+        request.response.status_int = 400
+        return _page(context, values_of(app),
+                     {"delete": "Type the app id exactly to confirm the deletion."})
+    audit(request, context, "app.deleted", details={"name": app.name})
+    request.db.delete(app)
+    request.db.flush()
+    forget_app(request, app.app_id)
+    request.session.flash(f"App “{app.name}” ({app.app_id}) deleted.")
+    return HTTPSeeOther(request.route_url("dashboard.apps"))
+
+
+def forget_app(request, app_id: str) -> None:
+    """Drop the cached settings now and again after commit, so no login that
+    read the row before the delete committed can put it back."""
+    request.app_cache.forget(app_id)
+
+    def after_commit(committed: bool) -> None:
+        if committed:
+            request.app_cache.forget(app_id)
+
+    request.tm.get().addAfterCommitHook(after_commit)

@@ -1,0 +1,57 @@
+"""A tenant's members: list, change roles, remove, never leaving it without an owner."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from saas.tenants.models import Member, Role
+
+
+class LastOwner(Exception):
+    """The change would leave the tenant without an owner."""
+
+
+def members_of_tenant(db: Session, tenant_id: uuid.UUID) -> list[Member]:
+    return list(db.scalars(
+        select(Member).where(Member.tenant_id == tenant_id).order_by(Member.created_at)
+    ))
+
+
+def member_of_tenant(db: Session, tenant_id: uuid.UUID, member_id: str) -> Member | None:
+    """The member with this id if they belong to the tenant; never another's."""
+    try:
+        key = uuid.UUID(member_id)
+    except ValueError:
+        return None
+    return db.scalar(select(Member).where(Member.tenant_id == tenant_id, Member.id == key))
+
+
+def _other_owners(db: Session, member: Member) -> int:
+    # Lock the tenant's owners so two owners demoting each other cannot both win.
+    owners = db.scalars(
+        select(Member.id)
+        .where(Member.tenant_id == member.tenant_id, Member.role == Role.OWNER)
+        .with_for_update()
+    ).all()
+    return sum(1 for owner in owners if owner != member.id)
+
+
+def change_role(db: Session, member: Member, role: Role) -> Role | None:
+    """Give the member a new role; returns the old one, or None if unchanged."""
+    if member.role == role:
+        return None
+    if member.role == Role.OWNER and not _other_owners(db, member):
+        raise LastOwner()
+    old, member.role = member.role, role
+    return old
+
+
+def remove_member(db: Session, member: Member) -> None:
+    """Remove the member; their dashboard session ends with their row."""
+    if member.role == Role.OWNER and not _other_owners(db, member):
+        raise LastOwner()
+    db.delete(member)
+

@@ -1,0 +1,104 @@
+"""The app overview: the logins chart (inline SVG with a table), failures by reason."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from saas.audit.models import Outcome
+from saas.dashboard.charts import RANGES, login_chart, nice_step
+from tests.factories import make_app
+from tests.functional.dashboard_helpers import build_world, make_event, sign_in
+
+
+@pytest.fixture
+def world(db, passwords, secret_box, webapp):
+    world = build_world(db, passwords, secret_box)
+    now = dt.datetime.now(dt.UTC)
+    for hours in (0, 0, 1, 5):
+        make_event(db, world.app, "login.succeeded", at=now - dt.timedelta(hours=hours))
+    make_event(db, world.app, "custom_token.succeeded", at=now - dt.timedelta(hours=2))
+    for hours, reason in ((0, "tenant_denied"), (3, "tenant_denied"), (4, "token_expired")):
+        make_event(db, world.app, "login.failed", at=now - dt.timedelta(hours=hours),
+                   outcome=Outcome.FAILURE, reason=reason)
+    make_event(db, world.app, "login.succeeded", at=now - dt.timedelta(days=3))
+    make_event(db, world.app, "login.succeeded", at=now - dt.timedelta(days=40))
+    make_event(db, world.app, "token.issued", at=now)  # not a login
+    db.commit()
+    sign_in(webapp, world.owner.email)
+    return world
+
+
+def _path(world):
+    return f"/dashboard/apps/{world.app.app_id}"
+
+
+def test_last_24_hours_by_hour(webapp, world):
+    page = webapp.get(_path(world))
+    svg = page.html.find("svg", id="login-chart")
+    assert svg["role"] == "img"
+    assert svg["aria-labelledby"] == "chart-title chart-desc"
+    assert svg.find("title", id="chart-title").text.startswith("Logins and failures per hour")
+    assert "5 successful logins and 3 failures" in svg.find("desc").text
+    assert len(svg.select("rect.bar-logins")) == 24 and len(svg.select("rect.bar-failures")) == 24
+    assert page.html.find(id="total-logins").text == "5"
+    assert page.html.find(id="total-failures").text == "3"
+    rows = page.html.select("#chart-table tbody tr")
+    assert len(rows) == 24
+    assert sum(int(r.select("td")[0].text) for r in rows) == 5
+    reasons = [li.text.split() for li in page.html.select("#failure-reasons li")]
+    assert reasons == [["tenant_denied", "2"], ["token_expired", "1"]]
+    toggle = page.html.select_one(".segmented [aria-current=true]")
+    assert toggle.text == "Last 24 hours"
+
+
+def test_last_30_days_by_day(webapp, world):
+    page = webapp.get(_path(world), {"range": "30d"})
+    svg = page.html.find("svg", id="login-chart")
+    assert len(svg.select("rect.bar-logins")) == 30
+    assert page.html.find(id="total-logins").text == "6"  # the one 40 days ago is out
+    assert page.html.select_one(".segmented [aria-current=true]").text == "Last 30 days"
+
+
+def test_an_unknown_range_falls_back_to_24_hours(webapp, world):
+    page = webapp.get(_path(world), {"range": "1y"})
+    assert len(page.html.select("#login-chart rect.bar-logins")) == 24
+
+
+def test_an_app_without_logins_shows_an_empty_chart(webapp, db, secret_box, world):
+    quiet, _ = make_app(db, secret_box, world.tenant_id, name="Quiet")
+    db.commit()
+    page = webapp.get(f"/dashboard/apps/{quiet.app_id}")
+    assert page.html.find(id="total-logins").text == "0"
+    assert "No failed logins in this period." in page.text
+    heights = {rect["height"] for rect in page.html.select("#login-chart rect.bar")}
+    assert heights == {"0.0"}
+
+
+@pytest.mark.parametrize(("peak", "step"), [(0, 1), (4, 1), (5, 2), (9, 5), (20, 5),
+                                            (21, 10), (99, 50), (1001, 500)])
+def test_axis_steps_are_round(peak, step):
+    assert nice_step(peak) == step
+
+
+def test_bars_stay_inside_the_plot_and_scale_with_their_value():
+    start = dt.datetime(2026, 3, 10, tzinfo=dt.UTC)
+    buckets = [{"start": (start + dt.timedelta(hours=h)).isoformat(), "logins": h,
+                "failures": h % 3} for h in range(24)]
+    chart = login_chart({"bucket": "hour", "buckets": buckets})
+    assert [value for _y, value in chart.gridlines] == [0, 10, 20, 30, 40]
+    for bar in chart.bars:
+        assert chart.left <= bar.x and bar.x + bar.width <= chart.right
+        assert chart.top <= bar.y and bar.y + bar.height == pytest.approx(chart.bottom, abs=.02)
+    tallest = max(chart.bars, key=lambda bar: bar.height)
+    assert tallest.title == "23:00: 23 logins"
+    assert tallest.height == pytest.approx((chart.bottom - chart.top) * 23 / 40, abs=.01)
+    assert chart.xlabels[0][1] == "00:00" and len(chart.xlabels) == 8
+    assert (chart.logins, chart.failures) == (276, 24)
+
+
+def test_ranges_start_on_a_bucket_boundary():
+    now = dt.datetime(2026, 3, 10, 15, 42, 7, tzinfo=dt.UTC)
+    assert RANGES["24h"].since(now) == dt.datetime(2026, 3, 9, 16, tzinfo=dt.UTC)
+    assert RANGES["30d"].since(now) == dt.datetime(2026, 2, 9, tzinfo=dt.UTC)
