@@ -23,7 +23,7 @@ from saas.ratelimit import (
     parse_rate,
     proxy_list,
 )
-from saas.redis import Keys, redis_from_url
+from saas.redis import Keys
 
 APP = "app00001"
 OTHER = "app00002"
@@ -31,15 +31,6 @@ T0 = 1_700_000_000.0
 LOGIN_IP = Limit("login_ip", 10 / 60, 20)  # 10/minute, burst 20
 IP_LIMIT = Limit("login_ip", 1.0, 5)
 APP_LIMIT = Limit("login_app", 0.5, 3)
-
-
-@pytest.fixture(params=["redis", "memory"])
-def backend(request, redis_prefix):
-    if request.param == "redis":
-        client = request.getfixturevalue("redis_client")
-    else:
-        client = redis_from_url(f"memory://{uuid.uuid4().hex}")
-    return client, Keys(f"{redis_prefix}:rl:{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture

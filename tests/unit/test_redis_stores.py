@@ -10,7 +10,6 @@ import pytest
 
 from saas.errors import Reason
 from saas.flows.nonces import NonceStore, StateError
-from saas.redis import Keys, redis_from_url
 from saas.sync.versions import field_version
 from saas.tokens import sessions as sessions_module
 from saas.tokens.sessions import SessionStore, new_sid
@@ -18,15 +17,6 @@ from saas.users.pending import PendingMerges
 
 APP = "app00001"
 OTHER = "app00002"
-
-
-@pytest.fixture(params=["redis", "memory"])
-def backend(request, redis_prefix):
-    if request.param == "redis":
-        client = request.getfixturevalue("redis_client")
-    else:
-        client = redis_from_url(f"memory://{uuid.uuid4().hex}")
-    return client, Keys(f"{redis_prefix}:stores:{uuid.uuid4().hex[:8]}")
 
 
 @pytest.fixture
