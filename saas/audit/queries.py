@@ -133,3 +133,22 @@ def _bucket_start(value: dt.datetime, bucket: str) -> dt.datetime:
     return value.replace(hour=0) if bucket == "day" else value
 
 
+CSV_CHUNK = 64 * 1024
+
+
+def csv_stream(sessionmaker, app_id: str, filters: dict[str, Any]) -> Iterator[bytes]:
+    """The CSV in chunks, read through its own session: the WSGI server iterates
+    the body after the request's transaction has ended and its session closed."""
+    session = sessionmaker()
+    try:
+        buffered: list[str] = []
+        size = 0
+        for line in events_csv(session, app_id, filters):
+            buffered.append(line)
+            size += len(line)
+            if size >= CSV_CHUNK:
+                yield "".join(buffered).encode("utf-8")
+                buffered, size = [], 0
+        yield "".join(buffered).encode("utf-8")
+    finally:
+        session.close()

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 from pyramid.response import Response
 from pyramid.view import view_config
 
 from saas.audit.models import Outcome
-from saas.audit.queries import MAX_PAGE, event_as_dict, events_csv, list_events, login_stats
+from saas.audit.queries import MAX_PAGE, csv_stream, event_as_dict, list_events, login_stats
 from saas.manage.contexts import AppScope
 from saas.manage.errors import invalid_cursor, invalid_parameter
 from saas.manage.params import (
@@ -25,7 +24,6 @@ from saas.security import Permission
 from saas.users.services import BadCursor
 
 DEFAULT_PAGE = 100
-CSV_CHUNK = 64 * 1024
 # How far back a chart may reach by default, per bucket.
 STATS_DEFAULT_SPAN = {"hour": dt.timedelta(hours=24), "day": dt.timedelta(days=30)}
 STATS_MAX_SPAN = {"hour": dt.timedelta(days=31), "day": dt.timedelta(days=366)}
@@ -60,24 +58,6 @@ def events(context: AppScope, request) -> dict[str, Any]:
     return {"events": [event_as_dict(event) for event in page], "next_cursor": next_cursor}
 
 
-def _csv_body(sessionmaker, app_id: str, filters: dict[str, Any]) -> Iterator[bytes]:
-    """The CSV in chunks, read through its own session: the WSGI server iterates
-    the body after the request's transaction has ended and its session closed."""
-    session = sessionmaker()
-    try:
-        buffered: list[str] = []
-        size = 0
-        for line in events_csv(session, app_id, filters):
-            buffered.append(line)
-            size += len(line)
-            if size >= CSV_CHUNK:
-                yield "".join(buffered).encode("utf-8")
-                buffered, size = [], 0
-        yield "".join(buffered).encode("utf-8")
-    finally:
-        session.close()
-
-
 @view_config(route_name="manage.app.audit_csv", request_method="GET",
              permission=Permission.VIEW)
 def events_as_csv(context: AppScope, request) -> Response:
@@ -86,7 +66,7 @@ def events_as_csv(context: AppScope, request) -> Response:
     filters = filters_of(request)
     app_id = context.app.app_id
     response = Response(
-        app_iter=_csv_body(request.registry["saas.db_sessionmaker"], app_id, filters),
+        app_iter=csv_stream(request.registry["saas.db_sessionmaker"], app_id, filters),
         content_type="text/csv", charset="utf-8",
     )
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{app_id}.csv"'

@@ -6,10 +6,8 @@ Screenshots land in ``test-artifacts/`` for a person to look at.
 from __future__ import annotations
 
 import os
-import shutil
 
 import pytest
-from playwright.sync_api import sync_playwright
 
 from tests.flows import pkce_pair, query_of
 from tests.live import committed_app, live_server, point_app_at, python_example, serve_wsgi
@@ -18,21 +16,9 @@ pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ARTIFACTS = os.path.join(ROOT, "test-artifacts")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.fail("Debian's chromium is required: run scripts/install-system-deps",
-                    pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+
 
 
 def client_page(environ, start_response):
