@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DEV_CONFIG := development.ini
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint migrate services clean bench-sync
+.PHONY: run test lint migrate services clean bench-sync demo
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ test: $(INSTALLED) $(NODE_EXAMPLE) $(TOKEN_EXAMPLE) services
 ## services: start the local PostgreSQL and Redis if they are installed but stopped
 services:
 	scripts/ensure-services
+
+## demo: the server, the example tenant endpoint and the SDK demo page (Ctrl-C stops all)
+demo: $(INSTALLED)
+	BK_CONFIG=$(DEV_CONFIG) scripts/demo
 
 ## bench-sync: drain a 100,000-event backlog in one process and print events/s
 bench-sync: $(INSTALLED) services

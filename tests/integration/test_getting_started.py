@@ -1,0 +1,146 @@
+"""docs/getting-started.md, command by command, and `make demo` (scripts/demo):
+the guide's saas-admin commands on a copy of development.ini, then the demo's
+three processes on free ports, an in-app login through them, and Ctrl-C."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from saas.client import AccessTokenVerifier
+
+pytestmark = pytest.mark.integration
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+GUIDE = os.path.join(ROOT, "docs", "getting-started.md")
+DEMO = os.path.join(ROOT, "scripts", "demo")
+TIMEOUT = 60
+
+
+def guide_commands() -> list[str]:
+    """Every line of the guide's ```sh blocks."""
+    text = Path(GUIDE).read_text(encoding="utf-8")
+    blocks = re.findall(r"^```sh\n(.*?)^```", text, flags=re.S | re.M)
+    return [line for block in blocks for line in block.splitlines() if line.strip()]
+
+
+def tmp_config(tmp_path) -> str:
+    """development.ini with the database in tmp_path (and alembic found from there)."""
+    text = Path(ROOT, "development.ini").read_text(encoding="utf-8")
+    text, urls = re.subn(r"(?m)^sqlalchemy\.url = .*$",
+                         f"sqlalchemy.url = sqlite:///{tmp_path}/bk.sqlite", text)
+    text, scripts = re.subn(r"(?m)^script_location = .*$",
+                            f"script_location = {ROOT}/alembic", text)
+    assert urls == scripts == 1
+    path = tmp_path / "development.ini"
+    path.write_text(text)
+    return str(path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("DATABASE_URL", "REDIS_URL", "SAAS_PUBLIC_BASE_URL")}
+    return {**env, **extra}
+
+
+def test_guide_commands_and_demo(tmp_path):
+    config = tmp_config(tmp_path)
+    commands = guide_commands()
+    assert commands[:2] == ["make run", "make demo"]  # run below as scripts/demo
+
+    # Step 2 of the guide, as written, on the copied config.
+    printed = []
+    for line in commands[2:]:
+        argv = shlex.split(line)
+        assert argv[:2] == [".venv/bin/saas-admin", "development.ini"], line
+        argv[1] = config
+        done = subprocess.run(argv, cwd=ROOT, env=clean_env(), capture_output=True,
+                              text=True, timeout=TIMEOUT, check=False)
+        assert done.returncode == 0, f"{line}\n{done.stderr}"
+        printed.append(json.loads(done.stdout))
+    assert [out.get("migrated") for out in printed[:1]] == [True]
+    assert printed[1]["email"] == "you@example.com"
+    assert printed[2]["redirect_uris"] == ["http://127.0.0.1/"]
+    assert set(printed[2]["secrets"]) == {"custom_auth", "custom_token"}
+
+    # `make demo`, on free ports and the same database.
+    ports = {name: free_port() for name in ("BK_PORT", "TENANT_PORT", "DEMO_PORT")}
+    state = tmp_path / "demo"
+    env = clean_env(BK_CONFIG=config, DEMO_VAR=str(state),
+                    **{name: str(port) for name, port in ports.items()})
+    demo = subprocess.Popen([DEMO], cwd=ROOT, env=env, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    running = threading.Event()
+
+    def read() -> None:
+        for line in demo.stdout:
+            output.append(line)
+            if "demo is running" in line:
+                running.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    base = f"http://127.0.0.1:{ports['BK_PORT']}"
+    try:
+        assert running.wait(TIMEOUT), "scripts/demo did not start:\n" + "".join(output)
+        time.sleep(0.5)  # the rest of the banner
+        banner = "".join(output)
+        urls = {
+            "demo": f"http://127.0.0.1:{ports['DEMO_PORT']}/demo/",
+            "dashboard": f"{base}/dashboard/signin",
+            "tenant": f"http://127.0.0.1:{ports['TENANT_PORT']}/auth",
+        }
+        for url in urls.values():
+            assert url in banner
+        assert "alice / wonderland" in banner
+
+        app = json.loads((state / "demo-app.json").read_text())
+        with httpx.Client(timeout=10) as client:
+            page = client.get(urls["demo"])
+            assert page.status_code == 200
+            assert json.dumps({"baseUrl": base, "appId": app["app_id"]}) in page.text
+            assert client.get(urls["dashboard"]).status_code == 200
+            assert client.get(urls["tenant"]).status_code == 401  # no request token
+
+            login = client.post(f"{base}/v1/apps/{app['app_id']}/login/custom",
+                                json={"data": {"id": "alice", "passphrase": "wonderland"}})
+            assert login.status_code == 200, login.text
+            token = login.json()["access_token"]
+
+        # Step 5 of the guide.
+        claims = AccessTokenVerifier(base, app["app_id"]).verify(token)
+        assert claims["ext"] == "1001"
+
+        # Ctrl-C stops all three.
+        os.killpg(demo.pid, signal.SIGINT)
+        demo.wait(timeout=TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        for port in ports.values():
+            while True:
+                with socket.socket() as sock:
+                    if sock.connect_ex(("127.0.0.1", port)) != 0:
+                        break
+                assert time.monotonic() < deadline, f"port {port} still answers after Ctrl-C"
+                time.sleep(0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
+        demo.wait(timeout=10)
