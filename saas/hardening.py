@@ -5,6 +5,11 @@
 * Security headers: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   no-referrer`` (URLs here carry states and codes), and HSTS when the service
   runs behind https (``saas.secure_cookies``, i.e. production).
+* HTML gets a strict ``Content-Security-Policy`` (the dashboard uses no
+  JavaScript and no inline styles) and ``X-Frame-Options: DENY``. A view's own
+  CSP is kept as is: the hosted login form's omits ``form-action`` because its
+  303 to the client app must not be blocked.
+* Dashboard pages show tenant data: ``Cache-Control: no-store``.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from saas.errors import ApiError, Reason, render_error
 
 MAX_BODY_BYTES = 64 * 1024
 HSTS = "max-age=63072000; includeSubDomains"
+CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'")
 
 
 def _too_large() -> ApiError:
@@ -64,6 +71,11 @@ def hardening_tween_factory(handler, registry):
         headers.setdefault("Referrer-Policy", "no-referrer")
         if secure:
             headers.setdefault("Strict-Transport-Security", HSTS)
+        if (response.content_type or "").lower() == "text/html":
+            headers.setdefault("Content-Security-Policy", CSP)
+            headers.setdefault("X-Frame-Options", "DENY")
+        if request.path == "/dashboard" or request.path.startswith("/dashboard/"):
+            headers.setdefault("Cache-Control", "no-store")
         return response
 
     return hardening_tween

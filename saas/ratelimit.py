@@ -158,6 +158,18 @@ def _seconds(wait: bytes | str) -> int:
     return max(1, math.ceil(float(wait) - 1e-6))
 
 
+# One token back per bucket, capped at the burst (ARGV[i] for KEYS[i]).
+_REFUND = """
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    local t = tonumber(redis.call('HGET', KEYS[i], 't')) or 0
+    redis.call('HSET', KEYS[i], 't', string.format('%.17g', math.min(tonumber(ARGV[i]), t + 1)))
+  end
+end
+return 1
+"""
+
+
 class RateLimiter:
     """Token buckets and failure penalties in Redis; ``enabled=False`` never calls Redis."""
 
@@ -168,6 +180,7 @@ class RateLimiter:
         self._buckets = client.register_script(_BUCKETS)  # no Redis call until used
         self._attempt = client.register_script(_ATTEMPT)
         self._failure = client.register_script(_FAILURE)
+        self._refund = client.register_script(_REFUND)
 
     def key(self, app_id: str | None, name: str, discriminator: str = "") -> str:
         """The Redis key of one bucket (or, with ``name="penalty:…"``, one penalty)."""
@@ -219,6 +232,14 @@ class RateLimiter:
         if not self.enabled:
             return 0
         return int(self.client.hget(self.key(app_id, "penalty:" + name, who), "n") or 0)
+
+    def refund(self, app_id: str | None, buckets: list[tuple[Limit, str]]) -> None:
+        """Give back one token to each bucket (never above its burst); a bucket
+        that expired meanwhile is full already."""
+        if not self.enabled:
+            return
+        self._refund(keys=[self.key(app_id, limit.name, disc) for limit, disc in buckets],
+                     args=[limit.burst for limit, _ in buckets])
 
     def reset(self, app_id: str | None, name: str, who: str) -> None:
         """Forget the failures (after a success)."""

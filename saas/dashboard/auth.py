@@ -12,6 +12,7 @@ from saas.audit.models import Outcome
 from saas.audit.services import record_event
 from saas.dashboard.common import field
 from saas.passwords import password_problem
+from saas.ratelimit import Decision, client_ip
 from saas.security import Permission
 from saas.tenants.services import (
     EmailTaken,
@@ -22,6 +23,8 @@ from saas.tenants.services import (
 )
 
 SIGN_IN_FAILED = "Email or password is incorrect."
+TOO_MANY = "Too many attempts. Try again in {seconds} seconds."
+PENALTY = "signin"
 
 
 @view_config(route_name="home", request_method="GET")
@@ -100,21 +103,57 @@ def _safe_next(request, target: str) -> str:
     return request.route_url("dashboard.apps")
 
 
+def _signin_buckets(request, email: str, ip: str) -> list:
+    limits = request.registry["saas.rate_limits"]
+    return [(limits["signin_ip"], ip), (limits["signin_email"], email)]
+
+
+def _signin_allowed(request, email: str, ip: str) -> Decision:
+    """Charge the per-IP and per-email buckets, then the progressive penalty of
+    this email from this IP (waits of 1, 2, 4 … s, capped: never a lock-out).
+    Charged before the password is checked, so concurrent guesses cannot race."""
+    limiter = request.rate_limiter
+    decision = limiter.check(None, _signin_buckets(request, email, ip))
+    if decision.allowed:
+        decision = limiter.penalty(None, PENALTY, f"{email}|{ip}")
+    return decision
+
+
+def _refund(request, email: str, ip: str) -> None:
+    # A successful sign-in gives its charge back: only failures count, so an
+    # office behind one NAT address can sign in all morning, and a success
+    # refunds no more than its own charge (no bypass for an attacker's account).
+    request.rate_limiter.refund(None, _signin_buckets(request, email, ip))
+
+
+def _signin_failed(request, email: str, reason: str, status: int, message: str) -> dict:
+    known = member_by_email(request.db, email)
+    record_event(
+        request.db, "member.sign_in_failed", outcome=Outcome.FAILURE,
+        tenant_id=known.tenant_id if known else None, reason=reason, request=request,
+    )
+    request.response.status_int = status
+    return {"error": message, "values": {"email": email}, "next": field(request, "next", 512)}
+
+
 @view_config(route_name="dashboard.signin", renderer="dashboard/signin.html",
              request_method="POST")
 def signin(request) -> dict | HTTPSeeOther:
     email = field(request, "email", 254).strip()
+    ip = client_ip(request)
+    who = f"{email.lower()}|{ip}"
+    decision = _signin_allowed(request, email.lower(), ip)
+    if not decision.allowed:
+        seconds = max(1, decision.retry_after)
+        request.response.headers["Retry-After"] = str(seconds)
+        return _signin_failed(request, email, "rate_limited", 429,
+                              TOO_MANY.format(seconds=seconds))
     member = authenticate(request.db, request.passwords, email, field(request, "password"))
     if member is None:
-        known = member_by_email(request.db, email)
-        record_event(
-            request.db, "member.sign_in_failed", outcome=Outcome.FAILURE,
-            tenant_id=known.tenant_id if known else None, reason="credentials_invalid",
-            request=request,
-        )
-        request.response.status_int = 401
-        return {"error": SIGN_IN_FAILED, "values": {"email": email},
-                "next": field(request, "next", 512)}
+        request.rate_limiter.record_failure(None, PENALTY, who)
+        return _signin_failed(request, email, "credentials_invalid", 401, SIGN_IN_FAILED)
+    request.rate_limiter.reset(None, PENALTY, who)
+    _refund(request, email.lower(), ip)
     record_event(request.db, "member.signed_in", tenant_id=member.tenant_id, request=request,
                  details={"member_email": member.email})
     remember(request, member.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import webtest
 
 from saas.config import configure
+from tests.flows import CLIENT_REDIRECT, pkce_pair
 
 
 def test_bodies_over_64_kib_are_413_before_any_view(webapp):
@@ -36,3 +37,39 @@ def test_malformed_form_bodies_are_400_not_500(webapp):
         response = webapp.do_request(request, status=400)
         assert response.json["error"] == "invalid_request"
         assert response.json["error_description"] == "the form body is malformed"
+
+
+STRICT_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+              "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def test_dashboard_html_gets_a_strict_csp_no_framing_and_no_store(webapp):
+    for path, status in (("/dashboard/signin", 200), ("/dashboard/signup", 200),
+                         ("/dashboard/apps", 303), ("/dashboard/nowhere", 404)):
+        response = webapp.get(path, headers={"Accept": "text/html"}, status=status)
+        assert response.headers["Cache-Control"] == "no-store"
+        if response.content_type == "text/html":
+            assert response.headers["Content-Security-Policy"] == STRICT_CSP
+            assert response.headers["X-Frame-Options"] == "DENY"
+    # The pages need no script and no inline style, so the policy costs nothing.
+    page = webapp.get("/dashboard/signin")
+    assert "<script" not in page.text and "style=" not in page.text
+
+
+def test_json_and_static_answers_get_no_csp(webapp):
+    health = webapp.get("/healthz")
+    assert "Content-Security-Policy" not in health.headers
+    assert "X-Frame-Options" not in health.headers
+    assert health.headers.get("Cache-Control") != "no-store"
+
+
+def test_the_hosted_login_form_keeps_its_own_csp(webapp, login_app, db, registry):
+    login_app.backchannel = True
+    db.commit()
+    registry["saas.app_cache"].store(login_app)
+    page = webapp.get(f"/v1/apps/{login_app.app_id}/login", {
+        "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1], "state": "cs"})
+    # No form-action: the 303 to the client's redirect URI must not be blocked.
+    assert page.headers["Content-Security-Policy"] == (
+        "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+    assert page.headers["X-Frame-Options"] == "DENY"
