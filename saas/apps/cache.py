@@ -176,6 +176,36 @@ class AppConfigCache:
         return self.store(app)
 
 
+def publish_app(request, app: App) -> None:
+    """Publish the app's new settings to the login path's cache (every change
+    of an app, dashboard or API): written after the flush, within the request,
+    and again once the transaction has committed (a login that missed the
+    cache meanwhile may have refilled it from the old row); if the transaction
+    aborts or fails to commit the entry is dropped, so PostgreSQL stays the
+    truth."""
+    request.db.flush()
+    cache = request.app_cache
+    cache.store(app)
+
+    def after_commit(committed: bool) -> None:
+        if committed:
+            cache.store(app)
+        else:
+            cache.forget(app.app_id)
+
+    current = request.tm.get()
+    current.addAfterCommitHook(after_commit)
+    current.addAfterAbortHook(cache.forget, args=(app.app_id,))
+
+
+def unpublish_app(request, app_id: str) -> None:
+    """Drop a deleted app from the cache, now and once the delete has committed."""
+    request.db.flush()
+    cache = request.app_cache
+    cache.forget(app_id)
+    request.tm.get().addAfterCommitHook(lambda _committed: cache.forget(app_id))
+
+
 def includeme(config) -> None:
     registry = config.registry
     registry["saas.app_cache"] = AppConfigCache(registry["saas.redis"], registry["saas.redis_keys"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
+from saas.apps.cache import publish_app
 from saas.apps.services import apps_of_tenant, create_app
 from saas.apps.validation import InvalidSetting
 from saas.dashboard.common import audit, field
@@ -45,6 +46,6 @@ def app_create(context, request) -> dict | HTTPSeeOther:
         request.response.status_int = 400
         return {"errors": {"form": str(exc)}, "values": values}
     audit(request, context, "app.created", app=app, details={"name": app.name})
-    request.app_cache.store(app)
+    publish_app(request, app)
     request.session.flash(f"App “{app.name}” created. Reveal its secrets below when you need them.")
     return HTTPSeeOther(request.route_url("dashboard.app.secrets", app_id=app.app_id))

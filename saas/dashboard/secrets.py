@@ -7,6 +7,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.view import view_config
 
+from saas.apps.cache import publish_app
 from saas.apps.models import App, SecretKind
 from saas.apps.services import (
     DEFAULT_GRACE_SECONDS,
@@ -90,7 +91,7 @@ def rotate(context, request) -> dict:
     plaintext = rotate_secret(context.app, kind, request.secret_box, grace_seconds)
     audit(request, context, "secret.rotated",
           details={"kind": kind.value, "grace_seconds": grace_seconds})
-    request.app_cache.store(context.app)
+    publish_app(request, context.app)
     no_store(request)
     return _page(context, new_secret={"kind": kind.value, "label": LABELS[kind],
                                       "value": plaintext})
@@ -102,7 +103,7 @@ def revoke_previous(context, request) -> HTTPSeeOther:
     kind = _kind(request)
     if revoke_previous_secret(context.app, kind):
         audit(request, context, "secret.revoked", details={"kind": kind.value})
-        request.app_cache.store(context.app)
+        publish_app(request, context.app)
         request.session.flash(f"The previous {LABELS[kind].lower()} no longer verifies.")
     else:
         request.session.flash(f"There was no previous {LABELS[kind].lower()} to revoke.")

@@ -7,6 +7,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
+from saas.apps.cache import publish_app, unpublish_app
 from saas.apps.models import App
 from saas.apps.services import checked_settings, update_app
 from saas.apps.validation import InvalidSetting, validate_redirect_uri
@@ -171,7 +172,7 @@ def settings_save(context, request) -> dict | HTTPSeeOther:
     else:
         # Names only: a changed value could be sensitive.
         audit(request, context, "app.updated", details={"fields": sorted(changed)})
-        request.app_cache.store(context.app)
+        publish_app(request, context.app)
         request.session.flash("Settings saved.")
     return HTTPSeeOther(request.route_url("dashboard.app.settings", app_id=context.app.app_id))
 
@@ -187,18 +188,7 @@ def app_delete(context, request) -> dict | HTTPSeeOther:
     audit(request, context, "app.deleted", details={"name": app.name})
     request.db.delete(app)
     request.db.flush()
-    forget_app(request, app.app_id)
+    unpublish_app(request, app.app_id)
     request.session.flash(f"App “{app.name}” ({app.app_id}) deleted.")
     return HTTPSeeOther(request.route_url("dashboard.apps"))
 
-
-def forget_app(request, app_id: str) -> None:
-    """Drop the cached settings now and again after commit, so no login that
-    read the row before the delete committed can put it back."""
-    request.app_cache.forget(app_id)
-
-    def after_commit(committed: bool) -> None:
-        if committed:
-            request.app_cache.forget(app_id)
-
-    request.tm.get().addAfterCommitHook(after_commit)

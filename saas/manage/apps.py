@@ -12,6 +12,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
 
+from saas.apps.cache import publish_app, unpublish_app
 from saas.apps.services import (
     UnknownFields,
     app_as_dict,
@@ -21,7 +22,7 @@ from saas.apps.services import (
     update_app,
 )
 from saas.apps.validation import InvalidSetting
-from saas.manage.changes import audit, forget_app, write_through
+from saas.manage.changes import audit
 from saas.manage.contexts import AppScope, TenantScope
 from saas.manage.errors import invalid_value, unknown_fields
 from saas.manage.params import json_body
@@ -59,7 +60,7 @@ def create(context: TenantScope, request) -> dict[str, Any]:
     except InvalidSetting as exc:
         raise invalid_value(str(exc)) from exc
     audit(request, "app.created", app, details={"name": app.name})
-    write_through(request, app)
+    publish_app(request, app)
     request.response.status_int = 201
     request.response.location = request.route_url("manage.app", app_id=app.app_id)
     no_store(request)
@@ -85,7 +86,7 @@ def update(context: AppScope, request) -> dict[str, Any]:
     if changed:
         # Field names only: values may be long, and the log is no settings history.
         audit(request, "app.updated", context.app, details={"fields": sorted(changed)})
-        write_through(request, context.app)
+        publish_app(request, context.app)
     return app_as_dict(context.app)
 
 
@@ -95,5 +96,5 @@ def delete(context: AppScope, request) -> HTTPNoContent:
     app = context.app
     audit(request, "app.deleted", app, details={"name": app.name})
     request.db.delete(app)
-    forget_app(request, app.app_id)
+    unpublish_app(request, app.app_id)
     return HTTPNoContent()

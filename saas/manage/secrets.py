@@ -11,6 +11,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
 
+from saas.apps.cache import publish_app
 from saas.apps.services import (
     DEFAULT_GRACE_SECONDS,
     MAX_GRACE_SECONDS,
@@ -19,7 +20,7 @@ from saas.apps.services import (
     rotate_secret,
 )
 from saas.manage.apps import no_store
-from saas.manage.changes import audit, write_through
+from saas.manage.changes import audit
 from saas.manage.contexts import AppScope, SecretScope
 from saas.manage.errors import invalid_value, unknown_fields
 from saas.manage.params import json_body
@@ -53,7 +54,7 @@ def rotate(context: SecretScope, request) -> dict[str, Any]:
     secret = rotate_secret(context.app, context.kind, request.secret_box, grace)
     audit(request, "secret.rotated", context.app,
           details={"kind": context.kind.value, "grace_seconds": grace})
-    write_through(request, context.app)
+    publish_app(request, context.app)
     no_store(request)
     valid_until = context.app.secret(context.kind).previous_valid_until
     return {"current": secret,
@@ -66,5 +67,5 @@ def revoke_previous(context: SecretScope, request) -> HTTPNoContent:
     had_previous = revoke_previous_secret(context.app, context.kind)
     audit(request, "secret.revoked", context.app,
           details={"kind": context.kind.value, "had_previous": had_previous})
-    write_through(request, context.app)
+    publish_app(request, context.app)
     return HTTPNoContent()

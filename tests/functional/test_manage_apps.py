@@ -10,9 +10,9 @@ import pytest
 import transaction
 from sqlalchemy import select
 
+from saas.apps.cache import publish_app
 from saas.apps.models import SecretKind
 from saas.audit.models import AuditEvent
-from saas.manage.changes import write_through
 from tests.flows import CLIENT_REDIRECT, Login, authorize, query_of
 from tests.functional.test_manage_support import ENDPOINT, Api, Tenant, make_tenant
 
@@ -232,7 +232,7 @@ def test_an_unknown_secret_kind_is_not_found(api, tenant):
         assert error["reason"] == "not_found"
 
 
-def test_write_through_drops_the_cache_entry_unless_the_change_commits():
+def test_publishing_drops_the_cache_entry_unless_the_change_commits():
     calls: list[tuple[str, str]] = []
     cache = SimpleNamespace(store=lambda app: calls.append(("store", app.app_id)),
                             forget=lambda app_id: calls.append(("forget", app_id)))
@@ -243,6 +243,6 @@ def test_write_through_drops_the_cache_entry_unless_the_change_commits():
     for end, expected in ((manager.abort, "forget"), (manager.commit, "store")):
         calls.clear()
         manager.begin()
-        write_through(request, app)
+        publish_app(request, app)
         end()
         assert calls == [("store", "abcd1234"), (expected, "abcd1234")]
