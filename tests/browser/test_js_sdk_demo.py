@@ -7,20 +7,16 @@ Screenshots land in ``test-artifacts/`` for a person to look at.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import expect
 
-from saas.config import configure
 from tests.live import (
-    _serving,
     committed_app,
-    free_port,
+    live_server,
     point_app_at,
     python_example,
     serve_wsgi,
@@ -34,23 +30,6 @@ DEMO_PAGE = os.path.join(ROOT, "examples", "demo", "index.html")
 
 CONFIG_BLOCK = re.compile(r'(<script type="application/json" id="bridgekeeper-config">)'
                           r".*?(</script>)", re.S)
-
-
-
-
-@contextlib.contextmanager
-def sdk_live_server(settings: dict) -> Iterator[str]:
-    """tests.live.live_server with saas.sdk included (a no-op once saas.config includes it)."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    config = configure(dict(settings, **{"saas.public_base_url": base_url}))
-    config.include("saas.sdk")
-    app = config.make_wsgi_app()
-    try:
-        with _serving(app, port):
-            yield base_url
-    finally:
-        app.registry["saas.db_engine"].dispose()
 
 
 def demo_app(base_url: str, app_id: str):
@@ -75,7 +54,7 @@ def demo(app_settings):
     with committed_app(app_settings, redirect_uris=["http://127.0.0.1/"],
                        backchannel=True) as (app, secrets), \
             serve_wsgi(python_example(secrets["custom_auth"])) as tenant, \
-            sdk_live_server(app_settings) as base, \
+            live_server(app_settings) as base, \
             serve_wsgi(demo_app(base, app.app_id)) as demo_base:
         point_app_at(app_settings, app, tenant + "/auth")
         yield demo_base + "/", tenant

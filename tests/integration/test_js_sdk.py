@@ -4,23 +4,19 @@ for it — ``GET /v1/sdk.js`` and cross-origin access to the app's endpoints."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
 
 import httpx
 import jwt
 import pytest
 
-from saas.config import configure
 from tests.live import (
-    _serving,
     committed_app,
-    free_port,
+    live_server,
     point_app_at,
     python_example,
     serve_wsgi,
@@ -61,21 +57,6 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("BK_LIVE_")}
 
 
-@contextlib.contextmanager
-def sdk_live_server(settings: dict) -> Iterator[str]:
-    """tests.live.live_server with saas.sdk included (a no-op once saas.config includes it)."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    config = configure(dict(settings, **{"saas.public_base_url": base_url}))
-    config.include("saas.sdk")
-    app = config.make_wsgi_app()
-    try:
-        with _serving(app, port):
-            yield base_url
-    finally:
-        app.registry["saas.db_engine"].dispose()
-
-
 @pytest.fixture
 def live(app_settings):
     """A live server, an app with the in-app form and custom tokens on, pointing at
@@ -83,7 +64,7 @@ def live(app_settings):
     with committed_app(app_settings, redirect_uris=["http://127.0.0.1/"], backchannel=True,
                        custom_token_enabled=True) as (app, secrets), \
             serve_wsgi(python_example(secrets["custom_auth"])) as tenant, \
-            sdk_live_server(app_settings) as base:
+            live_server(app_settings) as base:
         point_app_at(app_settings, app, tenant + "/auth")
         yield app, secrets, base
 
