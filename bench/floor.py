@@ -1,0 +1,296 @@
+"""The floor: each scenario's own Redis round trips and crypto operations, in a
+tight loop in one process — no HTTP, no framework, no application code.
+
+What a request of each endpoint must do against Redis (the same commands,
+keys and value sizes as the service sends, grouped into the same round
+trips) and the cryptography it must compute, timed as CPU time of this
+process (``time.process_time``), which is what the service's web CPU per
+request is compared with. Decrypting secrets and loading keys is not part
+of the floor: the service keeps them in memory.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+import psycopg
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+# Lua bodies of the same size and work as the service's scripts.
+from saas.flows.nonces import _CONSUME
+from saas.ratelimit import _BUCKETS
+from saas.redis import redis_from_url
+from saas.tokens.sessions import _ROTATE
+from saas.users.pending import _MERGE
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Floor:
+    """The operations, with keys under a prefix of their own."""
+
+    def __init__(self, topology, iterations: int) -> None:
+        self.iterations = iterations
+        self.redis = redis_from_url(topology.redis_url)
+        self.prefix = f"floor{uuid.uuid4().hex[:6]}"
+        self.app_id = topology.app_id
+        self.tag = "{" + self.app_id + "}"
+        self.secret = topology.secrets["custom_auth"].encode()
+        self.ec_key = ec.generate_private_key(ec.SECP256R1())
+        self.ec_public = self.ec_key.public_key()
+        self.consume = self.redis.register_script(_CONSUME)
+        self.buckets = self.redis.register_script(_BUCKETS)
+        self.rotate = self.redis.register_script(_ROTATE)
+        self.merge = self.redis.register_script(_MERGE)
+        self.database_url = topology.database_url.replace("postgresql+psycopg://", "postgresql://")
+        self.event = json.dumps({"v": 1, "id": str(uuid.uuid4()), "audit": [{
+            "type": "login.succeeded", "outcome": "success", "app_id": self.app_id,
+            "tenant_id": str(uuid.uuid4()), "reason": None, "user_id": str(uuid.uuid4()),
+            "external_id": "1001", "ip": "127.0.0.1", "user_agent": None,
+            "request_id": uuid.uuid4().hex, "at_ms": 0, "details": {"attempt_id": "x" * 32,
+                                                                     "flow": "redirect"},
+            "id": str(uuid.uuid4())}], "user": {"app_uuid": str(uuid.uuid4()),
+                                                "app_id": self.app_id, "user_id": "u" * 36,
+                                                "external_id": "1001", "login_at_ms": 0,
+                                                "custom": {"plan": "pro"}, "profile": None}})
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, self.tag, *parts))
+
+    # -- crypto ----------------------------------------------------------------
+    def hs256_sign(self, claims: dict) -> str:
+        signing_input = _b64(b'{"alg":"HS256","typ":"bk-request+jwt"}') + "." + _b64(
+            json.dumps(claims, separators=(",", ":")).encode())
+        return signing_input + "." + _b64(hmac.new(self.secret, signing_input.encode(),
+                                                   hashlib.sha256).digest())
+
+    def hs256_verify(self, token: str) -> dict:
+        signing_input, _, signature = token.rpartition(".")
+        expected = hmac.new(self.secret, signing_input.encode(), hashlib.sha256).digest()
+        if not hmac.compare_digest(_b64(expected), signature):
+            raise ValueError("signature")
+        payload = signing_input.split(".")[1]
+        return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+    def es256_sign(self, claims: dict) -> str:
+        signing_input = (_b64(b'{"alg":"ES256","kid":"k","typ":"at+jwt"}') + "."
+                         + _b64(json.dumps(claims, separators=(",", ":")).encode()))
+        r, s = decode_dss_signature(self.ec_key.sign(signing_input.encode(),
+                                                     ec.ECDSA(hashes.SHA256())))
+        return signing_input + "." + _b64(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+    def es256_verify(self, token: str) -> None:
+        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+        signing_input, _, signature = token.rpartition(".")
+        raw = base64.urlsafe_b64decode(signature + "==")
+        self.ec_public.verify(encode_dss_signature(int.from_bytes(raw[:32], "big"),
+                                                   int.from_bytes(raw[32:], "big")),
+                              signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+
+    def access_claims(self) -> dict:
+        now = int(time.time())
+        return {"iss": "http://127.0.0.1/v1/apps/" + self.app_id, "aud": self.app_id,
+                "sub": str(uuid.uuid4()), "ext": "1001", "sid": uuid.uuid4().hex, "iat": now,
+                "exp": now + 900, "jti": uuid.uuid4().hex}
+
+    # -- the round trips each endpoint makes ---------------------------------------
+    def rate_limit(self, pipe) -> None:
+        now = time.time()
+        self.buckets(keys=[self.key("rl", "login_ip", "a" * 24), self.key("rl", "login_app", "all")],
+                     args=[now, 1, 1e-9, 1e6, 1e6, 1e6, 1e6], client=pipe)
+
+    def authorize(self) -> None:
+        state = f"{self.app_id}.{secrets.token_urlsafe(24)}"
+        binding = _sha("bk-state-binding:" + state)
+        record = json.dumps({"redirect_uri": "https://app.example.com/callback",
+                             "client_state": "s" * 32, "code_challenge": "c" * 43,
+                             "attempt_id": uuid.uuid4().hex, "started_at": 0,
+                             "flow": "redirect", "data": None})
+        pipe = self.redis.pipeline(transaction=False)
+        self.rate_limit(pipe)
+        pipe.set(self.key("state", state), record, ex=600)
+        pipe.xadd(self.key("events"), {"event": self.event})
+        pipe.execute()
+        self.hs256_sign({"app_id": self.app_id, "iat": 0, "exp": 300, "jti": uuid.uuid4().hex})
+        self.last_state = (state, binding, record)
+
+    def callback(self) -> None:
+        state, binding, _record = self.last_state
+        hmac.compare_digest(binding, _sha("bk-state-binding:" + state))
+        token = self.hs256_sign({"user_id": 1001, "custom": {"plan": "pro"}, "state": state,
+                                 "iat": 0, "exp": 60, "jti": uuid.uuid4().hex})
+        self.consume(keys=[self.key("state", state), self.key("state-used", state)],
+                     args=[600000, "mark"])
+        claims = self.hs256_verify(token)
+        uuid.uuid5(uuid.NAMESPACE_URL, str(claims["user_id"]))
+        code = secrets.token_urlsafe(32)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.key("token-used", _sha(token.rpartition(".")[2])), "1", nx=True, ex=60)
+        pipe.exists(self.key("user-disabled", "u"))
+        pipe.set(self.key("code", _sha(code)), json.dumps({"sid": uuid.uuid4().hex}), ex=60)
+        pipe.xadd(self.key("events"), {"event": self.event})
+        self.merge(keys=[self.key("pending", "u")], args=[0, 600, "v" * 24, "c.plan", '"pro"'],
+                   client=pipe)
+        pipe.execute()
+        self.last_code = code
+
+    def token(self) -> None:
+        code = self.last_code
+        verifier = secrets.token_urlsafe(48)
+        _b64(hashlib.sha256(verifier.encode()).digest())
+        self.consume(keys=[self.key("code", _sha(code)), self.key("code-used", _sha(code))],
+                     args=[600000, "keep"])
+        self._session_and_access()
+
+    def _session_and_access(self) -> None:
+        sid = uuid.uuid4().hex
+        refresh = f"{sid}.{secrets.token_urlsafe(32)}"
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.key("sess", sid), mapping={"user_id": "u" * 36, "external_id": "1001",
+                                                  "revoked": "0", "expires_at": "0"})
+        pipe.expire(self.key("sess", sid), 3600)
+        pipe.hset(self.key("rt", _sha(refresh)), "sid", sid)
+        pipe.expire(self.key("rt", _sha(refresh)), 3600)
+        pipe.sadd(self.key("user-sessions", "u"), sid)
+        pipe.expire(self.key("user-sessions", "u"), 3600)
+        pipe.xadd(self.key("events"), {"event": self.event})
+        pipe.execute()
+        self.es256_sign(self.access_claims())
+        self.last_refresh = refresh
+
+    def custom_token(self) -> None:
+        token = self.hs256_sign({"sub": "user-1", "iat": 0, "exp": 300, "jti": uuid.uuid4().hex,
+                                 "skyprofile": {"name": "User"}, "custom": {"plan": "pro"}})
+        claims = self.hs256_verify(token)
+        uuid.uuid5(uuid.NAMESPACE_URL, claims["sub"])
+        pipe = self.redis.pipeline(transaction=False)
+        self.rate_limit(pipe)
+        pipe.set(self.key("token-used", _sha(claims["jti"])), "1", nx=True, ex=300)
+        pipe.exists(self.key("user-disabled", "u"))
+        pipe.xadd(self.key("events"), {"event": self.event})
+        self.merge(keys=[self.key("pending", "u")], args=[0, 600, "v" * 24, "c.plan", '"pro"'],
+                   client=pipe)
+        pipe.execute()
+        self._session_and_access()
+
+    def refresh(self) -> None:
+        presented = self.last_refresh
+        sid = presented.partition(".")[0]
+        mac = hmac.new(b"k" * 32, presented.encode(), hashlib.sha256).digest()
+        successor = sid + "." + _b64(mac)
+        self.rotate(keys=[self.key("rt", _sha(presented)), self.key("sess", sid),
+                          self.key("rt", _sha(successor))],
+                    args=[int(time.time() * 1000), 10000, _sha(successor), sid])
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self.key("sess", sid))
+        pipe.xadd(self.key("events"), {"event": self.event})
+        pipe.execute()
+        self.es256_sign(self.access_claims())
+        self.last_refresh = successor
+
+    def me(self, db) -> None:
+        self.es256_verify(self.access_token)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.key("sess", "s"), "revoked")
+        pipe.hgetall(self.key("pending", "u"))
+        pipe.execute()
+        db.execute("SELECT id, custom, profile, custom_versions, profile_versions, created_at, "
+                   "last_login_at FROM end_users WHERE id = %s", (self.user_id,)).fetchone()
+
+    def inapp(self, tenant) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        self.rate_limit(pipe)
+        pipe.execute()
+        state = f"{self.app_id}.{secrets.token_urlsafe(24)}"
+        request_token = self.hs256_sign({"app_id": self.app_id, "iat": 0, "exp": 300,
+                                         "jti": uuid.uuid4().hex, "data": {"id": "alice"}})
+        tenant.request("GET", "/?" + urlencode({"redirect_uri": "http://x/cb?flow=custom",
+                                                "state": state, "token": request_token}))
+        reply = tenant.getresponse()
+        reply.read()
+        token = reply.getheader("Location", "").rpartition("token=")[2].partition("&")[0]
+        try:
+            self.hs256_verify(token)
+        except ValueError:
+            pass
+        uuid.uuid5(uuid.NAMESPACE_URL, "1001")
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.key("token-used", _sha(token[-43:])), "1", nx=True, ex=60)
+        pipe.exists(self.key("user-disabled", "u"))
+        pipe.xadd(self.key("events"), {"event": self.event})
+        self.merge(keys=[self.key("pending", "u")], args=[0, 600, "v" * 24, "c.plan", '"pro"'],
+                   client=pipe)
+        pipe.execute()
+        self._session_and_access()
+
+    def time(self, step: Callable[[], None]) -> float:
+        """CPU ms per call of ``step``, after a warm-up."""
+        for _ in range(min(50, self.iterations)):
+            step()
+        started = time.process_time()
+        for _ in range(self.iterations):
+            step()
+        return (time.process_time() - started) * 1000 / self.iterations
+
+    def cleanup(self) -> None:
+        for key in self.redis.scan_iter(match=f"{self.prefix}:*", count=1000):
+            self.redis.delete(key)
+
+
+def measure(topology, iterations: int = 2000) -> dict[str, dict]:
+    """CPU ms per request of each scenario's floor."""
+    import http.client
+
+    floor = Floor(topology, iterations)
+    floor.access_token = floor.es256_sign(floor.access_claims())
+    floor.user_id = uuid.uuid4()
+    try:
+        authorize = floor.time(floor.authorize)
+
+        def dance() -> None:
+            floor.authorize()
+            floor.callback()
+            floor.token()
+
+        redirect = floor.time(dance)
+        custom = floor.time(floor.custom_token)
+        refresh = floor.time(floor.refresh)
+        with psycopg.connect(floor.database_url) as db:
+            me = floor.time(lambda: floor.me(db))
+        tenant = http.client.HTTPConnection("127.0.0.1", topology.tenant_port)
+
+        def inapp() -> None:
+            try:
+                floor.inapp(tenant)
+            finally:
+                tenant.close()  # the service opens a connection per back-channel call
+
+        inapp_ms = floor.time(inapp)
+    finally:
+        floor.cleanup()
+    return {
+        "authorize": {"ms_per_request": authorize, "requests": 1},
+        # Three service requests per login: the ratio is per request.
+        "redirect": {"ms_per_request": redirect / 3, "ms_per_login": redirect, "requests": 3},
+        "custom_token": {"ms_per_request": custom, "requests": 1},
+        "refresh": {"ms_per_request": refresh, "requests": 1},
+        "me": {"ms_per_request": me, "requests": 1},
+        "inapp": {"ms_per_request": inapp_ms, "requests": 1},
+    }

@@ -1,0 +1,290 @@
+"""``make bench``: the real topology under load, its floor beside it, one table.
+
+    python -m bench.run [--duration 10] [--warmup 3] [--users 4] [--workers 2]
+                        [--threads 1] [--sync-events 100000] [--smoke]
+
+For each scenario the load generator (``bench.loadgen``, its own process)
+drives the service for a fixed time after a warm-up; the runner snapshots the
+gunicorn workers' CPU and the benchmark Redis' counters when measuring starts
+and stops. The floor (``bench.floor``) runs the scenario's own Redis round
+trips and crypto operations in a tight loop in this process, and the empty
+Pyramid app gives the cost of a request through gunicorn and Pyramid alone.
+Results: a Markdown table on stdout and ``bench/results/<date>-<commit>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+
+from bench import floor as floors
+from bench.probes import LagProbe, children, process_cpu, process_memory, redis_counters
+from bench.topology import ROOT, Topology, running
+
+# Scenario -> (loadgen scenario, web requests per iteration, floor name).
+SCENARIOS = {
+    "redirect login": ("redirect", 3, "redirect"),
+    "authorize only": ("authorize", 1, "authorize"),
+    "custom-token login": ("custom_token", 1, "custom_token"),
+    "refresh": ("refresh", 1, "refresh"),
+    "/me": ("me", 1, "me"),
+    "in-app back-channel login": ("inapp", 1, "inapp"),
+}
+LOGIN_SCENARIOS = {"redirect", "custom_token", "inapp"}
+
+
+def _web_pids(topology: Topology, name: str) -> tuple[int, list[int]]:
+    master = topology.processes[name].pid
+    return master, children(master)
+
+
+def _cpu(pids: list[int]) -> dict[int, float]:
+    found = {}
+    for pid in pids:
+        try:
+            found[pid] = process_cpu(pid)
+        except FileNotFoundError:
+            pass
+    return found
+
+
+def _idle_redis_rate(topology: Topology, seconds: float = 2.0) -> dict[str, float]:
+    """Background commands (the sync worker's polling) per second, to subtract."""
+    client = topology.redis()
+    before = redis_counters(client)
+    time.sleep(seconds)
+    after = redis_counters(client)
+    # The INFO call itself is one read and one command.
+    return {k: max(0.0, (after[k] - before[k] - 1) / seconds) for k in before}
+
+
+def run_load(topology: Topology, scenario: str, users: int, warmup: float, duration: float,
+             server: str = "web", lag: bool = False) -> dict:
+    fixture = topology.fixture()
+    if server == "empty":
+        fixture["web_port"] = topology.empty_port
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+        json.dump(fixture, handle)
+    master, workers = _web_pids(topology, server)
+    client = topology.redis()
+    probe = LagProbe(client, f"{topology.prefix}:events") if lag else None
+    if probe:
+        probe.start()
+    argv = [sys.executable, "-m", "bench.loadgen", handle.name, scenario, "--users", str(users),
+            "--warmup", str(warmup), "--duration", str(duration)]
+    loadgen = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": ROOT})
+    marks = {}
+    result = None
+    for line in loadgen.stdout:
+        line = line.strip()
+        if line in ("start", "stop"):
+            marks[line] = (time.time(), _cpu([master, *workers]), redis_counters(client))
+        elif line.startswith("{"):
+            result = json.loads(line)
+    loadgen.wait()
+    os.unlink(handle.name)
+    if result is None or "start" not in marks or "stop" not in marks:
+        raise RuntimeError(f"load generator failed for {scenario} (exit {loadgen.returncode})")
+    if probe:
+        time.sleep(1.5)  # let the last events of the window land
+        probe.stop()
+    (t0, cpu0, redis0), (t1, cpu1, redis1) = marks["start"], marks["stop"]
+    worker_cpu = sum(cpu1.get(p, 0) - cpu0.get(p, 0) for p in workers)
+    requests = max(result["requests"], 1)
+    result.update({
+        "web_workers": len(workers),
+        "web_cpu_s": round(worker_cpu, 3),
+        "master_cpu_s": round(cpu1.get(master, 0) - cpu0.get(master, 0), 3),
+        "web_cpu_ms_per_request": round(worker_cpu * 1000 / requests, 4),
+        "redis_reads": redis1["reads"] - redis0["reads"] - 1,
+        "redis_commands": redis1["commands"] - redis0["commands"] - 1,
+        "memory": {str(p): process_memory(p) for p in workers},
+    })
+    if probe:
+        result["sync_lag_ms"] = probe.lag_percentiles(int(t0 * 1000), int(t1 * 1000))
+        result["events_in_window"] = None
+    return result
+
+
+def run_sync(events: int) -> dict:
+    """bench/sync.py's drain measurement (one process), its output parsed."""
+    env = {**os.environ, "PYTHONPATH": ROOT}
+    out = subprocess.run([sys.executable, "-m", "bench.sync", "--events", str(events),
+                          "--users", str(max(1, events // 5))], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=False)
+    row = next((line for line in out.stdout.splitlines() if line.startswith("| sync drain")), "")
+    cells = [c.strip().replace(",", "") for c in row.strip("|").split("|")]
+    if out.returncode != 0 or len(cells) < 7:
+        raise RuntimeError(f"bench.sync failed: {out.stdout[-500:]} {out.stderr[-1500:]}")
+    return {"events": int(cells[1]), "seconds": float(cells[4]), "events_per_s": float(cells[5]),
+            "drain_cpu_s": float(cells[6]), "all_landed": "all landed: yes" in out.stdout}
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                              capture_output=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _fmt(value, digits=0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def table(report: dict) -> str:
+    empty = report["empty_request_ms"]
+    rows = ["| scenario | req/s | iter/s | p50 ms | p95 ms | p99 ms | web CPU ms/req | "
+            "floor ms/req | ratio (≤ 3) | Redis RT/req | Redis cmds/req | peak RSS MiB | "
+            "errors | loadgen CPU % |",
+            "|---|" + "---:|" * 13]
+    for name, row in report["scenarios"].items():
+        rows.append(
+            f"| {name} | {_fmt(row['requests_per_s'])} | {_fmt(row['iterations_per_s'])} "
+            f"| {row['p50']} | {row['p95']} | {row['p99']} | {row['web_cpu_ms_per_request']:.3f} "
+            f"| {row['floor_ms_per_request']:.3f} | {row['ratio']:.2f} "
+            f"| {row['redis_rt_per_request']:.2f} | {row['redis_cmds_per_request']:.2f} "
+            f"| {row['peak_rss_mib']:.0f} | {row['errors']} | {row['loadgen_cpu_pct']:.0f} |")
+    rows.append(f"| empty Pyramid app | {_fmt(report['empty']['requests_per_s'])} | – | "
+                f"{report['empty']['p50']} | {report['empty']['p95']} | {report['empty']['p99']} "
+                f"| {empty:.3f} | – | – | – | – | {report['empty']['peak_rss_mib']:.0f} "
+                f"| {report['empty']['errors']} | {report['empty']['loadgen_cpu_pct']:.0f} |")
+    sync = report.get("sync")
+    lines = ["\n".join(rows)]
+    if sync:
+        lines.append(
+            "\n| sync | events | seconds | events/s per worker process | lag p50 ms | "
+            "lag p99 ms (≤ 1000) | lag max ms |\n|---|---:|---:|---:|---:|---:|---:|\n"
+            f"| drain backlog (bench/sync.py) | {sync['events']} | {sync['seconds']:.2f} "
+            f"| {_fmt(sync['events_per_s'])} | – | – | – |\n"
+            f"| live, at the login load | – | – | – | {_fmt(sync['lag_p50_ms'])} "
+            f"| {_fmt(sync['lag_p99_ms'])} | {_fmt(sync['lag_max_ms'])} |")
+    return "\n".join(lines)
+
+
+def summarise(result: dict, floor_ms: float, empty_ms: float) -> dict:
+    steps = result["steps"]
+    requests = max(result["requests"], 1)
+    whole = steps.get("iteration", {})
+    per_req = result["web_cpu_ms_per_request"]
+    seconds = result["seconds"]
+    return {
+        "requests_per_s": result["requests"] / seconds,
+        "iterations_per_s": result["iterations"] / seconds,
+        "p50": whole.get("p50"), "p95": whole.get("p95"), "p99": whole.get("p99"),
+        "steps": steps,
+        "web_cpu_ms_per_request": per_req,
+        "floor_ms_per_request": floor_ms,
+        "ratio": per_req / (floor_ms + empty_ms) if floor_ms + empty_ms else 0.0,
+        "redis_rt_per_request": result.get("redis_rt", result["redis_reads"]) / requests,
+        "redis_cmds_per_request": result.get("redis_cmd", result["redis_commands"]) / requests,
+        "peak_rss_mib": max((m["peak_rss_mib"] for m in result["memory"].values()), default=0),
+        "rss_after_mib": max((m["rss_mib"] for m in result["memory"].values()), default=0),
+        "errors": result["errors"],
+        "error_examples": result["error_examples"],
+        "loadgen_cpu_pct": 100 * result["loadgen_cpu_s"] / seconds,
+        "web_cpu_pct": 100 * result["web_cpu_s"] / seconds,
+        "raw": result,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Bridgekeeper benchmark")
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--sync-events", type=int, default=100_000)
+    parser.add_argument("--floor-iterations", type=int, default=2000)
+    parser.add_argument("--only", action="append", help="run only these scenarios")
+    parser.add_argument("--rounds", type=int, default=2,
+                        help="run the scenarios this many times (memory growth check)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="seconds-long run: tiny durations, no results file; fails on errors")
+    parser.add_argument("--output", help="results file (default bench/results/<date>-<commit>.json)")
+    args = parser.parse_args(argv)
+    if args.smoke:
+        args.duration, args.warmup, args.sync_events = 1.0, 0.5, 2000
+        args.floor_iterations, args.rounds = 100, 1
+
+    scenarios = {k: v for k, v in SCENARIOS.items() if not args.only or k in args.only
+                 or v[0] in args.only}
+    report: dict = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "commit": _commit(), "machine": {"cpus": os.cpu_count(),
+                                                     "python": platform.python_version(),
+                                                     "load_before": os.getloadavg()},
+                    "settings": {k: getattr(args, k) for k in (
+                        "duration", "warmup", "users", "workers", "threads", "sync_events")},
+                    "scenarios": {}, "rounds": []}
+    with running(workers=args.workers, threads=args.threads) as topology:
+        floor = floors.measure(topology, iterations=args.floor_iterations)
+        report["floor"] = floor
+        idle = _idle_redis_rate(topology, 1.0 if args.smoke else 3.0)
+        report["redis_background_per_s"] = idle
+        empty = run_load(topology, "empty", args.users, args.warmup, args.duration, "empty")
+        empty_ms = empty["web_cpu_ms_per_request"]
+        report["empty_request_ms"] = empty_ms
+        report["empty"] = summarise(empty, 0.0, empty_ms)
+        lags = []
+        for round_no in range(args.rounds):
+            this_round = {}
+            for name, (scenario, _per_iter, floor_name) in scenarios.items():
+                result = run_load(topology, scenario, args.users, args.warmup, args.duration,
+                                  lag=scenario in LOGIN_SCENARIOS)
+                window = result["seconds"]
+                result["redis_rt"] = max(0.0, result["redis_reads"] - idle["reads"] * window)
+                result["redis_cmd"] = max(0.0, result["redis_commands"]
+                                          - idle["commands"] * window)
+                row = summarise(result, floor[floor_name]["ms_per_request"], empty_ms)
+                this_round[name] = row
+                if result.get("sync_lag_ms"):
+                    lags.append(result["sync_lag_ms"])
+                print(f"  {name}: {row['requests_per_s']:.0f} req/s, "
+                      f"{row['web_cpu_ms_per_request']:.3f} ms CPU/req, "
+                      f"ratio {row['ratio']:.2f}, errors {row['errors']}", file=sys.stderr)
+            report["rounds"].append({name: {"rss_after_mib": row["rss_after_mib"],
+                                            "web_cpu_ms_per_request":
+                                            row["web_cpu_ms_per_request"]}
+                                     for name, row in this_round.items()})
+            report["scenarios"] = this_round
+        report["rss_after_mib"] = {str(p): process_memory(p)
+                                   for p in _web_pids(topology, "web")[1]}
+    sync = run_sync(args.sync_events)
+    worst = max(lags, key=lambda lag: lag["p99"]) if lags else {}
+    sync.update({"lag_p50_ms": worst.get("p50"), "lag_p99_ms": worst.get("p99"),
+                 "lag_max_ms": worst.get("max")})
+    report["sync"] = sync
+    report["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    report["machine"]["load_after"] = os.getloadavg()
+    print(table(report))
+    errors = sum(row["errors"] for row in report["scenarios"].values()) + report["empty"]["errors"]
+    if not args.smoke or args.output:
+        path = args.output or os.path.join(
+            ROOT, "bench", "results",
+            f"{dt.date.today().isoformat()}-{re.sub(r'[^0-9a-z]', '', report['commit'])}.json")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as handle:
+            json.dump(report, handle, indent=1, default=str)
+        print(f"\nresults: {os.path.relpath(path, ROOT)}")
+    if errors:
+        print(f"\n{errors} errors: see error_examples in the results", file=sys.stderr)
+        return 1
+    if not sync["all_landed"]:
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
