@@ -66,8 +66,20 @@ def _idle_redis_rate(topology: Topology, seconds: float = 2.0) -> dict[str, floa
     return {k: max(0.0, (after[k] - before[k] - 1) / seconds) for k in before}
 
 
+def _profile(pids: list[int], scenario: str, duration: float, folder: str) -> list:
+    """py-spy on each worker for the measured window (collapsed stacks)."""
+    os.makedirs(folder, exist_ok=True)
+    spy = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return [subprocess.Popen([spy, "record", "--pid", str(pid), "--format", "raw",
+                              "--rate", "250", "--duration", str(max(1, int(duration))),
+                              "--nonblocking", "--gil", "--output",
+                              os.path.join(folder, f"{scenario}-{pid}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for pid in pids]
+
+
 def run_load(topology: Topology, scenario: str, users: int, warmup: float, duration: float,
-             server: str = "web", lag: bool = False) -> dict:
+             server: str = "web", lag: bool = False, profile: str | None = None) -> dict:
     fixture = topology.fixture()
     if server == "empty":
         fixture["web_port"] = topology.empty_port
@@ -84,13 +96,18 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
                                env={**os.environ, "PYTHONPATH": ROOT})
     marks = {}
     result = None
+    spies = []
     for line in loadgen.stdout:
         line = line.strip()
         if line in ("start", "stop"):
             marks[line] = (time.time(), _cpu([master, *workers]), redis_counters(client))
+            if line == "start" and profile:
+                spies = _profile(workers, scenario, duration, profile)
         elif line.startswith("{"):
             result = json.loads(line)
     loadgen.wait()
+    for spy in spies:
+        spy.wait()
     os.unlink(handle.name)
     if result is None or "start" not in marks or "stop" not in marks:
         raise RuntimeError(f"load generator failed for {scenario} (exit {loadgen.returncode})")
@@ -211,6 +228,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="run only these scenarios")
     parser.add_argument("--rounds", type=int, default=2,
                         help="run the scenarios this many times (memory growth check)")
+    parser.add_argument("--profile", help="py-spy the web workers into this folder (adds "
+                        "CPU: figures of a profiled run are not comparable)")
+    parser.add_argument("--no-sync", action="store_true", help="skip the backlog drain")
     parser.add_argument("--smoke", action="store_true",
                         help="seconds-long run: tiny durations, no results file; fails on errors")
     parser.add_argument("--output", help="results file (default bench/results/<date>-<commit>.json)")
@@ -242,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             this_round = {}
             for name, (scenario, _per_iter, floor_name) in scenarios.items():
                 result = run_load(topology, scenario, args.users, args.warmup, args.duration,
-                                  lag=scenario in LOGIN_SCENARIOS)
+                                  lag=scenario in LOGIN_SCENARIOS, profile=args.profile)
                 window = result["seconds"]
                 result["redis_rt"] = max(0.0, result["redis_reads"] - idle["reads"] * window)
                 result["redis_cmd"] = max(0.0, result["redis_commands"]
@@ -261,7 +281,8 @@ def main(argv: list[str] | None = None) -> int:
             report["scenarios"] = this_round
         report["rss_after_mib"] = {str(p): process_memory(p)
                                    for p in _web_pids(topology, "web")[1]}
-    sync = run_sync(args.sync_events)
+    sync = {"events": 0, "seconds": 0.0, "events_per_s": None, "drain_cpu_s": 0.0,
+            "all_landed": True} if args.no_sync else run_sync(args.sync_events)
     worst = max(lags, key=lambda lag: lag["p99"]) if lags else {}
     sync.update({"lag_p50_ms": worst.get("p50"), "lag_p99_ms": worst.get("p99"),
                  "lag_max_ms": worst.get("max")})

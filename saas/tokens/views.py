@@ -7,6 +7,8 @@ import uuid
 
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
@@ -16,8 +18,10 @@ from saas.events import append_event, audit_from_request
 from saas.flows.pkce import verifier_matches
 from saas.flows.request_body import read_params, string_param
 from saas.flows.views import load_app
+from saas.redis import pipeline
 from saas.tokens.access import AccessClaims, InvalidAccessToken
 from saas.users.models import EndUser
+from saas.users.pending import parse_overlay, pending_key
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +36,8 @@ def _bearer_error(description: str) -> ApiError:
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
-def _audit(request, app: AppConfig, type_: str, outcome: str, **fields) -> None:
-    append_event(request.redis, request.redis_keys, [audit_from_request(
+def _audit(request, app: AppConfig, type_: str, outcome: str, pipe=None, **fields) -> None:
+    append_event(pipe or request.redis, request.redis_keys, [audit_from_request(
         request, type_, outcome, app_id=app.app_id, tenant_id=app.tenant_id, **fields)])
 
 
@@ -100,13 +104,19 @@ def _exchange_code(request, app: AppConfig, params: dict) -> dict:
 
 
 def start_session(request, app: AppConfig, *, sid: str, user_id: str, external_id: str,
-                  details: dict) -> dict:
-    """A new login session: its first refresh token, an access token, the audit."""
+                  details: dict, pipe=None) -> dict:
+    """A new login session: its first refresh token, an access token, the audit.
+
+    One round trip: the session and its audit event go out on one pipeline,
+    ``pipe`` when the caller has queued its own writes there already.
+    """
+    pipe = pipe if pipe is not None else pipeline(request.redis)
     refresh_token = request.login_sessions.create(
-        app.app_id, sid, user_id, external_id, app.refresh_token_ttl
+        app.app_id, sid, user_id, external_id, app.refresh_token_ttl, client=pipe
     )
-    _audit(request, app, "token.issued", "success", user_id=user_id, external_id=external_id,
-           details={"sid": sid, **details})
+    _audit(request, app, "token.issued", "success", pipe=pipe, user_id=user_id,
+           external_id=external_id, details={"sid": sid, **details})
+    pipe.execute()
     return token_response(
         request, app, sid=sid, user_id=user_id, external_id=external_id,
         refresh_token=refresh_token, refresh_expires_at=int(request.now) + app.refresh_token_ttl,
@@ -145,7 +155,9 @@ def jwks(request):
     return {"keys": app.published_keys(request.now)}
 
 
-def _bearer_claims(request, app: AppConfig) -> AccessClaims:
+def _bearer_claims(request, app: AppConfig, with_overlay: bool = False) -> AccessClaims:
+    """The access token's claims, its session live. ``with_overlay`` reads the
+    user's pending overlay in the same round trip as the session check."""
     auth = request.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
@@ -154,31 +166,62 @@ def _bearer_claims(request, app: AppConfig) -> AccessClaims:
         claims = request.access_tokens.verify(app, value.strip(), request.now)
     except InvalidAccessToken as exc:
         raise _bearer_error("the access token is invalid or expired") from exc
-    if not request.login_sessions.is_active(app.app_id, claims.sid):
+    if not with_overlay:
+        if not request.login_sessions.is_active(app.app_id, claims.sid):
+            raise _bearer_error("the session was revoked")
+        return claims
+    pipe = pipeline(request.redis)
+    pipe.hget(request.login_sessions.session_key(app.app_id, claims.sid), "revoked")
+    pipe.hgetall(pending_key(request.redis_keys, app.app_id, claims.user_id))
+    revoked, raw_overlay = pipe.execute()
+    if revoked != b"0":
         raise _bearer_error("the session was revoked")
-    return claims
+    return _WithOverlay(claims, parse_overlay(raw_overlay))
+
+
+class _WithOverlay:
+    """Access claims plus the user's pending overlay (read in the same round trip)."""
+
+    def __init__(self, claims: AccessClaims, overlay: dict) -> None:
+        self.user_id, self.external_id, self.sid = claims.user_id, claims.external_id, claims.sid
+        self.overlay = overlay
 
 
 def _iso_ms(ms: int | None) -> str | None:
     return from_ms(ms).isoformat() if ms is not None else None
 
 
-def _stored_user(request, user_id: str) -> EndUser | None:
-    """The synced row, if PostgreSQL answers; without it, the overlay alone serves."""
+_STORED_USER = select(
+    EndUser.custom, EndUser.profile, EndUser.custom_versions, EndUser.profile_versions,
+    EndUser.created_at, EndUser.last_login_at,
+).where(EndUser.id == bindparam("user_id"))
+
+
+def _stored_user(request, user_id: str):
+    """The synced row, if PostgreSQL answers; without it, the overlay alone serves.
+
+    A read of six columns on a pooled connection: no ORM session and no
+    transaction manager, which were a third of the request's CPU.
+    """
+    # Where the request's sessions read: the engine (a test binds its connection).
+    bind = request.registry["saas.db_sessionmaker"].kw["bind"]
+    params = {"user_id": uuid.UUID(user_id)}
     try:
-        return request.db.get(EndUser, uuid.UUID(user_id))
+        if not isinstance(bind, Engine):
+            return bind.execute(_STORED_USER, params).first()
+        with bind.connect() as connection:
+            return connection.execute(_STORED_USER, params).first()
     except (OperationalError, InterfaceError):
         log.warning("/me: database unavailable, answering from the pending overlay")
-        request.tm.doom()
         return None
 
 
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
-    claims = _bearer_claims(request, app)
+    claims = _bearer_claims(request, app, with_overlay=True)
     stored = _stored_user(request, claims.user_id)
-    overlay = request.pending_merges.read(app.app_id, claims.user_id)
+    overlay = claims.overlay
     custom = dict(stored.custom if stored else {})
     profile = dict(stored.profile if stored else {})
     for target, merged, versions in (("custom", custom, stored.custom_versions if stored else {}),

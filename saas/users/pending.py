@@ -92,19 +92,23 @@ class PendingMerges:
 
     def read(self, app_id: str, user_id: str) -> dict[str, Any]:
         """``{"custom": {...}, "profile": {...}, "first_login": ms, "last_login": ms}``."""
-        raw = self.redis.hgetall(pending_key(self.keys, app_id, user_id))
-        overlay: dict[str, Any] = {"custom": {}, "profile": {}, "custom_versions": {},
-                                   "profile_versions": {}}
-        for field_, value in raw.items():
-            name, text = field_.decode(), value.decode()
-            if name in ("first_login", "last_login"):
-                overlay[name] = int(text)
-                continue
-            version, _, payload = text.partition("|")
-            target = "custom" if name.startswith("c.") else "profile"
-            overlay[target][name[2:]] = json.loads(payload)
-            overlay[target + "_versions"][name[2:]] = version
-        return overlay
+        return parse_overlay(self.redis.hgetall(pending_key(self.keys, app_id, user_id)))
+
+
+def parse_overlay(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    """The overlay from its hash's fields (``/me`` reads the hash in a pipeline)."""
+    overlay: dict[str, Any] = {"custom": {}, "profile": {}, "custom_versions": {},
+                               "profile_versions": {}}
+    for field_, value in raw.items():
+        name, text = field_.decode(), value.decode()
+        if name in ("first_login", "last_login"):
+            overlay[name] = int(text)
+            continue
+        version, _, payload = text.partition("|")
+        target = "custom" if name.startswith("c.") else "profile"
+        overlay[target][name[2:]] = json.loads(payload)
+        overlay[target + "_versions"][name[2:]] = version
+    return overlay
 
 
 def includeme(config) -> None:
