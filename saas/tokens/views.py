@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
-from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
 from saas.clock import from_ms, to_ms
@@ -20,7 +16,6 @@ from saas.flows.request_body import read_params, string_param
 from saas.flows.views import load_app
 from saas.redis import pipeline
 from saas.tokens.access import AccessClaims, InvalidAccessToken
-from saas.users.models import EndUser
 from saas.users.pending import parse_overlay, pending_key
 
 log = logging.getLogger(__name__)
@@ -191,36 +186,11 @@ def _iso_ms(ms: int | None) -> str | None:
     return from_ms(ms).isoformat() if ms is not None else None
 
 
-_STORED_USER = select(
-    EndUser.custom, EndUser.profile, EndUser.custom_versions, EndUser.profile_versions,
-    EndUser.created_at, EndUser.last_login_at,
-).where(EndUser.id == bindparam("user_id"))
-
-
-def _stored_user(request, user_id: str):
-    """The synced row, if PostgreSQL answers; without it, the overlay alone serves.
-
-    A read of six columns on a pooled connection: no ORM session and no
-    transaction manager, which were a third of the request's CPU.
-    """
-    # Where the request's sessions read: the engine (a test binds its connection).
-    bind = request.registry["saas.db_sessionmaker"].kw["bind"]
-    params = {"user_id": uuid.UUID(user_id)}
-    try:
-        if not isinstance(bind, Engine):
-            return bind.execute(_STORED_USER, params).first()
-        with bind.connect() as connection:
-            return connection.execute(_STORED_USER, params).first()
-    except (OperationalError, InterfaceError):
-        log.warning("/me: database unavailable, answering from the pending overlay")
-        return None
-
-
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
     claims = _bearer_claims(request, app, with_overlay=True)
-    stored = _stored_user(request, claims.user_id)
+    stored = request.registry["saas.stored_users"].read(request, claims.user_id)
     overlay = claims.overlay
     custom = dict(stored.custom if stored else {})
     profile = dict(stored.profile if stored else {})
