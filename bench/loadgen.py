@@ -232,7 +232,8 @@ async def run(fixture: dict, scenario: str, users: int, warmup: float, duration:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fixture")
-    parser.add_argument("scenario", choices=["redirect", "authorize", "custom_token", "refresh", "me",
+    parser.add_argument("scenario", choices=["redirect", "authorize", "custom_token", "refresh",
+                                             "me",
                                              "inapp", "empty"])
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=2.0)

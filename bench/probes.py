@@ -33,7 +33,8 @@ def process_memory(pid: int) -> dict[str, float]:
             name, _, value = line.partition(":")
             if name in ("VmRSS", "VmHWM"):
                 found[name] = int(value.split()[0]) / 1024
-    return {"rss_mib": round(found.get("VmRSS", 0), 1), "peak_rss_mib": round(found.get("VmHWM", 0), 1)}
+    return {"rss_mib": round(found.get("VmRSS", 0), 1),
+            "peak_rss_mib": round(found.get("VmHWM", 0), 1)}
 
 
 def children(pid: int) -> list[int]:

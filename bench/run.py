@@ -15,6 +15,7 @@ Results: a Markdown table on stdout and ``bench/results/<date>-<commit>.json``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -49,10 +50,8 @@ def _web_pids(topology: Topology, name: str) -> tuple[int, list[int]]:
 def _cpu(pids: list[int]) -> dict[int, float]:
     found = {}
     for pid in pids:
-        try:
+        with contextlib.suppress(FileNotFoundError):  # a worker that just exited
             found[pid] = process_cpu(pid)
-        except FileNotFoundError:
-            pass
     return found
 
 
@@ -128,7 +127,6 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
     })
     if probe:
         result["sync_lag_ms"] = probe.lag_percentiles(int(t0 * 1000), int(t1 * 1000))
-        result["events_in_window"] = None
     return result
 
 
@@ -233,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sync", action="store_true", help="skip the backlog drain")
     parser.add_argument("--smoke", action="store_true",
                         help="seconds-long run: tiny durations, no results file; fails on errors")
-    parser.add_argument("--output", help="results file (default bench/results/<date>-<commit>.json)")
+    parser.add_argument("--output",
+                        help="results file (default bench/results/<date>-<commit>.json)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.sync_events = 1.0, 0.5, 2000
@@ -258,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         report["empty_request_ms"] = empty_ms
         report["empty"] = summarise(empty, 0.0, empty_ms)
         lags = []
-        for round_no in range(args.rounds):
+        for _round in range(args.rounds):
             this_round = {}
             for name, (scenario, _per_iter, floor_name) in scenarios.items():
                 result = run_load(topology, scenario, args.users, args.warmup, args.duration,

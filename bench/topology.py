@@ -101,10 +101,10 @@ def _start_redis(workdir: str) -> tuple[str, subprocess.Popen | None]:
     if os.environ.get("BENCH_REDIS_URL"):
         return os.environ["BENCH_REDIS_URL"], None
     port = free_port()
-    process = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", workdir],
-        stdout=open(os.path.join(workdir, "redis.log"), "w"), stderr=subprocess.STDOUT)
+    with open(os.path.join(workdir, "redis.log"), "w") as log:
+        process = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+             "--appendonly", "no", "--dir", workdir], stdout=log, stderr=subprocess.STDOUT)
     client = redis.Redis(port=port)
     for _ in range(100):
         try:
@@ -148,14 +148,17 @@ def _commit_app(database_url: str, master_key: str, tenant_port: int):
 
 def _spawn(topology: Topology, name: str, argv: list[str], cwd: str,
            extra_env: dict[str, str] | None = None) -> subprocess.Popen:
-    log = open(os.path.join(topology.workdir, f"{name}.log"), "w")
-    process = subprocess.Popen(argv, cwd=cwd, env={**topology.env, **(extra_env or {})},
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    with open(os.path.join(topology.workdir, f"{name}.log"), "w") as log:
+        process = subprocess.Popen(argv, cwd=cwd, env={**topology.env, **(extra_env or {})},
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
     topology.processes[name] = process
     return process
 
 
-def gunicorn_argv(workers: int, threads: int) -> list[str]:
+def gunicorn_argv() -> list[str]:
+    """gunicorn with the project's settings file; the worker count and class
+    come from WEB_CONCURRENCY and GUNICORN_THREADS, as in production."""
     return [os.path.join(BIN, "gunicorn"), "-c", os.path.join(ROOT, "gunicorn.conf.py")]
 
 
@@ -173,8 +176,12 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True) -> Iterator
     master_key = secrets.token_urlsafe(32)
     web_port, tenant_port, empty_port = free_port(), free_port(), free_port()
     prefix = f"bkbench{uuid.uuid4().hex[:8]}"
+    # Nothing of the caller's own configuration leaks into the topology.
+    inherited = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("SAAS_", "CELERY_", "GUNICORN_", "DATABASE_URL", "REDIS_URL",
+                                      "WEB_CONCURRENCY", "FORWARDED_ALLOW_IPS"))}
     env = {
-        **os.environ,
+        **inherited,
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
         "CELERY_BROKER_URL": broker_url,
@@ -194,13 +201,13 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True) -> Iterator
         ini = os.path.join(workdir, "bench.ini")
         _write_ini(ini, web_port)
         topology.env["SAAS_CONFIG"] = ini
-        web = _spawn(topology, "web", [*gunicorn_argv(workers, threads), "-b", f"127.0.0.1:{web_port}",
-                                        "--paste", ini], ROOT)
+        web = _spawn(topology, "web", [*gunicorn_argv(),
+                                       "-b", f"127.0.0.1:{web_port}", "--paste", ini], ROOT)
         tenant = _spawn(topology, "tenant", [
             os.path.join(BIN, "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{tenant_port}",
             "bench.apps:tenant()"], workdir, {"BENCH_TENANT_SECRET": plaintext["custom_auth"]})
         empty = _spawn(topology, "empty", [
-            *gunicorn_argv(workers, threads), "-b", f"127.0.0.1:{empty_port}",
+            *gunicorn_argv(), "-b", f"127.0.0.1:{empty_port}",
             "bench.apps:empty()"], ROOT)
         if celery:
             _spawn(topology, "celery", [
