@@ -98,3 +98,25 @@ def test_events_encode_fields_in_order_and_fall_back_for_huge_integers():
     # orjson stops at 64-bit integers; a tenant may send more.
     big = UserUpsert("ns", "abcd1234", "uid", "ext", 1, {"big": 2 ** 70}, None)
     assert json.loads(encode_event([audit], big)["event"])["user"]["custom"] == {"big": 2 ** 70}
+
+
+def test_app_settings_are_parsed_once_and_a_changed_entry_is_seen_at_once(backend):
+    import dataclasses
+
+    from saas.apps.cache import AppConfig, AppConfigCache, SecretVersions
+
+    client, keys = backend
+    cache = AppConfigCache(client, keys)
+    config = AppConfig(
+        id=str(uuid.uuid4()), app_id=APP, tenant_id=str(uuid.uuid4()), name="One",
+        custom_auth_endpoint=None, redirect_uris=["https://a/cb"], backchannel=False,
+        custom_token_enabled=False, require_bound_tokens=False, access_token_ttl=900,
+        refresh_token_ttl=3600, hosted_form=None, restart_url=None,
+        secrets={"custom_auth": SecretVersions("c", None, None)})
+    client.set(keys.app(APP, "config"), config.to_json())
+    first = cache.load(lambda: None, APP)
+    assert first == config
+    assert cache.load(lambda: None, APP) is first  # same bytes: no parsing again
+    # Another process writes the cache through: the next request sees it.
+    client.set(keys.app(APP, "config"), dataclasses.replace(config, name="Two").to_json())
+    assert cache.load(lambda: None, APP).name == "Two"
