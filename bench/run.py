@@ -171,6 +171,12 @@ def table(report: dict) -> str:
             f"| {row['floor_ms_per_request']:.3f} | {row['ratio']:.2f} "
             f"| {row['redis_rt_per_request']:.2f} | {row['redis_cmds_per_request']:.2f} "
             f"| {row['peak_rss_mib']:.0f} | {row['errors']} | {row['loadgen_cpu_pct']:.0f} |")
+    derived = report.get("callback_and_token")
+    if derived:
+        rows.append(f"| ↳ callback + token (derived) | – | – | – | – | – "
+                    f"| {derived['web_cpu_ms_per_request']:.3f} "
+                    f"| {derived['floor_ms_per_request']:.3f} | {derived['ratio']:.2f} "
+                    f"| – | – | – | – | – |")
     rows.append(f"| empty Pyramid app | {_fmt(report['empty']['requests_per_s'])} | – | "
                 f"{report['empty']['p50']} | {report['empty']['p95']} | {report['empty']['p99']} "
                 f"| {empty:.3f} | – | – | – | – | {report['empty']['peak_rss_mib']:.0f} "
@@ -185,7 +191,31 @@ def table(report: dict) -> str:
             f"| {_fmt(sync['events_per_s'])} | – | – | – |\n"
             f"| live, at the login load | – | – | – | {_fmt(sync['lag_p50_ms'])} "
             f"| {_fmt(sync['lag_p99_ms'])} | {_fmt(sync['lag_max_ms'])} |")
+    rounds = report.get("rounds") or []
+    if rounds:
+        after = [max(r["rss_after_mib"] for r in one.values()) for one in rounds]
+        lines.append("\nweb process RSS after each round (MiB, largest worker): "
+                     + ", ".join(f"{mib:.1f}" for mib in after)
+                     + (f"; growth between the last two rounds {after[-1] - after[-2]:+.1f} MiB"
+                        if len(after) > 1 else ""))
+    machine = report.get("machine", {})
+    lines.append(f"load average before/after: {machine.get('load_before', ['?'])[0]:.2f} / "
+                 f"{machine.get('load_after', ['?'])[0]:.2f} on {machine.get('cpus')} CPUs "
+                 f"(CPU per request is robust to contention; req/s and latencies are not)")
     return "\n".join(lines)
+
+
+def _callback_and_token(report: dict, empty_ms: float) -> dict | None:
+    """Callback and token cannot be driven alone; a redirect login less an
+    authorize gives their mean cost per request (and the same for the floor)."""
+    rows = report["scenarios"]
+    login, start = rows.get("redirect login"), rows.get("authorize only")
+    if not login or not start:
+        return None
+    cpu = (3 * login["web_cpu_ms_per_request"] - start["web_cpu_ms_per_request"]) / 2
+    floor = (3 * login["floor_ms_per_request"] - start["floor_ms_per_request"]) / 2
+    return {"web_cpu_ms_per_request": cpu, "floor_ms_per_request": floor,
+            "ratio": cpu / (floor + empty_ms)}
 
 
 def summarise(result: dict, floor_ms: float, empty_ms: float) -> dict:
@@ -278,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                                             row["web_cpu_ms_per_request"]}
                                      for name, row in this_round.items()})
             report["scenarios"] = this_round
+        report["callback_and_token"] = _callback_and_token(report, empty_ms)
         report["rss_after_mib"] = {str(p): process_memory(p)
                                    for p in _web_pids(topology, "web")[1]}
     sync = {"events": 0, "seconds": 0.0, "events_per_s": None, "drain_cpu_s": 0.0,
