@@ -150,36 +150,37 @@ def jwks(request):
     return {"keys": app.published_keys(request.now)}
 
 
-def _bearer_claims(request, app: AppConfig, with_overlay: bool = False) -> AccessClaims:
-    """The access token's claims, its session live. ``with_overlay`` reads the
-    user's pending overlay in the same round trip as the session check."""
+def _verified_bearer(request, app: AppConfig) -> AccessClaims:
+    """The Bearer access token's claims (signature, expiry, audience checked)."""
     auth = request.headers.get("Authorization", "")
     scheme, _, value = auth.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
         raise _bearer_error("a Bearer access token is required")
     try:
-        claims = request.access_tokens.verify(app, value.strip(), request.now)
+        return request.access_tokens.verify(app, value.strip(), request.now)
     except InvalidAccessToken as exc:
         raise _bearer_error("the access token is invalid or expired") from exc
-    if not with_overlay:
-        if not request.login_sessions.is_active(app.app_id, claims.sid):
-            raise _bearer_error("the session was revoked")
-        return claims
+
+
+def _bearer_claims(request, app: AppConfig) -> AccessClaims:
+    """The access token's claims, its session live."""
+    claims = _verified_bearer(request, app)
+    if not request.login_sessions.is_active(app.app_id, claims.sid):
+        raise _bearer_error("the session was revoked")
+    return claims
+
+
+def _bearer_claims_and_overlay(request, app: AppConfig) -> tuple[AccessClaims, dict]:
+    """As ``_bearer_claims``, with the user's pending overlay read in the same
+    round trip as the session check (``/me``)."""
+    claims = _verified_bearer(request, app)
     pipe = pipeline(request.redis)
     pipe.hget(request.login_sessions.session_key(app.app_id, claims.sid), "revoked")
     pipe.hgetall(pending_key(request.redis_keys, app.app_id, claims.user_id))
     revoked, raw_overlay = pipe.execute()
     if revoked != b"0":
         raise _bearer_error("the session was revoked")
-    return _WithOverlay(claims, parse_overlay(raw_overlay))
-
-
-class _WithOverlay:
-    """Access claims plus the user's pending overlay (read in the same round trip)."""
-
-    def __init__(self, claims: AccessClaims, overlay: dict) -> None:
-        self.user_id, self.external_id, self.sid = claims.user_id, claims.external_id, claims.sid
-        self.overlay = overlay
+    return claims, parse_overlay(raw_overlay)
 
 
 def _iso_ms(ms: int | None) -> str | None:
@@ -189,9 +190,8 @@ def _iso_ms(ms: int | None) -> str | None:
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
-    claims = _bearer_claims(request, app, with_overlay=True)
+    claims, overlay = _bearer_claims_and_overlay(request, app)
     stored = request.registry["saas.stored_users"].read(request, claims.user_id)
-    overlay = claims.overlay
     custom = dict(stored.custom if stored else {})
     profile = dict(stored.profile if stored else {})
     for target, merged, versions in (("custom", custom, stored.custom_versions if stored else {}),
