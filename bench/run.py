@@ -282,13 +282,15 @@ def main(argv: list[str] | None = None) -> int:
         report["floor"] = floor
         idle = _idle_redis_rate(topology, 1.0 if args.smoke else 3.0)
         report["redis_background_per_s"] = idle
-        empty = run_load(topology, "empty", args.users, args.warmup, args.duration, "empty")
-        empty_ms = empty["web_cpu_ms_per_request"]
-        report["empty_request_ms"] = empty_ms
-        report["empty"] = summarise(empty, 0.0, empty_ms)
         lags = []
+        empties = []
+        best: dict[str, dict] = {}
         for _round in range(args.rounds):
             this_round = {}
+            # The reference is measured in every round too, beside the scenarios.
+            empties.append(run_load(topology, "empty", args.users, args.warmup, args.duration,
+                                    "empty"))
+            empty_ms = empties[-1]["web_cpu_ms_per_request"]
             for name, (scenario, _per_iter, floor_name) in scenarios.items():
                 result = run_load(topology, scenario, args.users, args.warmup, args.duration,
                                   lag=scenario in LOGIN_SCENARIOS, profile=args.profile)
@@ -307,7 +309,21 @@ def main(argv: list[str] | None = None) -> int:
                                             "web_cpu_ms_per_request":
                                             row["web_cpu_ms_per_request"]}
                                      for name, row in this_round.items()})
-            report["scenarios"] = this_round
+            for name, row in this_round.items():
+                if name not in best or (row["web_cpu_ms_per_request"]
+                                        < best[name]["web_cpu_ms_per_request"]):
+                    best[name] = row
+        # Each figure is its best round: contention from other processes on a
+        # shared machine only ever adds CPU time (both rounds are in "rounds").
+        report["empty_rounds_ms"] = [e["web_cpu_ms_per_request"] for e in empties]
+        empty = min(empties, key=lambda e: e["web_cpu_ms_per_request"])
+        empty_ms = empty["web_cpu_ms_per_request"]
+        report["empty_request_ms"] = empty_ms
+        report["empty"] = summarise(empty, 0.0, empty_ms)
+        for row in best.values():
+            floor_ms = row["floor_ms_per_request"]
+            row["ratio"] = row["web_cpu_ms_per_request"] / (floor_ms + empty_ms)
+        report["scenarios"] = {name: best[name] for name in scenarios}
         report["callback_and_token"] = _callback_and_token(report, empty_ms)
         report["rss_after_mib"] = {str(p): process_memory(p)
                                    for p in _web_pids(topology, "web")[1]}
