@@ -31,6 +31,8 @@ from saas.users.pending import PendingMerges
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 2000
+# Shorter waits than this are not worth a blocking read (0 would block forever).
+MIN_WAIT_MS = 5
 # Errors that come from the data of one event, not from the database's health
 # (an outage or a missing migration must leave the entries pending instead).
 # The COPY path raises psycopg's own errors, the generic path SQLAlchemy's.
@@ -54,8 +56,9 @@ class _Work:
     states: dict = field(default_factory=dict)
 
 
-def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool) -> _Work | None:
-    entries = stream.read_batch(batch_size)
+def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool,
+                      block_ms: int | None = None) -> _Work | None:
+    entries = stream.read_batch(batch_size, block_ms)
     if not entries:
         return None
     parsed: list[ParsedEvent] = []
@@ -148,8 +151,15 @@ def drain(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int | None = None,
     time_budget: float | None = None,
+    wait_for_events: bool = False,
 ) -> DrainResult:
-    """Drain until the stream is empty, ``max_batches`` or ``time_budget`` (seconds)."""
+    """Drain until the stream is empty, ``max_batches`` or ``time_budget`` (seconds).
+
+    With ``wait_for_events`` (and a ``time_budget``), an empty stream does not
+    end the run: it waits for new entries until the budget is spent. The worker
+    then takes up an event within milliseconds of its login, not at its next
+    scheduled run, which keeps the login-to-PostgreSQL lag low.
+    """
     postgres = _uses_postgres(session_factory)
     deadline = None if time_budget is None else time.monotonic() + time_budget
     totals = [0, 0, 0]
@@ -175,6 +185,11 @@ def drain(
                 settle()
                 more = len(in_flight[0].entries) == batch_size
                 in_flight = None
+            if work is None and wait_for_events and deadline is not None and (
+                    max_batches is None or batches < max_batches):
+                wait_ms = int((deadline - time.monotonic()) * 1000)
+                if wait_ms >= MIN_WAIT_MS:
+                    work = _read_and_prepare(stream, batch_size, postgres, block_ms=wait_ms)
             if work is None:
                 break
             in_flight = (work, writer.submit(_commit, session_factory, work, postgres))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
@@ -107,6 +108,42 @@ def test_same_batch_twice_adds_nothing(login_app, stream, pending, session_facto
                       .where(AuditEvent.app_id == login_app.app_id))
     assert count == 1
     assert db.scalar(select(EndUser.custom).where(EndUser.external_id == "twice")) == {"k": "v"}
+
+
+def test_a_waiting_drain_takes_up_an_event_that_arrives_mid_run(
+    login_app, stream, pending, session_factory, db, registry
+):
+    """An idle worker's run waits on the stream: an event that arrives while it
+    runs lands at once, not at the next scheduled run."""
+    outcome = {}
+
+    def run() -> None:
+        outcome["result"] = drain(stream, session_factory, pending, time_budget=1.5,
+                                  wait_for_events=True)
+        outcome["ended"] = time.monotonic()
+
+    worker = threading.Thread(target=run)
+    started = time.monotonic()
+    worker.start()
+    time.sleep(0.3)
+    registry["saas.redis"].xadd(stream.stream, login_entry(login_app, "latecomer", 1000))
+    added = time.monotonic()
+    while stream.status()["backlog"] and time.monotonic() - added < 1.0:
+        time.sleep(0.01)
+    taken_up = time.monotonic() - added
+    worker.join()
+
+    assert outcome["result"].applied == 1
+    assert taken_up < 0.5  # acknowledged (after commit) well before the run's end
+    assert outcome["ended"] - started >= 1.4  # the run kept waiting until its budget
+    assert db.scalar(select(EndUser.external_id).where(EndUser.app_id == login_app.id)) \
+        == "latecomer"
+
+
+def test_without_waiting_an_empty_stream_ends_the_run_at_once(stream, pending, session_factory):
+    started = time.monotonic()
+    assert drain(stream, session_factory, pending, time_budget=2.0).read == 0
+    assert time.monotonic() - started < 0.5
 
 
 def test_poison_is_dead_lettered_and_the_rest_lands(

@@ -264,11 +264,18 @@ def sync_env(app_settings, redis_client, tmp_path) -> Iterator[SyncEnv]:
 
 
 def _assert_beat_reached(worker: Worker) -> None:
-    """The worker ran drains that its own beat sent (the test sends no task)."""
+    """The worker ran drains that its own beat sent (the test sends no task).
+
+    A run waits on the stream until its time budget is spent, so it reports
+    success up to a second after its events landed.
+    """
+    done = re.compile(r"Task workers\.sync\.drain\[[0-9a-f-]+\] succeeded")
+    deadline = time.monotonic() + 5
+    while not done.search(worker.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     log = worker.log()
     assert "Sending due task drain-events (workers.sync.drain)" in log, worker.describe()
-    assert re.search(r"Task workers\.sync\.drain\[[0-9a-f-]+\] succeeded", log), \
-        worker.describe()
+    assert done.search(log), worker.describe()
 
 
 def test_logins_land_merged_with_one_audit_row_per_event(sync_env):
