@@ -121,11 +121,16 @@ def _copy(cursor, table: str, text: str) -> None:
 def write_postgres(session: Session, users: str, audit: str) -> None:
     """Database work only: staging tables, the upsert, the audit insert."""
     connection = session.connection().connection.driver_connection
+    # Both copies first, then both statements in one round trip: each round
+    # trip costs the writer thread a wait for the GIL as well as the network.
+    statements = []
     with connection.cursor() as cursor:
         cursor.execute(_TEMP_TABLES)
         if users:
             _copy(cursor, "bk_sync_users", users)
-            cursor.execute(_UPSERT_USERS)
+            statements.append(_UPSERT_USERS)
         if audit:
             _copy(cursor, "bk_sync_audit", audit)
-            cursor.execute(_INSERT_AUDIT)
+            statements.append(_INSERT_AUDIT)
+        if statements:
+            cursor.execute(";".join(statements))
