@@ -37,7 +37,6 @@ from saas.sync.drain import drain
 from saas.sync.stream import EventStream
 from saas.tenants.services import sign_up
 from saas.users.models import EndUser
-from saas.users.pending import PendingMerges
 from tests.sync_helpers import login_entry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -84,7 +83,7 @@ def drain_once(engine, client, app, args) -> dict:
 
         started = time.perf_counter()
         cpu_started = time.process_time()
-        result = drain(stream, sessionmaker(engine), PendingMerges(client, keys),
+        result = drain(stream, sessionmaker(engine),
                        batch_size=args.batch_size)
         seconds = time.perf_counter() - started
         cpu = time.process_time() - cpu_started

@@ -20,7 +20,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.sync import drain as sync_drain
 from saas.sync.stream import EventStream
-from saas.users.pending import PendingMerges
 from workers.celery import BridgekeeperTask
 
 log = logging.getLogger(__name__)
@@ -44,11 +43,10 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     """Drain for up to ``TIME_BUDGET`` seconds; kick another run if work is left."""
     app = self.app
     stream = event_stream(app)
-    pending = PendingMerges(app.redis_client(), app.redis_keys())
     batch_size = int(app.saas_settings.get("saas.sync.batch_size",
                                            sync_drain.DEFAULT_BATCH_SIZE))
     try:
-        result = sync_drain.drain(stream, app.db_sessionmaker(), pending, batch_size,
+        result = sync_drain.drain(stream, app.db_sessionmaker(), batch_size,
                                   time_budget=TIME_BUDGET,
                                   wait_for_events=not app.conf.task_always_eager)
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy.exc import DataError, IntegrityError
@@ -29,7 +29,6 @@ from sqlalchemy.orm import Session
 from saas.sync.parse import ParsedEvent, PoisonEvent, parse_entry
 from saas.sync.stream import EventStream
 from saas.sync.writer import PreparedBatch, apply_batch, is_postgres, prepare_batch
-from saas.users.pending import PendingMerges
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 2000
@@ -56,7 +55,6 @@ class _Work:
     parsed: list[ParsedEvent]
     poison: list[tuple[bytes, dict, str]]
     batch: PreparedBatch
-    states: dict = field(default_factory=dict)
 
 
 def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool,
@@ -82,7 +80,6 @@ def _apply(session_factory: Callable[[], Session], batch: PreparedBatch) -> None
 def _commit(session_factory: Callable[[], Session], work: _Work, postgres: bool) -> None:
     try:
         _apply(session_factory, work.batch)
-        work.states = work.batch.states
     except _REFUSED:
         log.warning("sync: batch refused by the database, applying one by one")
         fields_by_id = dict(work.entries)
@@ -90,18 +87,16 @@ def _commit(session_factory: Callable[[], Session], work: _Work, postgres: bool)
             single = prepare_batch([event], postgres)
             try:
                 _apply(session_factory, single)
-                work.states.update(single.states)
             except _REFUSED as exc:
                 entry_id = event.entry_id.encode()
                 work.poison.append((entry_id, fields_by_id[entry_id], _describe(exc)))
 
 
-def _finish(stream: EventStream, pending: PendingMerges, work: _Work) -> DrainResult:
+def _finish(stream: EventStream, work: _Work) -> DrainResult:
     for entry_id, fields, error in work.poison:
         log.error("sync: dead-lettering %s: %s", entry_id.decode(), error)
         stream.dead_letter(entry_id, fields, error)
     stream.acknowledge([entry_id for entry_id, _fields in work.entries])
-    _trim_overlays(pending, work.parsed, work.states)
     return DrainResult(len(work.entries), len(work.entries) - len(work.poison),
                        len(work.poison))
 
@@ -110,19 +105,6 @@ def _describe(exc: Exception) -> str:
     """The database's one-line complaint, without parameters (they hold user data)."""
     original = getattr(exc, "orig", None) or exc
     return f"{original.__class__.__name__}: {str(original).splitlines()[0][:300]}"
-
-
-def _trim_overlays(pending: PendingMerges, events: list[ParsedEvent], states) -> None:
-    if not states:
-        return
-    app_ids = {event.user.user_id: event.user.app_id for event in events if event.user}
-    by_app: dict[str, list] = {}
-    for user_id, state in states.items():
-        by_app.setdefault(app_ids[user_id], []).append((str(user_id), state.last_login_ms))
-    pipe = pending.redis.pipeline(transaction=False)
-    for app_id, committed in by_app.items():
-        pending.trim(app_id, committed, client=pipe)  # one call per app: one hash slot
-    pipe.execute()
 
 
 @contextmanager
@@ -150,7 +132,6 @@ def _uses_postgres(session_factory: Callable[[], Session]) -> bool:
 def drain_batch(
     stream: EventStream,
     session_factory: Callable[[], Session],
-    pending: PendingMerges,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> DrainResult:
     """One batch, start to finish, without overlap."""
@@ -159,7 +140,7 @@ def drain_batch(
     if work is None:
         return DrainResult(0, 0, 0)
     _commit(session_factory, work, postgres)
-    result = _finish(stream, pending, work)
+    result = _finish(stream, work)
     return DrainResult(result.read, result.applied, result.dead_lettered,
                        more=result.read == batch_size)
 
@@ -167,7 +148,6 @@ def drain_batch(
 def drain(
     stream: EventStream,
     session_factory: Callable[[], Session],
-    pending: PendingMerges,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int | None = None,
     time_budget: float | None = None,
@@ -189,7 +169,7 @@ def drain(
     def settle() -> None:
         work, future = in_flight
         future.result()  # an outage raises here: nothing of it is acknowledged
-        result = _finish(stream, pending, work)
+        result = _finish(stream, work)
         totals[0] += result.read
         totals[1] += result.applied
         totals[2] += result.dead_lettered

@@ -136,7 +136,7 @@ def is_postgres(session: Session) -> bool:
 
 
 def write_batch(session: Session, events: list[ParsedEvent]) -> dict[str, UserState]:
-    """Apply the events; returns the batch's per-user states (to trim overlays)."""
+    """Apply the events; returns the batch's per-user states."""
     batch = prepare_batch(events, is_postgres(session))
     apply_batch(session, batch)
     return batch.states
