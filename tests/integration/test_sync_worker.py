@@ -186,19 +186,31 @@ class SyncEnv:
         summary = self.redis.xpending(stream.stream, GROUP)
         return {c["name"].decode(): int(c["pending"]) for c in summary["consumers"] or []}
 
+    # The login path's audit rows; the sync adds a user.created row per new
+    # user on top of them (see created_users).
     def audit_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT type, count(*) FROM audit_events WHERE app_id = :app GROUP BY type"
+                "SELECT type, count(*) FROM audit_events"
+                " WHERE app_id = :app AND type <> 'user.created' GROUP BY type"
             ), {"app": self.app.app_id}).all()
         return {type_: count for type_, count in rows}
 
     def audit_total(self) -> tuple[int, int]:
-        """(rows, distinct ids) of the app's audit events."""
+        """(rows, distinct ids) of the app's login-path audit events."""
         with self.engine.connect() as conn:
             return tuple(conn.execute(text(
-                "SELECT count(*), count(DISTINCT id) FROM audit_events WHERE app_id = :app"
+                "SELECT count(*), count(DISTINCT id) FROM audit_events"
+                " WHERE app_id = :app AND type <> 'user.created'"
             ), {"app": self.app.app_id}).one())
+
+    def created_users(self) -> list[str]:
+        """External ids of the user.created audit rows, sorted (repeats kept)."""
+        with self.engine.connect() as conn:
+            return sorted(conn.scalars(text(
+                "SELECT external_id FROM audit_events"
+                " WHERE app_id = :app AND type = 'user.created'"
+            ), {"app": self.app.app_id}))
 
     def users(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -298,6 +310,7 @@ def test_logins_land_merged_with_one_audit_row_per_event(sync_env):
     assert env.audit_total() == (logins * EVENTS_PER_LOGIN,) * 2
     users = env.users()
     assert set(users) == {"ann", "bob", "cy"}
+    assert env.created_users() == ["ann", "bob", "cy"]
     assert str(users["ann"]["id"]) == ann["user"]["id"]
     # Field by field: lang from the second login, plan from the first, beta stored as null.
     assert users["ann"]["custom"] == {"plan": "pro", "lang": "de", "beta": None}
@@ -389,6 +402,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(sync_env):
     assert env.audit_total() == (EVENTS_PER_LOGIN + new_events,) * 2
     users = env.users()
     assert set(users) == {"held", "k1", "k2", "k3"}
+    assert env.created_users() == ["held", "k1", "k2", "k3"]  # each created once
     assert users["held"]["custom"] == {"a": 1, "b": 2, "c": 3}
     assert users["held"]["profile"] == {"n": "first"}
     for name in ("k1", "k2", "k3"):
