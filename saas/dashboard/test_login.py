@@ -16,7 +16,7 @@ from pyramid.view import view_config
 from saas.apps.cache import config_of
 from saas.audit.models import Outcome
 from saas.dashboard.common import audit, field, no_store
-from saas.diagnostics.backchannel import run_test_login
+from saas.diagnostics.backchannel import pretty, run_test_login
 from saas.flows.hosted import MAX_FIELD_CHARS, form_fields
 from saas.flows.views import MAX_DATA_BYTES
 from saas.security import Permission
@@ -24,7 +24,8 @@ from saas.security import Permission
 
 def _page(context, **extra: Any) -> dict[str, Any]:
     page = {"app": context.app, "tab": "test_login", "fields": form_fields(context.app),
-            "values": {}, "data_json": "", "result": None, "errors": {}}
+            "values": {}, "data_json": "", "result": None, "errors": {},
+            "pretty": pretty}
     page.update(extra)
     return page
 
@@ -67,4 +68,5 @@ def run(context, request) -> dict:
           outcome=Outcome.SUCCESS if result.succeeded else Outcome.FAILURE,
           reason=result.reason, details={"status": result.status, "verdict": result.verdict,
                                          "ms": result.ms})
-    return _page(context, values=shown, data_json=data_json, result=result)
+    # The JSON sample is not shown again: it may hold a password.
+    return _page(context, values=shown, result=result)

@@ -15,6 +15,7 @@ the reason.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from saas.errors import Reason
 from saas.flows.backchannel_login import new_backchannel_state
 from saas.flows.views import tenant_request
 
-MASK = "••••••"
+MASK = "[masked]"
 # Sample fields whose values the page hides (JSON mode; form mode hides password fields).
 _SECRET_WORDS = ("pass", "secret", "token", "pin", "otp", "code", "key")
 
@@ -59,6 +60,10 @@ def mask_token(token: str) -> str:
     return f"{token[:10]}… ({len(token)} characters, masked)"
 
 
+def pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def looks_secret(name: str) -> bool:
     return any(word in name.lower() for word in _SECRET_WORDS)
 
@@ -80,8 +85,9 @@ def run_test_login(request, app: AppConfig, data: dict[str, Any],
         return _refuse(result, Reason.FEATURE_DISABLED, "the app has no custom-auth endpoint")
     state = new_backchannel_state(app)
     params = tenant_request(request, app, state, uuid.uuid4().hex, data)
-    result.request_url = with_params(app.custom_auth_endpoint,
-                                     {**params, "token": mask_token(params["token"])})
+    placeholder = "MASKED-TOKEN"
+    result.request_url = with_params(app.custom_auth_endpoint, {**params, "token": placeholder}) \
+        .replace(placeholder, f"[masked:{len(params['token'])}-characters]")
     _header, claims = lenient_parts(params["token"])
     if isinstance(claims, dict) and isinstance(claims.get("data"), dict):
         claims["data"] = masked_data(claims["data"], hidden)
