@@ -6,8 +6,10 @@ passphrase and its reason. Screenshots land in ``test-artifacts/``."""
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
+import jwt
 import pytest
 from playwright.sync_api import expect
 from sqlalchemy import create_engine, delete, select, text
@@ -94,6 +96,16 @@ def test_test_login_against_the_example_endpoint(browser, dashboard):
         expect(page.locator("#result-reason")).to_have_text("tenant_denied")
         expect(page.locator("#result")).to_contain_text("Unknown user or wrong passphrase")
         shot(page, "denied")
+
+    # The token debugger on an expired token signed with the app's secret.
+    expired = jwt.encode({"user_id": "alice", "iat": int(time.time()) - 300,
+                          "exp": int(time.time()) - 120}, secret, algorithm="HS256")
+    page.get_by_role("link", name="Token debugger").click()
+    page.get_by_label("Token", exact=True).fill(expired)
+    page.get_by_role("button", name="Check the token").click()
+    expect(page.locator("#verdict-reason")).to_have_text("token_expired")
+    expect(page.locator("#token-claims")).to_contain_text('"user_id": "alice"')
+    shot(page, "debugger")
 
     # Both runs are in the audit log, and nothing else happened: no login events.
     page.get_by_role("link", name="Audit log").click()
