@@ -30,7 +30,14 @@ from tests.flows import CLIENT_REDIRECT, Login, callback, query_of, tenant_token
 from tests.functional.dashboard_helpers import csrf_token, sign_in, snapshot
 from tests.functional.test_custom_token import skygear_token
 
-NOW = int(time.time())
+
+def at(offset: int, shape=lambda t: t):
+    """A time claim made when the token is made (the run may take minutes)."""
+    return lambda: shape(int(time.time()) + offset)
+
+
+def resolve(claims: dict) -> dict:
+    return {k: v() if callable(v) else v for k, v in claims.items()}
 
 
 @dataclass
@@ -108,8 +115,8 @@ def live_callback(ctx: Ctx, state: str | None, token: str) -> str | None:
 def _claims(**claims) -> Callable[[Ctx], tuple[str, str]]:
     def make(ctx: Ctx) -> tuple[str, str]:
         login = ctx.start()
-        claims.setdefault("state", login.state)
-        return login.state, tenant_token(ctx.auth_secret, **claims)
+        return login.state, tenant_token(ctx.auth_secret,
+                                         **resolve({"state": login.state, **claims}))
     return make
 
 
@@ -197,13 +204,13 @@ TENANT_CASES = [
     ("user_id missing", _claims(user_id=None), "user_id_missing"),
     ("user_id empty", _claims(user_id=""), "user_id_invalid"),
     ("user_id too long", _claims(user_id="x" * 256), "user_id_invalid"),
-    ("expired", _claims(exp=NOW - 120), "token_expired"),
-    ("iat in the future", _claims(iat=NOW + 300), "token_not_yet_valid"),
-    ("nbf in the future", _claims(nbf=NOW + 300), "token_not_yet_valid"),
-    ("too old", _claims(iat=NOW - 700, exp=NOW + 60), "token_too_old"),
-    ("lifetime too long", _claims(exp=NOW + 90000), "token_lifetime_too_long"),
-    ("exp as a string", _claims(exp=str(NOW + 60)), "claims_invalid"),
-    ("exp in milliseconds", _claims(exp=(NOW + 60) * 1000), "claims_invalid"),
+    ("expired", _claims(exp=at(-120)), "token_expired"),
+    ("iat in the future", _claims(iat=at(300)), "token_not_yet_valid"),
+    ("nbf in the future", _claims(nbf=at(300)), "token_not_yet_valid"),
+    ("too old", _claims(iat=at(-700), exp=at(60)), "token_too_old"),
+    ("lifetime too long", _claims(exp=at(90000)), "token_lifetime_too_long"),
+    ("exp as a string", _claims(exp=at(60, str)), "claims_invalid"),
+    ("exp in milliseconds", _claims(exp=at(60, lambda t: t * 1000)), "claims_invalid"),
     ("state claim mismatch", _claims(state="someone-elses-state"), "claims_invalid"),
     ("custom not an object", _claims(custom=["not", "an", "object"]), "claims_invalid"),
     ("bad signature", _bad_signature, "token_bad_signature"),
@@ -288,7 +295,8 @@ def test_claims_are_escaped(ctx):
 
 def _sky(**overrides) -> Callable[[Ctx], str]:
     def make(ctx: Ctx) -> str:
-        claims = {k: NOW + v if k in ("iat", "exp") and v is not None else v
+        now = int(time.time())
+        claims = {k: now + v if k in ("iat", "exp") and v is not None else v
                   for k, v in overrides.items()}
         return skygear_token(ctx.secrets["custom_token"], user_id="bad-one", **claims)
     return make
@@ -302,7 +310,8 @@ def _sky_replayed(ctx):
 
 def _sky_jti_replayed(ctx):
     live_custom(ctx, skygear_token(ctx.secrets["custom_token"], user_id="jti", jti="j-1"))
-    return skygear_token(ctx.secrets["custom_token"], user_id="jti", jti="j-1", exp=NOW + 1800)
+    return skygear_token(ctx.secrets["custom_token"], user_id="jti", jti="j-1",
+                         exp=int(time.time()) + 1800)
 
 
 def _sky_disabled_feature(ctx):
@@ -403,7 +412,8 @@ def test_bad_kind_is_a_form_error(ctx):
 
 
 def test_decoding_of_an_unverifiable_token(ctx):
-    token = jwt.encode({"user_id": "u", "exp": NOW + 60}, "wrong", algorithm="HS256")
+    token = jwt.encode({"user_id": "u", "exp": int(time.time()) + 60}, "wrong",
+                       algorithm="HS256")
     page = ctx.webapp.post(f"/dashboard/apps/{ctx.app.app_id}/debugger", {
         "csrf_token": csrf_token(ctx.webapp), "kind": "tenant", "token": token})
     assert 'id="token-header"' in page.text and "HS256" in page.text
