@@ -191,17 +191,30 @@ def _times(claims: Any, now: int) -> list[tuple[str, str]]:
     return rows
 
 
+_STATE_DETAILS = {
+    Reason.STATE_MISSING: "the state is empty",
+    Reason.STATE_UNKNOWN: "unknown or expired (a state lives 10 minutes)",
+    Reason.STATE_REPLAYED: "a callback has used this state already",
+    Reason.STATE_APP_MISMATCH: "the state was issued for another app",
+}
+
+
 def _state_checks(request, app: AppConfig, state: str | None) -> list[Check]:
     if state is None:
         return [Check("State", SKIP, "no state given: the state checks are skipped, and the "
                                      "token's state claim, if any, is taken as the login's")]
     reason = state_verdict(request, app, state)
-    checks = [Check("State", FAIL, "unknown, expired or of another app" if reason else "",
-                    str(reason)) if reason else
-              Check("State", PASS, "issued for this app, live and not used yet")]
-    checks.append(Check("Browser binding", SKIP, "the cookie set at authorize lives in the end "
-                        "user's browser; without it the callback answers state_not_bound"))
-    return checks
+    first = Check("State", FAIL, _STATE_DETAILS[reason], str(reason)) if reason else \
+        Check("State", PASS, "issued for this app, live and not used yet")
+    return [first, Check("Browser binding", SKIP, "the cookie set at authorize lives in the "
+                         "end user's browser; without it the callback answers state_not_bound")]
+
+
+def _enabled_check(app: AppConfig) -> Check:
+    if app.custom_token_enabled:
+        return Check("Custom tokens enabled", PASS, "on")
+    return Check("Custom tokens enabled", FAIL, "custom-token login is off for this app",
+                 str(Reason.FEATURE_DISABLED))
 
 
 def _step(name: str, refused: _Refused | None, reasons: tuple[Reason, ...], passed: str,
@@ -211,6 +224,35 @@ def _step(name: str, refused: _Refused | None, reasons: tuple[Reason, ...], pass
     if not reached:
         return Check(name, SKIP, "not reached: the token failed an earlier check")
     return Check(name, PASS, passed)
+
+
+def _verdict(request, app: AppConfig, report: Report, token: str, state: str | None,
+             backchannel_state: str | None) -> _Refused | None:
+    """Fill the report's verdict from the live validators; the refusal, if any."""
+    try:
+        if report.kind == TENANT:
+            claimed = report.claims.get("state") if isinstance(report.claims, dict) else None
+            report.external_id = tenant_verdict(
+                request, app, token, state, claimed_state=backchannel_state
+                or (claimed if isinstance(claimed, str) else None))
+        else:
+            report.external_id = custom_verdict(request, app, token)
+    except _Refused as exc:
+        report.reason, report.description = exc.reason, exc.description
+        return exc
+    return None
+
+
+def _late_steps(refused: _Refused | None) -> list[Check]:
+    """Replay and disabled user: known only from the verdict (they run last)."""
+    late = refused.reason if refused is not None else None
+    return [
+        _step("Not used before", refused, (Reason.TOKEN_REPLAYED,),
+              "no login has used this token yet",
+              late in (None, Reason.TOKEN_REPLAYED, Reason.USER_DISABLED)),
+        _step("User not disabled", refused, (Reason.USER_DISABLED,), "the user may log in",
+              late in (None, Reason.USER_DISABLED)),
+    ]
 
 
 def debug_token(request, app: AppConfig, kind: str, token: str, state: str | None = None,
@@ -225,37 +267,16 @@ def debug_token(request, app: AppConfig, kind: str, token: str, state: str | Non
     secret_kind = _SECRET_OF[kind]
     secrets = secrets_of(request, app, secret_kind, now)
     others = secrets_of(request, app, _other_kind(secret_kind), now)
-    refused, verified = None, False
-    try:
-        if kind == TENANT:
-            claimed = claims.get("state") if isinstance(claims, dict) else None
-            report.external_id = tenant_verdict(
-                request, app, token, state, claimed_state=backchannel_state
-                or (claimed if isinstance(claimed, str) else None))
-        else:
-            report.external_id = custom_verdict(request, app, token)
-        verified = True
-    except _Refused as exc:
-        refused = exc
-        report.reason, report.description = exc.reason, exc.description
+    refused = _verdict(request, app, report, token, state, backchannel_state)
     if kind == TENANT:
         state_rows = [] if backchannel_state else _state_checks(request, app, state)
         report.checks = state_rows + tenant_token_checks(
             token, secrets=secrets, others=others, now=now, state=backchannel_state or state,
             require_bound=app.require_bound_tokens)
     else:
-        report.checks = [Check("Custom tokens enabled", FAIL if not app.custom_token_enabled
-                               else PASS, "custom-token login is off for this app"
-                               if not app.custom_token_enabled else "on",
-                               Reason.FEATURE_DISABLED.value
-                               if not app.custom_token_enabled else None)]
-        report.checks += custom_token_checks(token, secrets=secrets, others=others, now=now)
-    late = refused.reason if refused is not None else None
-    report.checks.append(_step("Not used before", refused, (Reason.TOKEN_REPLAYED,),
-                               "no login has used this token yet",
-                               verified or late in (Reason.TOKEN_REPLAYED, Reason.USER_DISABLED)))
-    report.checks.append(_step("User not disabled", refused, (Reason.USER_DISABLED,),
-                               "the user may log in", verified or late == Reason.USER_DISABLED))
+        report.checks = [_enabled_check(app), *custom_token_checks(
+            token, secrets=secrets, others=others, now=now)]
+    report.checks += _late_steps(refused)
     if refused is not None and not any(c.reason == refused.reason for c in report.checks):
         # The live validator refused for a reason the list did not pinpoint.
         report.checks.append(Check("Live validator", FAIL, refused.description, refused.reason))
