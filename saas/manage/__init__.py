@@ -33,3 +33,4 @@ def includeme(config) -> None:
     route("app.audit", APP + "/audit", "AppScope")
     route("app.audit_csv", APP + "/audit.csv", "AppScope")
     route("app.stats", APP + "/stats", "AppScope")
+    route("app.attempt", APP + "/attempts/{attempt_id}", "AppScope")
