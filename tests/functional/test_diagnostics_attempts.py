@@ -16,7 +16,6 @@ from saas.audit.models import AuditEvent
 from saas.events import STREAM
 from saas.sync.drain import drain
 from saas.sync.stream import EventStream
-from saas.users.pending import PendingMerges
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT, Login, query_of
 from tests.functional.dashboard_helpers import sign_in
@@ -47,7 +46,7 @@ def world(db, passwords, secret_box, webapp, registry, db_connection):
     stream = EventStream(client, keys, f"test-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
     session_factory = sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint",
                                    expire_on_commit=False)
-    drain(stream, session_factory, PendingMerges(client, keys))
+    drain(stream, session_factory)
     sign_in(webapp, member.email)
     return apps
 
