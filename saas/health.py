@@ -1,4 +1,11 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+Readiness also checks how Redis is deployed: the store must run with
+``maxmemory-policy noeviction``. An evicting Redis would drop used-markers
+(states, codes, replayed tokens) and unsynced events under memory pressure,
+silently turning "single use" into "usually single use", so a process whose
+store may evict reports itself not ready (docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -23,13 +30,35 @@ def check_database(request) -> str | None:
     return None
 
 
+REQUIRED_POLICY = "noeviction"
+
+
+def eviction_problem(client) -> str | None:
+    """The store's ``maxmemory-policy`` when it is not ``noeviction``, else None.
+
+    Read from ``INFO memory`` (managed services often disable ``CONFIG``); the
+    embedded development store has no INFO and never evicts.
+    """
+    if not isinstance(client, redis.Redis) or type(client).__module__.startswith("fakeredis"):
+        return None
+    policy = client.info("memory").get("maxmemory_policy")
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if policy in (None, REQUIRED_POLICY):
+        return None
+    return f"maxmemory-policy is {policy}; it must be {REQUIRED_POLICY}"
+
+
 def check_redis(request) -> str | None:
     try:
         request.redis.ping()
+        problem = eviction_problem(request.redis)
     except Exception as exc:
         log.warning("readiness: redis check failed: %s", exc.__class__.__name__)
         return "unreachable"
-    return None
+    if problem:
+        log.warning("readiness: redis %s", problem)
+    return problem
 
 
 @view_config(route_name="healthz", renderer="json", request_method="GET")
