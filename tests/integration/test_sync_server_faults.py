@@ -4,6 +4,8 @@
   ``initdb``/``pg_ctl``): logins of a cached app go on, ``/me`` answers from
   the overlay, the running worker retries, and once the server is back every
   user merge and audit event lands exactly once.
+* **The store's Redis killed -9** under a running worker and restarted
+  (AOF): entries applied but not acknowledged are applied again, harmlessly.
 * **The Celery broker restarted** under a running worker (a private
   ``redis-server`` as broker, the store being another Redis: the two may be
   separate instances): every event still lands exactly once.
@@ -154,6 +156,36 @@ def test_broker_restarted_under_a_running_worker_loses_and_doubles_nothing(
                                           "token.issued": 4}
             assert {name: row["custom"] for name, row in env.users().items()} == {
                 "a1": {"n": 2}, "b2": {"n": 2}, "c3": {"n": 2}}
+            env.stop_workers()
+
+
+def test_store_killed_under_a_running_worker_loses_and_doubles_nothing(
+        app_settings, redis_client, tmp_path):
+    """The store (a private redis-server with AOF) is killed -9 while a worker
+    drains it and restarted: entries committed but not yet acknowledged are
+    applied again, which adds nothing; nothing is lost."""
+    with private_redis(tmp_path) as store:
+        settings = {**app_settings, "redis.url": store.url}
+        with sync_env_for(settings, tmp_path) as env:
+            env.redis.close()
+            env.redis = store.client()
+            env.start_worker(reclaim_idle_ms=1000)
+            web = env.web()
+            names = [f"s{n}" for n in range(6)]
+            for name in names[:4]:
+                env.login(web, name, custom={"phase": 1})
+            store.kill()  # whatever the worker was doing
+            store.start()
+            for name in names[2:]:
+                env.login(web, name, custom={"phase": 2})
+            events = 8 * EVENTS_PER_LOGIN
+            env.wait_for(lambda: env.synced(events), "every login synced after the crash")
+            assert env.audit_total() == (events, events)
+            assert env.audit_counts() == {"login.started": 8, "login.succeeded": 8,
+                                          "token.issued": 8}
+            assert {name: row["custom"]["phase"] for name, row in env.users().items()} == {
+                "s0": 1, "s1": 1, "s2": 2, "s3": 2, "s4": 2, "s5": 2}
+            assert env.stream().status()["dead_letters"] == 0
             env.stop_workers()
 
 
