@@ -29,7 +29,12 @@ from sqlalchemy import text
 from saas.sync.stream import GROUP
 from tests.conftest import alembic_config
 from tests.flows import CLIENT_REDIRECT
-from tests.integration.test_sync_worker import EVENTS_PER_LOGIN, UNREACHABLE_DB, SyncEnv
+from tests.integration.test_sync_worker import (
+    EVENTS_PER_LOGIN,
+    UNREACHABLE_DB,
+    SyncEnv,
+    stop_group,
+)
 from tests.live import committed_app
 from tests.servers import PostgresServer, private_postgres, private_redis
 
@@ -200,8 +205,9 @@ def test_the_same_batch_delivered_twice_lands_once(app_settings, redis_client, t
     with sync_env_for(app_settings, tmp_path) as env:
         web = env.web()
         env.login(web, "held", custom={"a": 1, "b": 1})
-        first = env.start_worker()
+        setup = env.start_worker()
         env.wait_for(lambda: env.synced(EVENTS_PER_LOGIN), "the first login synced")
+        stop_group(setup.popen)  # the next batch must go to the first worker whole
         held_id = env.users()["held"]["id"]
 
         lock = env.engine.connect()  # holds the user's row: the next batch blocks on it
@@ -212,6 +218,7 @@ def test_the_same_batch_delivered_twice_lands_once(app_settings, redis_client, t
             for name in ("d1", "d2"):
                 env.login(web, name, custom={"who": name})
             batch = 3 * EVENTS_PER_LOGIN
+            first = env.start_worker()
             env.wait_for(lambda: env.pending_by_consumer().get(first.consumer) == batch,
                          "the batch in flight for the first worker")
             env.wait_for(lambda: _waiting_for_locks(env) >= 1, "the first worker blocked")
