@@ -204,8 +204,8 @@ def test_fuzz_tenant_token_validator(header, payload, secret, data):
         mutated, secrets=[SECRET, PREVIOUS], now=NOW, state=STATE, require_bound=False))
     if mutated == token:
         assert accepted == tenant_oracle(header, payload, secret), (header, payload)
-    else:
-        assert not accepted or _same_signature(mutated, token)
+    else:  # any change to a signed token, even a non-canonical spelling, is refused
+        assert not accepted, mutated
 
 
 @FUZZ
@@ -217,15 +217,8 @@ def test_fuzz_custom_token_validator(header, payload, secret, data):
                                                     now=NOW))
     if mutated == token:
         assert accepted == custom_oracle(header, payload, secret), (header, payload)
-    else:
-        assert not accepted or _same_signature(mutated, token)
-
-
-def _same_signature(mutated: str, original: str) -> bool:
-    """A damaged token may still pass only if it is the same signed content
-    (e.g. a cut that removed nothing signed is impossible; kept for clarity)."""
-    return mutated.split(".")[:2] == original.split(".")[:2] and \
-        mutated.rsplit(".", 1)[-1] == original.rsplit(".", 1)[-1]
+    else:  # any change to a signed token, even a non-canonical spelling, is refused
+        assert not accepted, mutated
 
 
 # -- redirect URIs ------------------------------------------------------------------
