@@ -90,10 +90,8 @@ def test_postgres_server_down_logins_go_on_and_land_once_it_is_back(
             assert during["pat"]["user"]["id"] == before["user"]["id"]
             expected = {"pat": ({"plan": "pro", "lang": "fr"}, {"name": "Pat"}),
                         "quinn": ({"plan": "free"}, {}), "rae": ({}, {"name": "Rae"})}
-            if fault != "pause":  # /me tries PostgreSQL first; a frozen one would hang it
-                # New users: the overlay holds all their data (pat's synced fields
-                # are the subject of test_me_during_a_postgres_outage_keeps_synced_fields).
-                for name in ("quinn", "rae"):
+            if fault != "pause":  # an incomplete /me cache reads PostgreSQL; a frozen one hangs
+                for name in during:
                     me = _me(cold, env, during[name])
                     assert (me["custom"], me["profile"]) == expected[name]
                 # The running worker fails its batch and keeps everything pending.
@@ -110,6 +108,7 @@ def test_postgres_server_down_logins_go_on_and_land_once_it_is_back(
             assert env.audit_total() == (events, events)  # no doubles
             users = env.users()
             assert set(users) == set(expected)
+            assert env.created_users() == ["pat", "quinn", "rae"]  # each created once
             for name, (custom, profile) in expected.items():
                 assert (users[name]["custom"], users[name]["profile"]) == (custom, profile)
             status = env.stream().status()
@@ -119,11 +118,8 @@ def test_postgres_server_down_logins_go_on_and_land_once_it_is_back(
 
 def test_me_during_a_postgres_outage_keeps_synced_fields(app_settings, redis_client, tmp_path):
     """A user whose earlier login is already in PostgreSQL logs in again while
-    it is down: /me must still show the synced fields, not the overlay alone.
-
-    Fails today (the overlay is trimmed after each sync and /me, finding no
-    row, serves the overlay alone): reported to the lead with a proposed fix.
-    """
+    it is down: /me still shows the synced fields (the overlay is kept as the
+    user's cache), not the new login's alone."""
     with sync_env_for(app_settings, tmp_path) as env:
         web = env.web()
         env.login(web, "pat", custom={"plan": "pro", "lang": "en"}, profile={"name": "Pat"})
@@ -161,6 +157,7 @@ def test_broker_restarted_under_a_running_worker_loses_and_doubles_nothing(
                                           "token.issued": 4}
             assert {name: row["custom"] for name, row in env.users().items()} == {
                 "a1": {"n": 2}, "b2": {"n": 2}, "c3": {"n": 2}}
+            assert env.created_users() == ["a1", "b2", "c3"]
             env.stop_workers()
 
 
@@ -190,6 +187,7 @@ def test_store_killed_under_a_running_worker_loses_and_doubles_nothing(
                                           "token.issued": 8}
             assert {name: row["custom"]["phase"] for name, row in env.users().items()} == {
                 "s0": 1, "s1": 1, "s2": 2, "s3": 2, "s4": 2, "s5": 2}
+            assert env.created_users() == names
             assert env.stream().status()["dead_letters"] == 0
             env.stop_workers()
 
@@ -239,6 +237,7 @@ def test_the_same_batch_delivered_twice_lands_once(app_settings, redis_client, t
         assert env.audit_counts() == {"login.started": 4, "login.succeeded": 4,
                                       "token.issued": 4}
         users = env.users()
+        assert env.created_users() == ["d1", "d2", "held"]  # the batch's twice: once each
         assert users["held"]["custom"] == {"a": 1, "b": 2, "c": 3}
         assert {users[n]["custom"]["who"] for n in ("d1", "d2")} == {"d1", "d2"}
         assert env.stream().status()["dead_letters"] == 0
