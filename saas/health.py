@@ -13,16 +13,40 @@ import logging
 
 import redis
 from pyramid.view import view_config
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from saas.sync.stream import EventStream
 
 log = logging.getLogger(__name__)
 
 
+PROBE_CONNECT_TIMEOUT = 3  # seconds
+
+
+def _probe_engine(registry) -> Engine:
+    """A fresh connection per probe, with a connect timeout.
+
+    The pool's connections would wait forever on a frozen server (its kernel
+    still acknowledges every byte), so readiness would hang instead of
+    failing; a new connection's handshake is bounded by ``connect_timeout``.
+    """
+    engine = registry.get("saas.health_engine")
+    if engine is None:
+        url = registry["saas.db_engine"].url
+        if url.get_backend_name() == "postgresql":
+            engine = create_engine(url, poolclass=NullPool,
+                                   connect_args={"connect_timeout": PROBE_CONNECT_TIMEOUT})
+        else:
+            engine = registry["saas.db_engine"]
+        registry["saas.health_engine"] = engine
+    return engine
+
+
 def check_database(request) -> str | None:
     try:
-        with request.registry["saas.db_engine"].connect() as connection:
+        with _probe_engine(request.registry).connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
         log.warning("readiness: database check failed: %s", exc.__class__.__name__)

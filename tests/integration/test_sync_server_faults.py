@@ -20,6 +20,7 @@ processes, observations) is ``SyncEnv`` of ``test_sync_worker.py``.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -81,6 +82,10 @@ def test_postgres_server_down_logins_go_on_and_land_once_it_is_back(
 
             getattr(server, fault)()
             assert fault == "pause" or not server.answers()
+            started = time.monotonic()  # readiness fails fast, even on a frozen server
+            ready = web.get("/readyz", status="*")
+            assert time.monotonic() - started < 6
+            assert ready.status_int == 503 and ready.json["failing"] == ["postgres"]
             cold = env.web()  # a process started during the outage: cache only
             during = {
                 "pat": env.login(web, "pat", custom={"lang": "fr"}, profile={"name": "Pat"}),
