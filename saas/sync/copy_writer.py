@@ -17,6 +17,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from saas.sync.merge import UserState
+from saas.webhooks.outbox import stage_sync_batch
 
 # Staging tables in COPY's text format; times travel as epoch milliseconds and
 # become timestamps in SQL with exact integer arithmetic.
@@ -125,7 +126,10 @@ def write_postgres(session: Session, users: str, audit: str) -> None:
         cursor.execute(_TEMP_TABLES)
         if users:
             _copy(cursor, "bk_sync_users", users)
-            cursor.execute(_UPSERT_USERS)
         if audit:
             _copy(cursor, "bk_sync_audit", audit)
+        stage_sync_batch(session, cursor)  # webhooks: needs both tables, before the upsert
+        if users:
+            cursor.execute(_UPSERT_USERS)
+        if audit:
             cursor.execute(_INSERT_AUDIT)

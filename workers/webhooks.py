@@ -1,0 +1,37 @@
+"""The webhook delivery task: send what the outbox committed.
+
+Beat runs it every second; the outbox also sends it right after a commit that
+staged events (the "kick"). A run claims and sends batches for up to
+``TIME_BUDGET`` seconds and sends itself again when work may be left.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from celery import shared_task
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from saas.crypto import secret_box_from_settings
+from saas.webhooks.delivery import Policy, deliver_due
+from workers.celery import BridgekeeperTask
+
+log = logging.getLogger(__name__)
+TIME_BUDGET = 10.0
+
+
+@shared_task(name="workers.webhooks.deliver", base=BridgekeeperTask, bind=True,
+             ignore_result=True)
+def deliver(self: BridgekeeperTask) -> dict[str, int]:
+    app = self.app
+    settings = app.saas_settings
+    try:
+        counts = deliver_due(app.db_sessionmaker(), secret_box_from_settings(settings),
+                             Policy.from_settings(settings), time_budget=TIME_BUDGET)
+    except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
+        log.warning("webhooks: database unavailable (%s); will retry", exc.__class__.__name__)
+        return {"delivered": 0, "failed": 0}
+    if counts["delivered"] or counts["failed"]:
+        log.info("webhooks: sent", extra=counts)
+    return counts
