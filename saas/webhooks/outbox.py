@@ -91,20 +91,17 @@ def _insert_events(session: Session, events: list[dict[str, Any]],
         return 0
     known = set(session.scalars(select(WebhookEvent.id).where(
         WebhookEvent.id.in_([e["id"] for e in events]))))
+    fresh = [row for row in {e["id"]: e for e in events}.values() if row["id"] not in known]
+    session.add_all(WebhookEvent(**row) for row in fresh)
+    session.flush()  # events first: no ORM relationship orders the two inserts
     now = utcnow()
-    count = 0
-    for row in events:
-        if row["id"] in known:
-            continue
-        known.add(row["id"])
-        session.add(WebhookEvent(**row))
-        for endpoint in endpoints.get(row["app_id"], ()):
-            if subscribed(endpoint.events, row["type"]):
-                session.add(WebhookDelivery(event_id=row["id"], endpoint_id=endpoint.id,
-                                            next_attempt_at=now, retry_from=now))
-                count += 1
+    deliveries = [WebhookDelivery(event_id=row["id"], endpoint_id=endpoint.id,
+                                  next_attempt_at=now, retry_from=now)
+                  for row in fresh for endpoint in endpoints.get(row["app_id"], ())
+                  if subscribed(endpoint.events, row["type"])]
+    session.add_all(deliveries)
     session.flush()
-    return count
+    return len(deliveries)
 
 
 def _user_events(session: Session, states: dict[str, UserState],
