@@ -163,9 +163,10 @@ def stage_sync_batch_generic(session: Session, states: dict[str, UserState],
         return
     public_ids = {record["app_id"] for record in audit
                   if record.get("app_id") and record["type"] in FROM_AUDIT}
-    app_uuids = dict(session.execute(
-        select(App.app_id, App.id).where(App.app_id.in_(public_ids)))
-        .tuples()) if public_ids else {}
+    app_uuids: dict[str, uuid.UUID] = {}
+    if public_ids:
+        rows = session.execute(select(App.app_id, App.id).where(App.app_id.in_(public_ids)))
+        app_uuids = {public_id: internal for public_id, internal in rows}
     wanted = {uuid.UUID(str(s.app_uuid)) for s in states.values()} | set(app_uuids.values())
     endpoints = _endpoints_by_app(session, wanted)
     if not endpoints:
