@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import itertools
 import json
 
 import pytest
@@ -83,6 +84,6 @@ def test_retries_last_24_hours_and_the_last_lands_at_the_end_of_the_window():
         now = after
     assert attempts[-1] == start + dt.timedelta(hours=24)  # tried at the very end, then gave up
     assert now - start >= dt.timedelta(hours=24)
-    gaps = [(b - a).total_seconds() for a, b in zip(attempts, attempts[1:], strict=False)]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(attempts)]
     assert gaps[:4] == [15.0, 30.0, 60.0, 120.0]  # 0.75 of 20, 40, 80, 160: exponential
     assert max(gaps) <= 3600
