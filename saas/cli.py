@@ -43,6 +43,7 @@ from saas.passwords import password_problem, passwords_from_settings
 from saas.redis import Keys, redis_from_url
 from saas.sync.stream import EventStream
 from saas.tenants.services import EmailTaken, is_valid_email, member_by_email, sign_up
+from saas.webhooks.models import WebhookEndpoint
 
 Settings = dict[str, Any]
 AUDIT_DETAILS = {"via": "saas-admin"}
@@ -189,6 +190,10 @@ def rotate_master_key(args: argparse.Namespace, settings: Settings) -> dict[str,
         for key in db.scalars(select(SigningKey).with_for_update()):
             what = f"signing key {key.kid}"
             key.private_key_ciphertext = _reencrypt(box, key.private_key_ciphertext, what)
+            count += 1
+        for endpoint in db.scalars(select(WebhookEndpoint).with_for_update()):
+            what = f"webhook secret {endpoint.id}"
+            endpoint.secret_ciphertext = _reencrypt(box, endpoint.secret_ciphertext, what)
             count += 1
     return {"reencrypted": count}
 

@@ -49,6 +49,11 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 1.0,
         "options": {"expires": 1.0},
     },
+    "purge-webhook-events": {
+        "task": "workers.webhooks.purge",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
     "purge-expired": {
         "task": "workers.cleanup.purge_expired",
         "schedule": 3600.0,

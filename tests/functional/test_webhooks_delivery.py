@@ -196,3 +196,24 @@ def test_the_body_is_compact_sorted_json(db, login_app, secret_box, receiver, se
     deliver_due(session_factory, secret_box, FAST)
     body = receiver.requests[0].body
     assert body == json.dumps(json.loads(body), separators=(",", ":"), sort_keys=True).encode()
+
+
+def test_settled_events_past_the_retention_are_purged(db, login_app, secret_box):
+    from saas.webhooks.models import WebhookEvent
+    from saas.webhooks.retention import purge_settled_events
+
+    endpoint, _ = add_webhook(db, secret_box, login_app)
+    old = utcnow() - dt.timedelta(days=31)
+    settled = add_delivery(db, endpoint, status=DeliveryStatus.DELIVERED)
+    held = add_delivery(db, endpoint)  # pending: kept whatever its age
+    recent = add_delivery(db, endpoint, status=DeliveryStatus.FAILED)
+    for delivery in (settled, held):
+        db.get(WebhookEvent, delivery.event_id).created_at = old
+    db.flush()
+    ids = {name: (d.id, d.event_id) for name, d in
+           (("settled", settled), ("held", held), ("recent", recent))}
+    assert purge_settled_events(db, utcnow(), 30) == 1
+    db.expire_all()
+    left = set(db.scalars(select(WebhookEvent.id)))
+    assert ids["settled"][1] not in left and {ids["held"][1], ids["recent"][1]} <= left
+    assert db.scalar(select(type(settled)).where(type(settled).id == ids["settled"][0])) is None
