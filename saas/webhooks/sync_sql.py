@@ -25,7 +25,10 @@ _SUBSCRIBED = """EXISTS (SELECT 1 FROM webhook_endpoints e
                 WHERE e.app_id = c.app_id AND e.enabled AND e.events ? c.type)"""
 
 STAGE_USERS = f"""
-WITH candidates AS (
+WITH hooked AS MATERIALIZED (  -- first: only rows of apps with an endpoint go further
+  SELECT s.* FROM bk_sync_users s
+  WHERE s.app_id IN (SELECT app_id FROM webhook_endpoints WHERE enabled)
+), candidates AS (
   SELECT s.id AS user_id, s.app_id, s.external_id, s.custom, s.profile, s.last_ms,
          CASE WHEN u.id IS NULL THEN 'user.created' ELSE 'user.updated' END AS type,
          u.id IS NULL
@@ -33,9 +36,10 @@ WITH candidates AS (
                       WHERE u.custom -> f.key IS DISTINCT FROM f.value)
            OR EXISTS (SELECT 1 FROM jsonb_each(s.profile) f
                       WHERE u.profile -> f.key IS DISTINCT FROM f.value) AS changed
-  FROM bk_sync_users s
-  LEFT JOIN end_users u ON u.id = s.id
-  WHERE s.app_id IN (SELECT app_id FROM webhook_endpoints WHERE enabled)
+  FROM hooked s
+  -- LIMIT keeps this a primary-key lookup per row, never a scan of end_users.
+  LEFT JOIN LATERAL (SELECT id, custom, profile FROM end_users
+                     WHERE id = s.id LIMIT 1) u ON true
 ), staged AS (
   INSERT INTO webhook_events (id, app_id, type, created_at, data)
   SELECT md5(c.user_id::text || ':' || c.last_ms)::uuid, c.app_id, c.type,
@@ -51,18 +55,20 @@ WITH candidates AS (
 """  # noqa: S608 (constant fragments, no input)
 
 STAGE_AUDIT = f"""
-WITH candidates AS (
-  SELECT s.id, ap.id AS app_id, s.type AS source, s.user_id, s.external_id, s.reason,
+WITH hooked AS MATERIALIZED (
+  SELECT id, app_id FROM apps
+  WHERE id IN (SELECT app_id FROM webhook_endpoints WHERE enabled)
+), candidates AS (
+  SELECT s.id, h.id AS app_id, s.type AS source, s.user_id, s.external_id, s.reason,
          s.at_ms, s.details,
          CASE WHEN s.type IN ('login.succeeded', 'custom_token.succeeded')
                 THEN 'login.succeeded'
               WHEN s.type IN ('login.failed', 'custom_token.failed') THEN 'login.failed'
               ELSE 'session.revoked' END AS type
-  FROM bk_sync_audit s JOIN apps ap ON ap.app_id = s.app_id
+  FROM bk_sync_audit s JOIN hooked h ON h.app_id = s.app_id
   WHERE s.type IN ('login.succeeded', 'custom_token.succeeded', 'login.failed',
                    'custom_token.failed', 'logout', 'token.refresh_reuse_detected',
                    'token.code_reuse_detected')
-    AND ap.id IN (SELECT app_id FROM webhook_endpoints WHERE enabled)
 ), staged AS (
   INSERT INTO webhook_events (id, app_id, type, created_at, data)
   SELECT c.id, c.app_id, c.type, timestamptz 'epoch' + c.at_ms * interval '1 millisecond',
