@@ -9,11 +9,13 @@ transaction; a rollback leaves nothing.
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 from pyramid import testing
 from sqlalchemy import func, select, text
+from sqlalchemy.orm import Session
 
 from saas.events import STREAM
 from saas.sync.parse import parse_entry
@@ -41,8 +43,6 @@ def _read_all(stream) -> list:
 
 def _apply(db_connection, events, postgres: bool) -> None:
     with db_connection.begin_nested():
-        from sqlalchemy.orm import Session
-
         session = Session(bind=db_connection, join_transaction_mode="create_savepoint")
         with session.begin():
             apply_batch(session, prepare_batch(events, postgres))
@@ -186,3 +186,50 @@ def test_user_actions_stage_with_their_transaction(db, registry, login_app, secr
     assert event.type == "user.deleted" and event.data == data
     (delivery,) = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == kept))
     assert delivery.endpoint_id == endpoint.id and delivery.status == "pending"
+
+
+@pytest.fixture
+def worker_celery(app_settings, redis_client):
+    """A non-eager Celery app, current in this thread, publishing to a queue of its own."""
+    from celery import _state as celery_state
+
+    from workers.celery import make_celery
+
+    queue = f"bk-test-kick-{uuid.uuid4().hex}"
+    previous = (celery_state.default_app, celery_state._tls.current_app)
+    app = make_celery({**app_settings, "celery.always_eager": "false",
+                       "celery.default_queue": queue})
+    try:
+        yield app, queue
+    finally:
+        celery_state.set_default_app(previous[0])
+        celery_state._set_current_app(previous[1])
+        redis_client.delete(queue)
+
+
+def _kicks(redis_client, queue: str) -> list[str]:
+    return [json.loads(raw)["headers"]["task"] for raw in redis_client.lrange(queue, 0, -1)]
+
+
+@pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
+def test_a_sync_commit_that_staged_events_kicks_the_workers(
+        webapp, db, db_connection, login_app, secret_box, stream, redis_client, worker_celery,
+        postgres):
+    _app, queue = worker_celery
+    add_webhook(db, secret_box, login_app, events=["login.succeeded"])
+    db.commit()
+    secret = login_app.plain_secrets["custom_auth"]
+    Login(webapp, login_app.app_id, secret).tokens(user_id="dee")
+    events = _read_all(stream)
+    session = Session(bind=db_connection, join_transaction_mode="create_savepoint")
+    session.begin()
+    apply_batch(session, prepare_batch(events, postgres))
+    session.rollback()  # nothing committed: no kick
+    assert _kicks(redis_client, queue) == []
+    with session.begin():
+        apply_batch(session, prepare_batch(events, postgres))
+    assert _kicks(redis_client, queue) == ["workers.webhooks.deliver"]
+    with session.begin():  # applied again: nothing new staged, no kick
+        apply_batch(session, prepare_batch(events, postgres))
+    session.close()
+    assert _kicks(redis_client, queue) == ["workers.webhooks.deliver"]
