@@ -12,8 +12,8 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, object_session
 
 from saas.apps.models import App
 from saas.apps.validation import InvalidSetting, validate_endpoint
@@ -128,7 +128,21 @@ def update_endpoint(endpoint: WebhookEndpoint, fields: dict[str, Any]) -> list[s
         if endpoint.enabled:
             endpoint.consecutive_failures = 0
             endpoint.failing_since = None
+            _resume_held(endpoint)
     return changed
+
+
+def _resume_held(endpoint: WebhookEndpoint) -> None:
+    """Deliveries held while the endpoint was off go now, with a fresh retry window
+    (the time it spent disabled does not count against them)."""
+    session = object_session(endpoint)
+    if session is None:
+        return
+    now = utcnow()
+    session.execute(update(WebhookDelivery).where(
+        WebhookDelivery.endpoint_id == endpoint.id,
+        WebhookDelivery.status == DeliveryStatus.PENDING,
+    ).values(next_attempt_at=now, retry_from=now))
 
 
 def rotate_endpoint_secret(endpoint: WebhookEndpoint, box: SecretBox) -> str:

@@ -4,11 +4,13 @@ answer is checked against the OpenAPI document."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
 from sqlalchemy import select
 
+from saas.db import utcnow
 from saas.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from tests.functional.test_manage_openapi import Checker
 from tests.functional.test_manage_support import Api, Tenant, make_tenant
@@ -146,3 +148,21 @@ def test_enabling_the_user_again_stages_nothing(api, tenant, db):
     db.expire_all()
     assert db.scalars(select(WebhookEvent).where(
         WebhookEvent.app_id == tenant.app.id, WebhookEvent.type != "user.created")).all() == []
+
+
+def test_enabling_resumes_held_deliveries_with_a_fresh_window(api, tenant, db):
+    hook = f"{tenant.app_path}/webhooks/{tenant.webhook_id}"
+    api.patch(hook, {"enabled": False})
+    long_ago = utcnow() - dt.timedelta(days=2)
+    held = db.get(WebhookDelivery, tenant.delivery_id)
+    held.retry_from, held.next_attempt_at = long_ago, long_ago + dt.timedelta(hours=6)
+    settled = add_delivery(db, db.get(WebhookEndpoint, tenant.webhook_id),
+                           status=DeliveryStatus.DELIVERED, next_attempt_at=None,
+                           retry_from=long_ago)
+    db.commit()
+    before = utcnow()
+    assert api.patch(hook, {"enabled": True}).json["enabled"] is True
+    db.expire_all()
+    held = db.get(WebhookDelivery, tenant.delivery_id)
+    assert held.retry_from >= before and held.next_attempt_at >= before
+    assert db.get(WebhookDelivery, settled.id).retry_from == long_ago  # settled: untouched
