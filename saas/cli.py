@@ -195,6 +195,10 @@ def rotate_master_key(args: argparse.Namespace, settings: Settings) -> dict[str,
             what = f"webhook secret {endpoint.id}"
             endpoint.secret_ciphertext = _reencrypt(box, endpoint.secret_ciphertext, what)
             count += 1
+            if endpoint.previous_secret_ciphertext is not None:
+                endpoint.previous_secret_ciphertext = _reencrypt(
+                    box, endpoint.previous_secret_ciphertext, what)
+                count += 1
     return {"reencrypted": count}
 
 

@@ -24,6 +24,8 @@ def upgrade() -> None:
         sa.Column("app_id", sa.Uuid(), nullable=False),
         sa.Column("url", sa.String(length=2048), nullable=False),
         sa.Column("secret_ciphertext", sa.Text(), nullable=False),
+        sa.Column("previous_secret_ciphertext", sa.Text(), nullable=True),
+        sa.Column("previous_secret_valid_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("events", JSON, nullable=False),
         sa.Column("enabled", sa.Boolean(), server_default="1", nullable=False),
         sa.Column("disabled_reason", sa.String(length=255), nullable=True),

@@ -15,12 +15,14 @@ from saas.security import Permission
 from saas.users.services import BadCursor
 from saas.webhooks.dispatch import kick_after_commit
 from saas.webhooks.endpoints import (
+    DEFAULT_GRACE_SECONDS,
     checked_events,
     checked_url,
     create_endpoint,
     deliveries_page,
     delivery_of_endpoint,
     endpoints_of_app,
+    previous_valid_until,
     resend,
     reveal_endpoint_secret,
     rotate_endpoint_secret,
@@ -100,7 +102,8 @@ def _detail_page(context, request, **extra: Any) -> dict[str, Any]:
             "event_types": EVENT_TYPES, "hints": EVENT_HINTS, "errors": {},
             "values": {"url": endpoint.url, "events": list(endpoint.events)},
             "revealed": None, "new_secret": None, "deliveries": [], "next_url": None,
-            "cursor": cursor, "log_error": None}
+            "cursor": cursor, "log_error": None,
+            "previous_valid_until": previous_valid_until(endpoint)}
     try:
         page["deliveries"], next_cursor = deliveries_page(request.db, endpoint,
                                                           limit=PAGE_SIZE, cursor=cursor)
@@ -202,7 +205,7 @@ def webhook_rotate(context, request) -> dict:
         request.response.status_int = 401
         return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
     secret = rotate_endpoint_secret(context.endpoint, request.secret_box)
-    _audit(request, context, "webhook.secret_rotated")
+    _audit(request, context, "webhook.secret_rotated", grace_seconds=DEFAULT_GRACE_SECONDS)
     no_store(request)
     return _detail_page(context, request, new_secret=secret)
 

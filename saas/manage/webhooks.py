@@ -19,6 +19,7 @@ from saas.security import Permission
 from saas.users.services import BadCursor
 from saas.webhooks.dispatch import kick_after_commit
 from saas.webhooks.endpoints import (
+    DEFAULT_GRACE_SECONDS,
     MAX_PAGE,
     UnknownFields,
     attempts_of,
@@ -31,6 +32,7 @@ from saas.webhooks.endpoints import (
     resend,
     reveal_endpoint_secret,
     rotate_endpoint_secret,
+    secret_as_dict,
     update_endpoint,
 )
 from saas.webhooks.models import WebhookEvent
@@ -106,19 +108,30 @@ def delete(context: WebhookScope, request) -> HTTPNoContent:
 
 @view_config(route_name="manage.app.webhook.secret", request_method="GET", renderer="json",
              permission=Permission.MANAGE)
-def reveal(context: WebhookScope, request) -> dict[str, str]:
+def reveal(context: WebhookScope, request) -> dict[str, Any]:
     _audit(request, "webhook.secret_revealed", context)
     no_store(request)
-    return {"secret": reveal_endpoint_secret(context.endpoint, request.secret_box)}
+    return secret_as_dict(context.endpoint,
+                          reveal_endpoint_secret(context.endpoint, request.secret_box))
 
 
 @view_config(route_name="manage.app.webhook.secret.rotate", request_method="POST",
              renderer="json", permission=Permission.MANAGE, require_csrf=False)
-def rotate(context: WebhookScope, request) -> dict[str, str]:
-    secret = rotate_endpoint_secret(context.endpoint, request.secret_box)
-    _audit(request, "webhook.secret_rotated", context)
+def rotate(context: WebhookScope, request) -> dict[str, Any]:
+    body = json_body(request, optional=True)
+    unknown = sorted(set(body) - {"grace_seconds"})
+    if unknown:
+        raise unknown_fields(unknown)
+    grace = body.get("grace_seconds", DEFAULT_GRACE_SECONDS)
+    if not isinstance(grace, int) or isinstance(grace, bool):
+        raise invalid_value("grace_seconds must be a whole number of seconds.")
+    try:
+        secret = rotate_endpoint_secret(context.endpoint, request.secret_box, grace)
+    except InvalidSetting as exc:
+        raise invalid_value(str(exc)) from exc
+    _audit(request, "webhook.secret_rotated", context, grace_seconds=grace)
     no_store(request)
-    return {"secret": secret}
+    return secret_as_dict(context.endpoint, secret)
 
 
 @view_config(route_name="manage.app.webhook.deliveries", request_method="GET",

@@ -115,6 +115,7 @@ class Claim:
     url: str
     secret_ciphertext: str
     body: bytes
+    previous_ciphertext: str | None = None  # a rotated-out secret in its grace period
 
 
 def claim_due(session: Session, now: dt.datetime, policy: Policy,
@@ -135,14 +136,20 @@ def claim_due(session: Session, now: dt.datetime, policy: Policy,
     for delivery, event, endpoint, public_app_id in rows:
         delivery.next_attempt_at = now + lease
         delivery.attempts += 1
+        previous = endpoint.previous_secret_ciphertext
+        until = endpoint.previous_secret_valid_until
+        if previous and (until is None or as_utc(until) <= now):
+            previous = None
         claims.append(Claim(delivery.id, endpoint.id, event.id, endpoint.url,
-                            endpoint.secret_ciphertext, event_body(event, public_app_id)))
+                            endpoint.secret_ciphertext, event_body(event, public_app_id),
+                            previous))
     return claims
 
 
 def send(claim: Claim, box: SecretBox, policy: Policy) -> SendResult:
     secret = box.decrypt(claim.secret_ciphertext)
-    header = signature_header(secret, int(time.time()), claim.body)
+    previous = box.decrypt(claim.previous_ciphertext) if claim.previous_ciphertext else None
+    header = signature_header(secret, int(time.time()), claim.body, previous)
     return post_event(claim.url, claim.body, header, str(claim.event_id),
                       allow_private=policy.allow_private, timeout=policy.timeout)
 

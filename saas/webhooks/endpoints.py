@@ -34,6 +34,8 @@ from saas.webhooks.signing import new_secret
 
 MAX_ENDPOINTS_PER_APP = 10
 MAX_PAGE = 100
+DEFAULT_GRACE_SECONDS = 24 * 3600
+MAX_GRACE_SECONDS = 7 * 24 * 3600
 FIELDS = ("url", "events", "enabled")
 
 
@@ -145,12 +147,34 @@ def _resume_held(endpoint: WebhookEndpoint) -> None:
     ).values(next_attempt_at=now, retry_from=now))
 
 
-def rotate_endpoint_secret(endpoint: WebhookEndpoint, box: SecretBox) -> str:
-    """A new secret, in force at once (receivers should accept both while switching)."""
+def rotate_endpoint_secret(endpoint: WebhookEndpoint, box: SecretBox,
+                           grace_seconds: int = DEFAULT_GRACE_SECONDS) -> str:
+    """A new secret. For ``grace_seconds`` the old one signs too (a second ``v1``);
+    0 drops it at once (a leaked secret)."""
+    if not 0 <= grace_seconds <= MAX_GRACE_SECONDS:
+        raise InvalidSetting(f"grace_seconds must be from 0 to {MAX_GRACE_SECONDS}.")
+    now = utcnow()
     secret = new_secret()
+    endpoint.previous_secret_ciphertext = endpoint.secret_ciphertext if grace_seconds else None
+    endpoint.previous_secret_valid_until = (now + dt.timedelta(seconds=grace_seconds)
+                                            if grace_seconds else None)
     endpoint.secret_ciphertext = box.encrypt(secret)
-    endpoint.secret_rotated_at = utcnow()
+    endpoint.secret_rotated_at = now
     return secret
+
+
+def previous_valid_until(endpoint: WebhookEndpoint,
+                         now: dt.datetime | None = None) -> dt.datetime | None:
+    """Until when the rotated-out secret still signs, or None."""
+    until = endpoint.previous_secret_valid_until
+    if not endpoint.previous_secret_ciphertext or until is None:
+        return None
+    until = as_utc(until)
+    return until if until > (now or utcnow()) else None
+
+
+def secret_as_dict(endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
+    return {"secret": secret, "previous_valid_until": _iso(previous_valid_until(endpoint))}
 
 
 def reveal_endpoint_secret(endpoint: WebhookEndpoint, box: SecretBox) -> str:

@@ -53,6 +53,9 @@ class WebhookEndpoint(Base):
     )
     url: Mapped[str] = mapped_column(String(2048))
     secret_ciphertext: Mapped[str] = mapped_column(Text)
+    # After a rotation the old secret also signs (a second ``v1``) until then.
+    previous_secret_ciphertext: Mapped[str | None] = mapped_column(Text)
+    previous_secret_valid_until: Mapped[dt.datetime | None]
     events: Mapped[list[Any]] = mapped_column(default=list)  # EventType values
     enabled: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
     # Why the service switched it off (failing too long); None when a member did.

@@ -26,5 +26,11 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
 
 
-def signature_header(secret: str, timestamp: int, body: bytes) -> str:
-    return f"t={timestamp},v1={signature(secret, timestamp, body)}"
+def signature_header(secret: str, timestamp: int, body: bytes,
+                     previous: str | None = None) -> str:
+    """The header; with ``previous`` (a secret rotated out, still in its grace
+    period) a second ``v1`` signed with it, so receivers can switch at leisure."""
+    header = f"t={timestamp},v1={signature(secret, timestamp, body)}"
+    if previous:
+        header += f",v1={signature(previous, timestamp, body)}"
+    return header

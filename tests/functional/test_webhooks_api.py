@@ -57,11 +57,24 @@ def test_create_read_update_delete(api, tenant, check, db, secret_box):
     changed = check(HOOK, "patch", api.patch(hook, {"enabled": False, "events": [
         "session.revoked"]})).json
     assert changed["enabled"] is False and changed["events"] == ["session.revoked"]
-    check(HOOK + "/secret", "get", api.get(hook + "/secret"))
-    assert api.get(hook + "/secret").json == {"secret": created["secret"]}
-    rotated = check(HOOK + "/secret/rotate", "post", api.post(hook + "/secret/rotate")).json
+    revealed = check(HOOK + "/secret", "get", api.get(hook + "/secret"), exact_keys=True).json
+    assert revealed == {"secret": created["secret"], "previous_valid_until": None}
+    rotate = HOOK + "/secret/rotate"
+    rotated = check(rotate, "post", api.post(hook + "/secret/rotate"), exact_keys=True).json
     assert rotated["secret"] != created["secret"]
+    grace = dt.datetime.fromisoformat(rotated["previous_valid_until"]) - utcnow()
+    assert dt.timedelta(hours=23, minutes=59) < grace <= dt.timedelta(hours=24)
     assert api.get(hook + "/secret").json == rotated
+    stored = db.get(WebhookEndpoint, uuid.UUID(created["id"]))
+    db.refresh(stored)
+    assert secret_box.decrypt(stored.previous_secret_ciphertext) == created["secret"]
+    at_once = check(rotate, "post", api.post(hook + "/secret/rotate", {"grace_seconds": 0}))
+    assert at_once.json["previous_valid_until"] is None
+    for body, reason in (({"grace_seconds": -1}, "invalid_value"),
+                         ({"grace_seconds": "1"}, "invalid_value"),
+                         ({"grace": 1}, "unknown_fields")):
+        refused = check(rotate, "post", api.post(hook + "/secret/rotate", body, status=422))
+        assert refused.json["reason"] == reason
     check(HOOK, "delete", api.delete(hook))
     check(HOOK, "get", api.get(hook, status=404))
 

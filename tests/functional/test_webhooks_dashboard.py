@@ -140,6 +140,8 @@ def test_the_secret_needs_the_password_to_reveal_or_rotate(webapp, db, owner):
                           {"csrf_token": token, "password": DEFAULT_PASSWORD})
     new = rotated.html.find(id="new-secret").text
     assert new.startswith("whsec_") and new != owner.extra["secret"]
+    assert "also signs until" in rotated.html.find(id="previous-secret").text
+    assert "second" in rotated.html.find(id="new-secret-heading").parent.text
     again = webapp.post(_hook(owner, "/secret/reveal"),
                         {"csrf_token": token, "password": DEFAULT_PASSWORD})
     assert again.html.find(id="webhook-secret").text == new

@@ -203,6 +203,8 @@ def test_settled_events_past_the_retention_are_purged(db, login_app, secret_box)
     from saas.webhooks.retention import purge_settled_events
 
     endpoint, _ = add_webhook(db, secret_box, login_app)
+    endpoint.previous_secret_ciphertext = secret_box.encrypt("whsec_rotated-out")
+    endpoint.previous_secret_valid_until = utcnow() - dt.timedelta(minutes=1)
     old = utcnow() - dt.timedelta(days=31)
     settled = add_delivery(db, endpoint, status=DeliveryStatus.DELIVERED)
     held = add_delivery(db, endpoint)  # pending: kept whatever its age
@@ -217,3 +219,34 @@ def test_settled_events_past_the_retention_are_purged(db, login_app, secret_box)
     left = set(db.scalars(select(WebhookEvent.id)))
     assert ids["settled"][1] not in left and {ids["held"][1], ids["recent"][1]} <= left
     assert db.scalar(select(type(settled)).where(type(settled).id == ids["settled"][0])) is None
+    db.refresh(endpoint)  # its rotated-out secret is past the grace period: forgotten
+    assert endpoint.previous_secret_ciphertext is None
+    assert endpoint.previous_secret_valid_until is None
+
+
+def test_after_a_rotation_both_secrets_sign_until_the_grace_ends(
+        db, login_app, secret_box, receiver, session_factory):
+    from saas.webhooks.endpoints import rotate_endpoint_secret
+    from saas.webhooks.verify import InvalidSignature
+
+    endpoint, old = add_webhook(db, secret_box, login_app, url=receiver.url)
+    new = rotate_endpoint_secret(endpoint, secret_box, grace_seconds=3600)
+    add_delivery(db, endpoint)
+    db.commit()
+    deliver_due(session_factory, secret_box, FAST)
+    first = receiver.requests[-1]
+    header = first.headers["Bridgekeeper-Signature"]
+    assert header.count("v1=") == 2
+    for secret in (old, new):  # a receiver with either secret accepts it
+        verify_webhook(first.body, header, secret)
+
+    endpoint.previous_secret_valid_until = utcnow() - dt.timedelta(seconds=1)
+    add_delivery(db, endpoint)
+    db.commit()
+    deliver_due(session_factory, secret_box, FAST)
+    second = receiver.requests[-1]
+    header = second.headers["Bridgekeeper-Signature"]
+    assert header.count("v1=") == 1
+    verify_webhook(second.body, header, new)
+    with pytest.raises(InvalidSignature):
+        verify_webhook(second.body, header, old)
