@@ -15,7 +15,6 @@ after the commit wakes them at once, and beat finds anything a lost kick missed.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -44,8 +43,6 @@ from saas.webhooks.models import (
     WebhookEvent,
 )
 
-log = logging.getLogger(__name__)
-
 
 def _kick_when_committed(session: Session) -> None:
     """Wake the delivery workers once this session's transaction commits."""
@@ -59,7 +56,7 @@ def _after_commit(session: Session) -> None:
     kick_now()
 
 
-def stage_sync_batch(session: Session, cursor) -> None:
+def stage_sync_batch(session: Session, cursor: Any) -> None:
     """PostgreSQL path: run before the upsert, with both staging tables filled."""
     cursor.execute(sync_sql.ANY_ENDPOINT)
     if not cursor.fetchone()[0]:

@@ -58,10 +58,19 @@ def _request(host_header: str, path: str, body: bytes, signature: str, event_id:
     return head.encode("ascii") + body
 
 
-def _snippet(sock: socket.socket, deadline_at: float, early: bytes) -> str:
+def _snippet(sock: socket.socket, deadline_at: float, early: bytes, status: int,
+             headers: dict[str, list[str]]) -> str:
+    """The start of the answer's body; stops at its Content-Length (a receiver that
+    keeps the connection open must not hold the worker until the deadline)."""
+    if status in (204, 304) or status < 200:
+        return ""
+    lengths = headers.get("content-length", [])
+    wanted = SNIPPET_CHARS
+    if len(lengths) == 1 and lengths[0].isdigit():
+        wanted = min(wanted, int(lengths[0]))
     data = early
     try:
-        while len(data) < SNIPPET_CHARS:
+        while len(data) < wanted:
             chunk = _recv(sock, deadline_at, 1024)
             if not chunk:
                 break
@@ -96,8 +105,8 @@ def post_event(url: str, body: bytes, signature: str, event_id: str, *, allow_pr
             sock.sendall(_request(vetted.host_header, vetted.path_and_query, body, signature,
                                   event_id))
             head, early = _read_head(sock, deadline_at)
-            status, _headers = _parse_head(head)
-            snippet = _snippet(sock, deadline_at, early)
+            status, headers = _parse_head(head)
+            snippet = _snippet(sock, deadline_at, early, status, headers)
         finally:
             sock.close()
     except _Malformed as exc:
@@ -109,4 +118,4 @@ def post_event(url: str, body: bytes, signature: str, event_id: str, *, allow_pr
     except OSError as exc:
         return result(False, error=f"{type(exc).__name__}: {exc.strerror or exc}")
     ok = 200 <= status < 300
-    return result(ok, status, snippet, None if ok else f"HTTP {status}")
+    return result(ok, status, snippet or None, None if ok else f"HTTP {status}")

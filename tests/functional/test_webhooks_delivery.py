@@ -250,3 +250,39 @@ def test_after_a_rotation_both_secrets_sign_until_the_grace_ends(
     verify_webhook(second.body, header, new)
     with pytest.raises(InvalidSignature):
         verify_webhook(second.body, header, old)
+
+
+def test_a_receiver_keeping_the_connection_open_does_not_hold_the_worker(
+        db, login_app, secret_box, session_factory):
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    release = threading.Event()
+
+    def answer_and_linger():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        release.wait(10)  # never closes on its own
+        conn.close()
+
+    thread = threading.Thread(target=answer_and_linger, daemon=True)
+    thread.start()
+    try:
+        endpoint, _ = add_webhook(db, secret_box, login_app,
+                                  url=f"http://127.0.0.1:{listener.getsockname()[1]}/h")
+        delivery = add_delivery(db, endpoint)
+        db.commit()
+        started = time.monotonic()
+        slow = dataclasses.replace(FAST, timeout=5)
+        assert deliver_due(session_factory, secret_box, slow) == {"delivered": 1, "failed": 0}
+        assert time.monotonic() - started < 2
+        (attempt,) = _attempts(db, delivery)
+        assert attempt.response_snippet == "ok" and attempt.latency_ms < 1000
+    finally:
+        release.set()
+        thread.join(5)
+        listener.close()
