@@ -2,7 +2,8 @@
 
 Every dashboard route is declared here; the views live in one module per
 page (``auth``, ``apps``, ``overview``, ``settings``, ``secrets``, ``users``,
-``audit``, ``webhooks``, ``keys``, ``members``, ``invites``).
+``audit``, ``webhooks``, ``keys``, ``members``, ``invites``; the diagnostics pages in
+``debugger``, ``test_login`` and ``attempts``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.app.user.delete", "/dashboard/apps/{app_id}/users/{user_id}/delete", USER),
     ("dashboard.app.audit", "/dashboard/apps/{app_id}/audit", APP),
     ("dashboard.app.audit_csv", "/dashboard/apps/{app_id}/audit.csv", APP),
+    ("dashboard.app.attempt", "/dashboard/apps/{app_id}/attempts/{attempt_id}", APP),
+    ("dashboard.app.debugger", "/dashboard/apps/{app_id}/debugger", APP),
+    ("dashboard.app.test_login", "/dashboard/apps/{app_id}/test-login", APP),
     ("dashboard.app.webhooks", "/dashboard/apps/{app_id}/webhooks", APP),
     ("dashboard.app.webhook", _HOOK, WEBHOOK),
     ("dashboard.app.webhook.enable", _HOOK + "/enable", WEBHOOK),

@@ -34,6 +34,7 @@ def includeme(config) -> None:
     route("app.audit", APP + "/audit", "AppScope")
     route("app.audit_csv", APP + "/audit.csv", "AppScope")
     route("app.stats", APP + "/stats", "AppScope")
+    route("app.attempt", APP + "/attempts/{attempt_id}", "AppScope")
     route("app.webhooks", APP + "/webhooks", "AppScope")
     route("app.webhook", WEBHOOK, "WebhookScope")
     route("app.webhook.secret", WEBHOOK + "/secret", "WebhookScope")

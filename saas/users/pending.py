@@ -1,12 +1,18 @@
-"""Read-your-writes: the merges of logins the sync workers have not stored yet.
+"""Read-your-writes and the ``/me`` cache: each end user's login merges in Redis.
 
 Per end user, a Redis hash ``{prefix}:{app_id}:pending:{user_id}`` keeps, for
 each top-level field of ``custom`` (``c.<name>``) and ``profile``
 (``p.<name>``), the newest value as ``<version>|<json>`` (``saas.sync.versions``,
 fixed-width text that orders by login time, then event id). A Lua
 script applies the same last-writer-wins rule as the database merge, so the
-overlay and the stored row agree whatever the order of logins. ``/me`` lays
-the overlay over the stored user.
+overlay and the stored row agree whatever the order of logins.
+
+The overlay is not trimmed when the sync commits: it lives ``PENDING_TTL``
+after the user's last login. The first ``/me`` that finds it without the
+``complete`` mark reads the stored row once and merges it in (``seed``, same
+rule); from then on ``/me`` is answered from Redis alone — during a PostgreSQL
+outage too. Seeding races nothing: whatever the sync commits meanwhile came
+from logins already recorded here.
 """
 
 from __future__ import annotations
@@ -39,17 +45,33 @@ return 1
 """
 
 
-# Drop each user's overlay once the database holds its newest login: KEYS are
-# overlays, ARGV the matching committed last-login times. An overlay with a
-# newer login (it arrived while the batch was written) stays whole until a
-# later batch commits that login; /me compares versions, so older fields left
-# in it are harmless.
-_TRIM = """
-for k = 1, #KEYS do
-  local last = tonumber(redis.call('HGET', KEYS[k], 'last_login') or '0')
-  if last <= tonumber(ARGV[k]) then redis.call('DEL', KEYS[k]) end
+# Merge the stored row into the overlay and mark it complete. ARGV: TTL,
+# created ms (or ''), last login ms (or ''), then name/version/json triples.
+_SEED = """
+local key = KEYS[1]
+local created = tonumber(ARGV[2])
+if created then
+  local first = tonumber(redis.call('HGET', key, 'first_login') or '0')
+  if first == 0 or created < first then redis.call('HSET', key, 'first_login', ARGV[2]) end
 end
-return 1
+local last_login = tonumber(ARGV[3])
+if last_login then
+  local last = tonumber(redis.call('HGET', key, 'last_login') or '0')
+  if last_login > last then redis.call('HSET', key, 'last_login', ARGV[3]) end
+end
+for i = 4, #ARGV, 3 do
+  local version = ARGV[i + 1]
+  local current = redis.call('HGET', key, ARGV[i])
+  local keep = false
+  if current then
+    local stored = string.match(current, '^([^|]+)|')
+    if stored and stored >= version then keep = true end
+  end
+  if not keep then redis.call('HSET', key, ARGV[i], version .. '|' .. ARGV[i + 2]) end
+end
+redis.call('HSET', key, 'complete', '1')
+redis.call('EXPIRE', key, tonumber(ARGV[1]))
+return redis.call('HGETALL', key)
 """
 
 
@@ -62,7 +84,7 @@ class PendingMerges:
         self.redis = client
         self.keys = keys
         self._merge = client.register_script(_MERGE)
-        self._trim = client.register_script(_TRIM)
+        self._seed = client.register_script(_SEED)
 
     def record(
         self,
@@ -80,31 +102,48 @@ class PendingMerges:
                 args += [prefix + name, json.dumps(value, separators=(",", ":"))]
         self._merge(keys=[pending_key(self.keys, app_id, user_id)], args=args, client=client)
 
-    def trim(self, app_id: str, committed: list[tuple[str, int]], client=None) -> None:
-        """Forget what the database now holds, without racing a newer login.
+    def seed(self, app_id: str, user_id: str,
+             stored: dict[str, Any] | None) -> dict[str, Any]:
+        """Merge the stored row (or its absence: ``None``), mark the overlay
+        complete, and return it as :meth:`read` does (one round trip).
 
-        ``committed`` lists ``(user_id, last_login_ms)`` of one app's users, as
-        just committed: one script call for all of them (one hash slot).
+        ``stored`` has ``custom``, ``profile``, their ``*_versions``, and
+        ``created_ms`` / ``last_login_ms``.
         """
-        if committed:
-            self._trim(keys=[pending_key(self.keys, app_id, u) for u, _ in committed],
-                       args=[last for _, last in committed], client=client)
+        args: list[Any] = [PENDING_TTL, "", ""]
+        if stored is not None:
+            args[1:3] = [stored["created_ms"] or "", stored["last_login_ms"] or ""]
+            for prefix, target in (("c.", "custom"), ("p.", "profile")):
+                versions = stored[target + "_versions"]
+                for name, value in stored[target].items():
+                    args += [prefix + name, versions.get(name, ""),
+                             json.dumps(value, separators=(",", ":"))]
+        flat = self._seed(keys=[pending_key(self.keys, app_id, user_id)], args=args)
+        return _parse(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def read(self, app_id: str, user_id: str) -> dict[str, Any]:
-        """``{"custom": {...}, "profile": {...}, "first_login": ms, "last_login": ms}``."""
-        raw = self.redis.hgetall(pending_key(self.keys, app_id, user_id))
-        overlay: dict[str, Any] = {"custom": {}, "profile": {}, "custom_versions": {},
-                                   "profile_versions": {}}
-        for field_, value in raw.items():
-            name, text = field_.decode(), value.decode()
-            if name in ("first_login", "last_login"):
-                overlay[name] = int(text)
-                continue
-            version, _, payload = text.partition("|")
-            target = "custom" if name.startswith("c.") else "profile"
-            overlay[target][name[2:]] = json.loads(payload)
-            overlay[target + "_versions"][name[2:]] = version
-        return overlay
+        """``{"custom", "profile", "custom_versions", "profile_versions", "complete"}``,
+        plus ``first_login`` / ``last_login`` (ms) when known. ``complete``: the
+        stored row is merged in, so the overlay is the whole user."""
+        return _parse(self.redis.hgetall(pending_key(self.keys, app_id, user_id)))
+
+
+def _parse(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    overlay: dict[str, Any] = {"custom": {}, "profile": {}, "custom_versions": {},
+                               "profile_versions": {}, "complete": False}
+    for field_, value in raw.items():
+        name, text = field_.decode(), value.decode()
+        if name in ("first_login", "last_login"):
+            overlay[name] = int(text)
+            continue
+        if name == "complete":
+            overlay["complete"] = True
+            continue
+        version, _, payload = text.partition("|")
+        target = "custom" if name.startswith("c.") else "profile"
+        overlay[target][name[2:]] = json.loads(payload)
+        overlay[target + "_versions"][name[2:]] = version
+    return overlay
 
 
 def includeme(config) -> None:

@@ -35,6 +35,7 @@ ID_ROUTES = [
     ("GET", "apps/{app}/audit", None),
     ("GET", "apps/{app}/audit.csv", None),
     ("GET", "apps/{app}/stats", None),
+    ("GET", "apps/{app}/attempts/{attempt_id}", None),
     ("GET", "apps/{app}/webhooks", None),
     ("POST", "apps/{app}/webhooks", {"url": "https://hooks.example.com/x",
                                      "events": ["user.created"]}),
