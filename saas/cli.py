@@ -44,6 +44,7 @@ from saas.passwords import password_problem, passwords_from_settings
 from saas.redis import Keys, redis_from_url
 from saas.sync.stream import EventStream
 from saas.tenants.services import EmailTaken, is_valid_email, member_by_email, sign_up
+from saas.webhooks.models import WebhookEndpoint
 
 Settings = dict[str, Any]
 AUDIT_DETAILS = {"via": "saas-admin"}
@@ -190,6 +191,7 @@ def _is_current(current: SecretBox, ciphertext: str) -> bool:
 _ENCRYPTED = (
     (AppSecret, AppSecret.id, ("current_ciphertext", "previous_ciphertext")),
     (SigningKey, SigningKey.kid, ("private_key_ciphertext",)),
+    (WebhookEndpoint, WebhookEndpoint.id, ("secret_ciphertext", "previous_secret_ciphertext")),
 )
 
 

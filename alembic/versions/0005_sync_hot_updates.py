@@ -7,14 +7,14 @@ left in each page (fillfactor 80), PostgreSQL updates a user row in place on
 its page and touches no index: the sync's user upserts got faster.
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-24
 """
 
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

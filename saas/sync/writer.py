@@ -26,6 +26,7 @@ from saas.sync.copy_writer import copy_text, write_postgres
 from saas.sync.merge import UserState, VersionedObject, collapse
 from saas.sync.parse import ParsedEvent
 from saas.users.models import EndUser
+from saas.webhooks.outbox import stage_sync_batch_generic
 
 UUID_FIELDS = ("id", "tenant_id", "user_id")
 
@@ -147,6 +148,7 @@ def apply_batch(session: Session, batch: PreparedBatch) -> None:
     if batch.copy_text is not None:
         write_postgres(session, *batch.copy_text)
     else:
+        stage_sync_batch_generic(session, batch.states, batch.audit)  # webhooks, before upsert
         upsert_users(session, batch.states)
         insert_audit(session, batch.audit)
 
