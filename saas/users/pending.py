@@ -22,44 +22,23 @@ from typing import Any
 
 PENDING_TTL = 7 * 24 * 3600
 
-# ARGV: login ms, TTL, field version, then name/json pairs.
+# One script for logins (``record``) and for merging the stored row in
+# (``seed``). ARGV: TTL, earliest login ms (or ''), latest login ms (or ''),
+# '1' to mark the overlay complete and return it (else ''), then
+# name/version/json triples. A field is replaced only by a greater version.
 _MERGE = """
 local key = KEYS[1]
-local login_ms = tonumber(ARGV[1])
-local version = ARGV[3]
-local first = tonumber(redis.call('HGET', key, 'first_login') or '0')
-if first == 0 or login_ms < first then redis.call('HSET', key, 'first_login', ARGV[1]) end
-local last = tonumber(redis.call('HGET', key, 'last_login') or '0')
-if login_ms > last then redis.call('HSET', key, 'last_login', ARGV[1]) end
-for i = 4, #ARGV, 2 do
-  local current = redis.call('HGET', key, ARGV[i])
-  local keep = false
-  if current then
-    local stored = string.match(current, '^([^|]+)|')
-    if stored and stored >= version then keep = true end
-  end
-  if not keep then redis.call('HSET', key, ARGV[i], version .. '|' .. ARGV[i + 1]) end
-end
-redis.call('EXPIRE', key, tonumber(ARGV[2]))
-return 1
-"""
-
-
-# Merge the stored row into the overlay and mark it complete. ARGV: TTL,
-# created ms (or ''), last login ms (or ''), then name/version/json triples.
-_SEED = """
-local key = KEYS[1]
-local created = tonumber(ARGV[2])
-if created then
+local first_login = tonumber(ARGV[2])
+if first_login then
   local first = tonumber(redis.call('HGET', key, 'first_login') or '0')
-  if first == 0 or created < first then redis.call('HSET', key, 'first_login', ARGV[2]) end
+  if first == 0 or first_login < first then redis.call('HSET', key, 'first_login', ARGV[2]) end
 end
 local last_login = tonumber(ARGV[3])
 if last_login then
   local last = tonumber(redis.call('HGET', key, 'last_login') or '0')
   if last_login > last then redis.call('HSET', key, 'last_login', ARGV[3]) end
 end
-for i = 4, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local version = ARGV[i + 1]
   local current = redis.call('HGET', key, ARGV[i])
   local keep = false
@@ -69,10 +48,23 @@ for i = 4, #ARGV, 3 do
   end
   if not keep then redis.call('HSET', key, ARGV[i], version .. '|' .. ARGV[i + 2]) end
 end
-redis.call('HSET', key, 'complete', '1')
 redis.call('EXPIRE', key, tonumber(ARGV[1]))
-return redis.call('HGETALL', key)
+if ARGV[4] == '1' then
+  redis.call('HSET', key, 'complete', '1')
+  return redis.call('HGETALL', key)
+end
+return 1
 """
+
+
+def _triples(prefix: str, data: dict[str, Any] | None,
+             versions: str | dict[str, str]) -> list[Any]:
+    """Script arguments for ``data``'s fields: one version for all, or one each."""
+    args: list[Any] = []
+    for name, value in (data or {}).items():
+        version = versions if isinstance(versions, str) else versions.get(name, "")
+        args += [prefix + name, version, json.dumps(value, separators=(",", ":"))]
+    return args
 
 
 def pending_key(keys, app_id: str, user_id: str) -> str:
@@ -84,7 +76,6 @@ class PendingMerges:
         self.redis = client
         self.keys = keys
         self._merge = client.register_script(_MERGE)
-        self._seed = client.register_script(_SEED)
 
     def record(
         self,
@@ -96,10 +87,9 @@ class PendingMerges:
         profile: dict[str, Any] | None,
         client=None,
     ) -> None:
-        args: list[Any] = [login_at_ms, PENDING_TTL, version]
+        args: list[Any] = [PENDING_TTL, login_at_ms, login_at_ms, ""]
         for prefix, data in (("c.", custom), ("p.", profile)):
-            for name, value in (data or {}).items():
-                args += [prefix + name, json.dumps(value, separators=(",", ":"))]
+            args += _triples(prefix, data, version)
         self._merge(keys=[pending_key(self.keys, app_id, user_id)], args=args, client=client)
 
     def seed(self, app_id: str, user_id: str,
@@ -110,15 +100,12 @@ class PendingMerges:
         ``stored`` has ``custom``, ``profile``, their ``*_versions``, and
         ``created_ms`` / ``last_login_ms``.
         """
-        args: list[Any] = [PENDING_TTL, "", ""]
+        args: list[Any] = [PENDING_TTL, "", "", "1"]
         if stored is not None:
             args[1:3] = [stored["created_ms"] or "", stored["last_login_ms"] or ""]
             for prefix, target in (("c.", "custom"), ("p.", "profile")):
-                versions = stored[target + "_versions"]
-                for name, value in stored[target].items():
-                    args += [prefix + name, versions.get(name, ""),
-                             json.dumps(value, separators=(",", ":"))]
-        flat = self._seed(keys=[pending_key(self.keys, app_id, user_id)], args=args)
+                args += _triples(prefix, stored[target], stored[target + "_versions"])
+        flat = self._merge(keys=[pending_key(self.keys, app_id, user_id)], args=args)
         return _parse(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def read(self, app_id: str, user_id: str) -> dict[str, Any]:
