@@ -32,7 +32,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from saas.apikeys.services import create_api_key
-from saas.apps.models import AppSecret, SigningKey
+from saas.apps.cache import AppConfigCache
+from saas.apps.models import App, AppSecret, SigningKey
 from saas.apps.services import app_as_dict, create_app
 from saas.apps.validation import InvalidSetting
 from saas.audit.services import record_event
@@ -43,6 +44,7 @@ from saas.passwords import password_problem, passwords_from_settings
 from saas.redis import Keys, redis_from_url
 from saas.sync.stream import EventStream
 from saas.tenants.services import EmailTaken, is_valid_email, member_by_email, sign_up
+from saas.webhooks.models import WebhookEndpoint
 
 Settings = dict[str, Any]
 AUDIT_DETAILS = {"via": "saas-admin"}
@@ -163,33 +165,97 @@ def create_tenant_app(args: argparse.Namespace, settings: Settings) -> dict[str,
         return {**app_as_dict(app), "secrets": secrets}
 
 
+ROTATION_BATCH = 100
+
+
 def _reencrypt(box: SecretBox, ciphertext: str, what: str) -> str:
     try:
         return box.reencrypt(ciphertext)
     except InvalidToken as exc:
         raise CommandError(
             f"{what} cannot be decrypted with SAAS_MASTER_KEY or SAAS_MASTER_KEY_PREVIOUS; "
-            "nothing was changed"
+            "nothing more was changed (batches before it are done: re-run once fixed)"
         ) from exc
 
 
+def _is_current(current: SecretBox, ciphertext: str) -> bool:
+    """Already under the current master key: a resumed rotation skips it."""
+    try:
+        current.decrypt(ciphertext)
+    except ValueError:
+        return False
+    return True
+
+
+# (model, its key column, the ciphertext columns) — every secret at rest.
+_ENCRYPTED = (
+    (AppSecret, AppSecret.id, ("current_ciphertext", "previous_ciphertext")),
+    (SigningKey, SigningKey.kid, ("private_key_ciphertext",)),
+    (WebhookEndpoint, WebhookEndpoint.id, ("secret_ciphertext", "previous_secret_ciphertext")),
+)
+
+
+def _rotate_batch(db: Session, model, key_column, columns: tuple[str, ...], after,
+                  size: int, box: SecretBox, current: SecretBox) -> tuple[list, int, set]:
+    """Lock and re-encrypt the next ``size`` rows after ``after``; returns the
+    rows' keys, how many values changed, and the apps touched."""
+    query = select(model).order_by(key_column).limit(size).with_for_update()
+    if after is not None:
+        query = query.where(key_column > after)
+    rows = db.scalars(query).all()
+    changed, apps = 0, set()
+    for row in rows:
+        what = f"{model.__tablename__} {getattr(row, key_column.key)}"
+        for column in columns:
+            ciphertext = getattr(row, column)
+            if ciphertext is not None and not _is_current(current, ciphertext):
+                setattr(row, column, _reencrypt(box, ciphertext, what))
+                changed += 1
+                apps.add(row.app_id)
+    return [getattr(row, key_column.key) for row in rows], changed, apps
+
+
+def _forget_cached(db: Session, cache: AppConfigCache, app_uuids) -> None:
+    for app_id in db.scalars(select(App.app_id).where(App.id.in_(list(app_uuids)))):
+        cache.forget(app_id)
+
+
 def rotate_master_key(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    """Re-encrypt every stored secret under the current master key, in one transaction."""
+    """Re-encrypt every stored secret under the current master key.
+
+    Online: one short transaction per batch of rows, each locked only while it
+    is rewritten (a secret rotated meanwhile is never overwritten with its old
+    value), so the service and the dashboard go on. Resumable: values already
+    under the current key are skipped, so an interrupted run is simply run
+    again. The login path's cache of each touched app is dropped after its
+    batch commits (it holds ciphertexts) and refilled from PostgreSQL.
+    """
     box = secret_box_from_settings(settings)
+    current = SecretBox(settings["saas.master_key"])
+    cache = AppConfigCache(redis_from_url(settings["redis.url"]),
+                           Keys(settings["saas.redis_prefix"]))
+    engine = engine_from_settings(settings)
     count = 0
-    with transaction(settings) as db:
-        # Row locks: a secret rotated meanwhile must not be overwritten with its old value.
-        for secret in db.scalars(select(AppSecret).with_for_update()):
-            what = f"app secret {secret.id}"
-            secret.current_ciphertext = _reencrypt(box, secret.current_ciphertext, what)
-            count += 1
-            if secret.previous_ciphertext is not None:
-                secret.previous_ciphertext = _reencrypt(box, secret.previous_ciphertext, what)
-                count += 1
-        for key in db.scalars(select(SigningKey).with_for_update()):
-            what = f"signing key {key.kid}"
-            key.private_key_ciphertext = _reencrypt(box, key.private_key_ciphertext, what)
-            count += 1
+    try:
+        make_session = session_factory(engine)
+        for model, key_column, columns in _ENCRYPTED:
+            after = None
+            while True:
+                with make_session() as db, db.begin():
+                    keys, changed, apps = _rotate_batch(db, model, key_column, columns, after,
+                                                        args.batch_size, box, current)
+                count += changed
+                if apps:
+                    with make_session() as db:
+                        _forget_cached(db, cache, apps)
+                if len(keys) < args.batch_size:
+                    break
+                after = keys[-1]
+    except redis.RedisError as exc:
+        raise CommandError(f"secrets re-encrypted, but the login cache could not be "
+                           f"refreshed ({exc.__class__.__name__}); re-run") from exc
+    finally:
+        engine.dispose()
     return {"reencrypted": count}
 
 
@@ -206,6 +272,13 @@ def sync_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 Command = Callable[[argparse.Namespace, Settings], dict[str, Any]]
+
+
+def _positive(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return number
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,8 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_argument("--endpoint", metavar="URL", help="the custom-auth endpoint")
     sub.add_argument("--redirect-uri", dest="redirect_uris", action="append", default=[],
                      metavar="URI", help="an allowed redirect URI (repeatable)")
-    add("rotate-master-key", rotate_master_key,
-        "Re-encrypt all secrets under SAAS_MASTER_KEY (old keys: SAAS_MASTER_KEY_PREVIOUS).")
+    sub = add("rotate-master-key", rotate_master_key,
+              "Re-encrypt all secrets under SAAS_MASTER_KEY (old keys: "
+              "SAAS_MASTER_KEY_PREVIOUS); online and resumable.")
+    sub.add_argument("--batch-size", type=_positive, default=ROTATION_BATCH, metavar="N",
+                     help=f"rows per transaction (default {ROTATION_BATCH})")
     sub = add("sync-status", sync_status,
               "Show the event sync backlog, its oldest entry's age and dead letters.")
     sub.add_argument("--dead-letters", type=int, default=10, metavar="N",

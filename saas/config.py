@@ -46,6 +46,13 @@ def positive_int(value: Any) -> int:
     return number
 
 
+def positive_float(value: Any) -> float:
+    number = float(value)
+    if not number > 0:
+        raise ValueError("must be a positive number")
+    return number
+
+
 def base_url(value: str) -> str:
     value = value.strip().rstrip("/")
     if not value.startswith(("http://", "https://")):
@@ -79,6 +86,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.sync.batch_size", None, positive_int, 2000),
     Setting("saas.sync.reclaim_idle_ms", None, positive_int, 30_000),
     Setting("saas.sync.embedded", None, asbool, False),
+    # Webhooks: exponential backoff from retry_base, at most retry_cap between
+    # attempts, retried for retry_for seconds; an endpoint failing for
+    # disable_after seconds (and disable_min_failures attempts) is switched off.
+    Setting("saas.webhooks.retry_base", None, positive_float, 15.0),
+    Setting("saas.webhooks.retry_cap", None, positive_float, 6 * 3600.0),
+    Setting("saas.webhooks.retry_for", None, positive_float, 24 * 3600.0),
+    Setting("saas.webhooks.timeout", None, positive_float, 5.0),
+    Setting("saas.webhooks.disable_after", None, positive_float, 24 * 3600.0),
+    Setting("saas.webhooks.disable_min_failures", None, positive_int, 10),
+    Setting("saas.webhooks.retention_days", None, positive_int, 30),
     Setting("saas.argon2.time_cost", None, positive_int, 2),
     Setting("saas.argon2.memory_cost", None, positive_int, 19 * 1024),
     Setting("saas.argon2.parallelism", None, positive_int, 1),

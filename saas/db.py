@@ -57,9 +57,17 @@ def _sqlite_begin(connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+# Give up on an unreachable server instead of hanging a worker: connecting
+# within 5 s, and a connection whose sent data stays unacknowledged for 10 s
+# (a dead host, a cut network) is dropped by the kernel (TCP_USER_TIMEOUT).
+# A server that is alive but stuck still holds a request until gunicorn's
+# worker timeout; docs/operations.md says so.
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {"connect_timeout": 5, "tcp_user_timeout": 10_000}
+
+
 def engine_from_settings(settings) -> Engine:
     url = settings["sqlalchemy.url"]
-    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": POSTGRES_CONNECT_ARGS}
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"check_same_thread": False}}
     engine = create_engine(url, **kwargs)

@@ -71,13 +71,19 @@ class UserUpsert:
     profile: dict[str, Any] | None = None
 
 
+def _printable(text: str) -> str:
+    # Control characters never reach the audit table (PostgreSQL refuses NUL,
+    # which would dead-letter the whole login event).
+    return "".join(ch if ch.isprintable() else " " for ch in text)
+
+
 def audit_from_request(request, type_: str, outcome: str, **fields: Any) -> AuditRecord:
     """An audit record carrying the caller's address, agent and request id."""
     return AuditRecord(
         type=type_,
         outcome=outcome,
         ip=client_ip(request),
-        user_agent=(request.user_agent or "")[:512] or None,
+        user_agent=_printable((request.user_agent or "")[:512]) or None,
         request_id=getattr(request, "request_id", None),
         **fields,
     )

@@ -1,4 +1,11 @@
-"""Liveness and readiness probes for load balancers and orchestrators."""
+"""Liveness and readiness probes for load balancers and orchestrators.
+
+Readiness also checks how Redis is deployed: the store must run with
+``maxmemory-policy noeviction``. An evicting Redis would drop used-markers
+(states, codes, replayed tokens) and unsynced events under memory pressure,
+silently turning "single use" into "usually single use", so a process whose
+store may evict reports itself not ready (docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -6,16 +13,40 @@ import logging
 
 import redis
 from pyramid.view import view_config
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.pool import NullPool
 
 from saas.sync.stream import EventStream
 
 log = logging.getLogger(__name__)
 
 
+PROBE_CONNECT_TIMEOUT = 3  # seconds
+
+
+def _probe_engine(registry) -> Engine:
+    """A fresh connection per probe, with a connect timeout.
+
+    The pool's connections would wait forever on a frozen server (its kernel
+    still acknowledges every byte), so readiness would hang instead of
+    failing; a new connection's handshake is bounded by ``connect_timeout``.
+    """
+    engine = registry.get("saas.health_engine")
+    if engine is None:
+        url = registry["saas.db_engine"].url
+        if url.get_backend_name() == "postgresql":
+            engine = create_engine(url, poolclass=NullPool,
+                                   connect_args={"connect_timeout": PROBE_CONNECT_TIMEOUT})
+        else:
+            engine = registry["saas.db_engine"]
+        registry["saas.health_engine"] = engine
+    return engine
+
+
 def check_database(request) -> str | None:
     try:
-        with request.registry["saas.db_engine"].connect() as connection:
+        with _probe_engine(request.registry).connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:
         log.warning("readiness: database check failed: %s", exc.__class__.__name__)
@@ -23,13 +54,35 @@ def check_database(request) -> str | None:
     return None
 
 
+REQUIRED_POLICY = "noeviction"
+
+
+def eviction_problem(client) -> str | None:
+    """The store's ``maxmemory-policy`` when it is not ``noeviction``, else None.
+
+    Read from ``INFO memory`` (managed services often disable ``CONFIG``); the
+    embedded development store has no INFO and never evicts.
+    """
+    if not isinstance(client, redis.Redis) or type(client).__module__.startswith("fakeredis"):
+        return None
+    policy = client.info("memory").get("maxmemory_policy")
+    if isinstance(policy, bytes):
+        policy = policy.decode()
+    if policy in (None, REQUIRED_POLICY):
+        return None
+    return f"maxmemory-policy is {policy}; it must be {REQUIRED_POLICY}"
+
+
 def check_redis(request) -> str | None:
     try:
         request.redis.ping()
+        problem = eviction_problem(request.redis)
     except Exception as exc:
         log.warning("readiness: redis check failed: %s", exc.__class__.__name__)
         return "unreachable"
-    return None
+    if problem:
+        log.warning("readiness: redis %s", problem)
+    return problem
 
 
 @view_config(route_name="healthz", renderer="json", request_method="GET")

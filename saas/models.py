@@ -6,8 +6,15 @@ from saas.audit.models import AuditEvent
 from saas.db import Base
 from saas.tenants.models import Member, Tenant
 from saas.users.models import EndUser
+from saas.webhooks.models import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "ApiKey", "App", "AppSecret", "AuditEvent", "Base", "EndUser", "Member",
-    "SigningKey", "Tenant",
+    "SigningKey", "Tenant", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
+    "WebhookEvent",
 ]

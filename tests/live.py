@@ -79,7 +79,8 @@ def _serving(wsgi_app, port: int) -> Iterator[None]:
 @contextlib.contextmanager
 def committed_app(settings: dict, **app_fields) -> Iterator[tuple[object, dict]]:
     """A tenant and an app really committed to the test database; deleted after."""
-    engine = create_engine(settings["sqlalchemy.url"])
+    # Pre-ping: fault tests restart the database under this engine.
+    engine = create_engine(settings["sqlalchemy.url"], pool_pre_ping=True)
     box = SecretBox(settings["saas.master_key"])
     with Session(engine, expire_on_commit=False) as session:
         member = sign_up(session, Passwords(), tenant_name="Live",

@@ -33,7 +33,7 @@ from saas.redis import Keys, redis_from_url
 
 CONFIG_ENV = "SAAS_CONFIG"
 DEFAULT_CONFIG = "development.ini"
-TASK_MODULES = ("workers.cleanup", "workers.sync")
+TASK_MODULES = ("workers.cleanup", "workers.sync", "workers.webhooks")
 
 # Periodic work run by ``celery -A workers beat`` (or ``worker -B``). ``expires``
 # drops a run that waited longer than its period, so a stopped worker does not
@@ -43,6 +43,16 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
         "task": "workers.sync.drain",
         "schedule": 1.0,
         "options": {"expires": 1.0},
+    },
+    "deliver-webhooks": {
+        "task": "workers.webhooks.deliver",
+        "schedule": 1.0,
+        "options": {"expires": 1.0},
+    },
+    "purge-webhook-events": {
+        "task": "workers.webhooks.purge",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
     },
     "purge-expired": {
         "task": "workers.cleanup.purge_expired",
@@ -146,7 +156,7 @@ class BridgekeeperTask(Task):
             super().apply_async(args, kwargs, **options)
 
 
-def make_celery(settings: Mapping[str, Any]) -> BridgekeeperCelery:
+def make_celery(settings: Mapping[str, Any], set_as_current: bool = True) -> BridgekeeperCelery:
     """Build the Celery app from service settings (raw ini strings or loaded).
 
     Environment overrides are not applied here: the caller passes the settings
@@ -159,7 +169,9 @@ def make_celery(settings: Mapping[str, Any]) -> BridgekeeperCelery:
     if broker_url.startswith(("redis://", "rediss://", "unix://")):
         transport_options.update(REDIS_TRANSPORT_OPTIONS)
 
-    app = BridgekeeperCelery("bridgekeeper", task_cls=BridgekeeperTask, include=TASK_MODULES)
+    # The web tier's producer-only app (webhook kicks) passes set_as_current=False.
+    app = BridgekeeperCelery("bridgekeeper", task_cls=BridgekeeperTask, include=TASK_MODULES,
+                             set_as_current=set_as_current)
     app.saas_settings = settings
     app.conf.update(
         broker_url=broker_url,

@@ -1,7 +1,9 @@
 """The write-behind sync task: drain login events from Redis into PostgreSQL.
 
 Beat runs it every second. A run drains batches for up to ``TIME_BUDGET``
-seconds; if the backlog outlasts that, it sends itself again at once (the
+seconds, waiting on the stream when it is empty (so an event is taken up
+within milliseconds of its login, not at the next tick); if the backlog
+outlasts that, it sends itself again at once (the
 "kick"), so a growing backlog is worked off without waiting for the next tick
 and without any Celery publish on the login path.
 """
@@ -18,7 +20,6 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.sync import drain as sync_drain
 from saas.sync.stream import EventStream
-from saas.users.pending import PendingMerges
 from workers.celery import BridgekeeperTask
 
 log = logging.getLogger(__name__)
@@ -42,12 +43,12 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     """Drain for up to ``TIME_BUDGET`` seconds; kick another run if work is left."""
     app = self.app
     stream = event_stream(app)
-    pending = PendingMerges(app.redis_client(), app.redis_keys())
     batch_size = int(app.saas_settings.get("saas.sync.batch_size",
                                            sync_drain.DEFAULT_BATCH_SIZE))
     try:
-        result = sync_drain.drain(stream, app.db_sessionmaker(), pending, batch_size,
-                                  time_budget=TIME_BUDGET)
+        result = sync_drain.drain(stream, app.db_sessionmaker(), batch_size,
+                                  time_budget=TIME_BUDGET,
+                                  wait_for_events=not app.conf.task_always_eager)
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
         # The entries stay pending and are retried: one line, not a traceback a second.
         log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)

@@ -2,7 +2,8 @@
 
 Every dashboard route is declared here; the views live in one module per
 page (``auth``, ``apps``, ``overview``, ``settings``, ``secrets``, ``users``,
-``audit``, ``keys``, ``members``, ``invites``).
+``audit``, ``webhooks``, ``keys``, ``members``, ``invites``; the diagnostics pages in
+``debugger``, ``test_login`` and ``attempts``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ USER = _CONTEXTS + "user_context"
 API_KEY = _CONTEXTS + "api_key_context"
 MEMBER = _CONTEXTS + "member_context"
 INVITE = _CONTEXTS + "invite_context"
+WEBHOOK = _CONTEXTS + "webhook_context"
+_HOOK = "/dashboard/apps/{app_id}/webhooks/{webhook_id}"
 
 # (route name, path, context factory or None)
 ROUTES: tuple[tuple[str, str, str | None], ...] = (
@@ -41,6 +44,17 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.app.user.delete", "/dashboard/apps/{app_id}/users/{user_id}/delete", USER),
     ("dashboard.app.audit", "/dashboard/apps/{app_id}/audit", APP),
     ("dashboard.app.audit_csv", "/dashboard/apps/{app_id}/audit.csv", APP),
+    ("dashboard.app.attempt", "/dashboard/apps/{app_id}/attempts/{attempt_id}", APP),
+    ("dashboard.app.debugger", "/dashboard/apps/{app_id}/debugger", APP),
+    ("dashboard.app.test_login", "/dashboard/apps/{app_id}/test-login", APP),
+    ("dashboard.app.webhooks", "/dashboard/apps/{app_id}/webhooks", APP),
+    ("dashboard.app.webhook", _HOOK, WEBHOOK),
+    ("dashboard.app.webhook.enable", _HOOK + "/enable", WEBHOOK),
+    ("dashboard.app.webhook.disable", _HOOK + "/disable", WEBHOOK),
+    ("dashboard.app.webhook.delete", _HOOK + "/delete", WEBHOOK),
+    ("dashboard.app.webhook.reveal", _HOOK + "/secret/reveal", WEBHOOK),
+    ("dashboard.app.webhook.rotate", _HOOK + "/secret/rotate", WEBHOOK),
+    ("dashboard.app.webhook.resend", _HOOK + "/deliveries/{delivery_id}/resend", WEBHOOK),
     ("dashboard.keys", "/dashboard/api-keys", TENANT),
     ("dashboard.key.revoke", "/dashboard/api-keys/{key_id}/revoke", API_KEY),
     ("dashboard.members", "/dashboard/members", TENANT),

@@ -1,4 +1,5 @@
-"""An app's audit log: filters, pages, and the same filters as a CSV download."""
+"""An app's audit log: filters, pages, and the same filters as a CSV download;
+``view=attempts`` groups the login events by attempt (saas.diagnostics.attempts)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pyramid.view import view_config
 
 from saas.audit.models import Outcome
 from saas.audit.queries import csv_stream, list_events
+from saas.dashboard.common import as_utc as utc
+from saas.diagnostics.attempts import attempts_for_filters
 from saas.security import Permission
 from saas.users.services import BadCursor
 
@@ -65,8 +68,12 @@ def _details(details: dict[str, Any] | None) -> str:
 def audit_log(context, request) -> dict:
     raw, filters, errors = parse_filters(request.GET)
     cursor = request.GET.get("cursor", "")[:512] or None
-    events, next_cursor = [], None
-    if not errors:
+    events, next_cursor, attempts = [], None, None
+    view = "attempts" if request.GET.get("view") == "attempts" else "events"
+    if not errors and view == "attempts":  # a login's events grouped (saas.diagnostics)
+        attempts = attempts_for_filters(request.db, context.app.app_id, filters,
+                                        dt.datetime.fromtimestamp(request.now, dt.UTC))
+    elif not errors:
         try:
             events, next_cursor = list_events(request.db, context.app.app_id, filters,
                                               limit=PAGE_SIZE, cursor=cursor)
@@ -80,6 +87,10 @@ def audit_log(context, request) -> dict:
     app_id = context.app.app_id
     return {
         "app": context.app, "tab": "audit", "filters": raw, "errors": errors,
+        "view": view, "attempts": attempts,
+        "attempt_url": lambda event: request.route_url(
+            "dashboard.app.attempt", app_id=app_id, attempt_id=event.details["attempt_id"],
+            _query={"at": utc(event.at).isoformat()}),
         "events": events, "cursor": cursor, "types": types, "details": _details,
         "first_url": request.route_url("dashboard.app.audit", app_id=app_id, _query=active),
         "next_url": request.route_url("dashboard.app.audit", app_id=app_id,

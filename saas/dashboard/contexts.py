@@ -1,6 +1,6 @@
 """Route contexts: the tenant's scope, resolved once, with an ACL.
 
-Apps, end users, API keys, members and invites are looked up only within the
+Apps, end users, webhooks, API keys, members and invites are looked up only within the
 signed-in member's tenant, so a foreign or unknown id is simply "not found"
 (404, never 403).
 """
@@ -22,6 +22,8 @@ from saas.tenants.members import member_of_tenant
 from saas.tenants.models import Invite, Member, Role
 from saas.users.models import EndUser
 from saas.users.services import user_of_app
+from saas.webhooks.endpoints import endpoint_of_app
+from saas.webhooks.models import WebhookEndpoint
 
 T = TypeVar("T")
 
@@ -64,6 +66,12 @@ class UserContext(AppContext):
         self.user = user
 
 
+class WebhookContext(AppContext):
+    def __init__(self, request, app: App, endpoint: WebhookEndpoint) -> None:
+        super().__init__(request, app)
+        self.endpoint = endpoint
+
+
 class ApiKeyContext(TenantContext):
     def __init__(self, request, key: ApiKey) -> None:
         super().__init__(request)
@@ -104,6 +112,14 @@ def user_context(request) -> UserContext | TenantContext:
         return context
     user = user_of_app(request.db, context.app, request.matchdict["user_id"])
     return UserContext(request, context.app, _found(user))
+
+
+def webhook_context(request) -> WebhookContext | TenantContext:
+    context = app_context(request)
+    if not isinstance(context, AppContext):
+        return context
+    endpoint = endpoint_of_app(request.db, context.app, request.matchdict["webhook_id"])
+    return WebhookContext(request, context.app, _found(endpoint))
 
 
 def api_key_context(request) -> ApiKeyContext | TenantContext:

@@ -37,6 +37,8 @@ MAX_JTI_CHARS = 255
 MAX_TENANT_LIFETIME = 86400
 MAX_CUSTOM_LIFETIME = 3600
 DEFAULT_REPLAY_TTL = 86400
+LEEWAY = 30  # seconds of clock difference allowed on exp, nbf and iat
+MAX_TOKEN_AGE = 600  # a tenant token issued longer ago is stale
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 _KEY_HEADERS = ("jku", "jwk", "x5u", "x5c")
@@ -97,7 +99,7 @@ def _b64encode(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-def _b64decode(text: str, *, canonical: bool = True) -> bytes:
+def b64url_decode(text: str, *, canonical: bool = True) -> bytes:
     """Decode unpadded base64url (canonical unless told) or refuse it as malformed."""
     try:
         if not _B64URL.fullmatch(text):
@@ -177,7 +179,7 @@ def _nesting_depth(text: str) -> int:
     return peak
 
 
-def _json_object(raw: bytes) -> dict:
+def json_object(raw: bytes) -> dict:
     """Parse a JSON object strictly: UTF-8, no duplicates, NaN or deep nesting."""
     try:
         text = raw.decode("utf-8")
@@ -210,8 +212,8 @@ def _parse(token: str) -> _Parsed:
     parts = token.split(".")
     if len(parts) != 3:
         raise TokenRejected(Reason.TOKEN_MALFORMED, "token does not have three parts")
-    header, payload = (_json_object(_b64decode(part)) for part in parts[:2])
-    signature = _b64decode(parts[2])
+    header, payload = (json_object(b64url_decode(part)) for part in parts[:2])
+    signature = b64url_decode(parts[2])
     signing_input = f"{parts[0]}.{parts[1]}".encode("ascii")
     return _Parsed(header, payload, signing_input, signature)
 
@@ -251,7 +253,7 @@ def _verify_signature(parsed: _Parsed, secrets: Sequence[str]) -> bool:
 
 def signature_digest(token: str) -> str:
     """Hex SHA-256 of the decoded signature bytes (the replay marker, §4.2 step 3)."""
-    return hashlib.sha256(_b64decode(token.rsplit(".", 1)[-1], canonical=False)).hexdigest()
+    return hashlib.sha256(b64url_decode(token.rsplit(".", 1)[-1], canonical=False)).hexdigest()
 
 
 # -- claims ---------------------------------------------------------------------
@@ -276,7 +278,7 @@ def _check_window(payload: dict, now: int, leeway: int) -> None:
         raise TokenRejected(Reason.TOKEN_NOT_YET_VALID, "token is issued in the future")
 
 
-def _is_clean_text(value: object, max_chars: int) -> bool:
+def is_clean_text(value: object, max_chars: int) -> bool:
     """A string of 1..max_chars characters without control or surrogate characters."""
     return (
         isinstance(value, str)
@@ -294,7 +296,7 @@ def _identifier(payload: dict, name: str, max_chars: int) -> str:
         raise TokenRejected(Reason.USER_ID_MISSING, f"{name} is required")
     if name == "user_id" and type(value) is int:
         value = str(value)
-    if not _is_clean_text(value, max_chars):
+    if not is_clean_text(value, max_chars):
         raise TokenRejected(Reason.USER_ID_INVALID, f"{name} is not a valid identifier")
     return value
 
@@ -367,8 +369,8 @@ def verify_tenant_token(
     now: int,
     state: str | None,
     require_bound: bool,
-    leeway: int = 30,
-    max_age: int = 600,
+    leeway: int = LEEWAY,
+    max_age: int = MAX_TOKEN_AGE,
 ) -> TenantClaims:
     """Verify a tenant's login verdict token (DESIGN §4.2 steps 2 and 3)."""
     token = _check_size(token, MAX_TENANT_TOKEN_CHARS, Reason.PAYLOAD_TOO_LARGE)
@@ -409,13 +411,13 @@ def _custom_window(payload: dict, now: int, leeway: int) -> tuple[int, int]:
 def _jti(payload: dict) -> str | None:
     if "jti" not in payload:
         return None
-    if not _is_clean_text(payload["jti"], MAX_JTI_CHARS):
+    if not is_clean_text(payload["jti"], MAX_JTI_CHARS):
         raise TokenRejected(Reason.CLAIMS_INVALID, "jti is not a valid identifier")
     return payload["jti"]
 
 
 def verify_custom_token(
-    token: str, *, secrets: Sequence[str], now: int, leeway: int = 30
+    token: str, *, secrets: Sequence[str], now: int, leeway: int = LEEWAY
 ) -> CustomTokenClaims:
     """Verify a Skygear-style custom token (DESIGN §5.1)."""
     token = _check_size(token, MAX_CUSTOM_TOKEN_CHARS, Reason.CLAIMS_INVALID)

@@ -1,6 +1,6 @@
 """The management API (``/v1/manage/…``): JSON, authenticated by tenant API keys.
 
-Routes here, views in ``apps``, ``secrets``, ``users`` and ``audit``; every
+Routes here, views in ``apps``, ``secrets``, ``users``, ``audit`` and ``webhooks``; every
 route's factory (``contexts``) resolves the key's tenant and the ids of the
 URL within it. The OpenAPI document of the whole public surface is served at
 ``/v1/openapi.json`` (``saas.openapi``). Reference: docs/management-api.md.
@@ -12,6 +12,7 @@ CONTEXTS = "saas.manage.contexts."
 APP = "/v1/manage/apps/{app_id}"
 USER = APP + "/users/{user_id}"
 SECRET = APP + "/secrets/{kind}"
+WEBHOOK = APP + "/webhooks/{webhook_id}"
 
 
 def includeme(config) -> None:
@@ -33,3 +34,11 @@ def includeme(config) -> None:
     route("app.audit", APP + "/audit", "AppScope")
     route("app.audit_csv", APP + "/audit.csv", "AppScope")
     route("app.stats", APP + "/stats", "AppScope")
+    route("app.attempt", APP + "/attempts/{attempt_id}", "AppScope")
+    route("app.webhooks", APP + "/webhooks", "AppScope")
+    route("app.webhook", WEBHOOK, "WebhookScope")
+    route("app.webhook.secret", WEBHOOK + "/secret", "WebhookScope")
+    route("app.webhook.secret.rotate", WEBHOOK + "/secret/rotate", "WebhookScope")
+    route("app.webhook.deliveries", WEBHOOK + "/deliveries", "WebhookScope")
+    route("app.webhook.delivery.resend", WEBHOOK + "/deliveries/{delivery_id}/resend",
+          "DeliveryScope")

@@ -1,4 +1,5 @@
-"""An app's audit log: filtered pages, a streamed CSV export, login statistics."""
+"""An app's audit log: filtered pages, a streamed CSV export, login statistics,
+one login attempt's events (saas.diagnostics.attempts)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from pyramid.view import view_config
 
 from saas.audit.models import Outcome
 from saas.audit.queries import MAX_PAGE, csv_stream, event_as_dict, list_events, login_stats
+from saas.diagnostics.attempts import find_attempt
 from saas.manage.contexts import AppScope
-from saas.manage.errors import invalid_cursor, invalid_parameter
+from saas.manage.errors import invalid_cursor, invalid_parameter, not_found
 from saas.manage.params import (
     choice_param,
     cursor_param,
@@ -86,3 +88,16 @@ def stats(context: AppScope, request) -> dict[str, Any]:
         raise invalid_parameter("since", f"must be in the past, at most {max_days} days "
                                          f"ago for {bucket} buckets")
     return login_stats(request.db, context.app.app_id, bucket=bucket, since=since)
+
+
+@view_config(route_name="manage.app.attempt", request_method="GET", renderer="json",
+             permission=Permission.VIEW)
+def attempt(context: AppScope, request) -> dict[str, Any]:
+    """One login's events grouped by its attempt id, with the time between steps.
+    Searched in the last 24 hours, or ±30 minutes around ``around``."""
+    found = find_attempt(request.db, context.app.app_id, request.matchdict["attempt_id"],
+                         now=dt.datetime.fromtimestamp(request.now, dt.UTC),
+                         around=time_param(request, "around"))
+    if found is None:
+        raise not_found("attempt")
+    return found.as_dict()

@@ -17,6 +17,8 @@ from saas.security import ApiKeyIdentity, Permission
 from saas.tenants.models import Role
 from saas.users.models import EndUser
 from saas.users.services import user_of_app
+from saas.webhooks.endpoints import delivery_of_endpoint, endpoint_of_app
+from saas.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
 class TenantScope:
@@ -79,3 +81,32 @@ class UserScope(AppScope):
             if user is None:
                 raise not_found("user")
             self.user = user
+
+
+class WebhookScope(AppScope):
+    """One webhook endpoint of an app (``{webhook_id}``)."""
+
+    endpoint: WebhookEndpoint
+
+    def __init__(self, request) -> None:
+        super().__init__(request)
+        if self.tenant_id is not None:
+            endpoint = endpoint_of_app(request.db, self.app, request.matchdict["webhook_id"])
+            if endpoint is None:
+                raise not_found("webhook")
+            self.endpoint = endpoint
+
+
+class DeliveryScope(WebhookScope):
+    """One delivery of a webhook endpoint (``{delivery_id}``)."""
+
+    delivery: WebhookDelivery
+
+    def __init__(self, request) -> None:
+        super().__init__(request)
+        if self.tenant_id is not None:
+            delivery = delivery_of_endpoint(request.db, self.endpoint,
+                                            request.matchdict["delivery_id"])
+            if delivery is None:
+                raise not_found("delivery")
+            self.delivery = delivery

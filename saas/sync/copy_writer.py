@@ -6,7 +6,8 @@ tables (emptied at commit). One ``INSERT … ON CONFLICT DO UPDATE`` then create
 new users and merges existing ones field by field inside PostgreSQL
 (``bk_merge_fields``, migration 0002) — the row lock of the upsert makes
 concurrent workers safe, and rows are taken in id order so they cannot
-deadlock. Audit rows are inserted with ``ON CONFLICT (id) DO NOTHING``.
+deadlock. The same statement records a ``user.created`` audit row for each
+user it inserted. Audit rows are inserted with ``ON CONFLICT (id) DO NOTHING``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from saas.sync.merge import UserState
+from saas.webhooks.outbox import stage_sync_batch
 
 # Staging tables in COPY's text format; times travel as epoch milliseconds and
 # become timestamps in SQL with exact integer arithmetic.
@@ -35,6 +37,7 @@ DELETE FROM bk_sync_users;
 DELETE FROM bk_sync_audit;
 """
 _UPSERT_USERS = """
+WITH upserted AS (
 INSERT INTO end_users AS u (id, app_id, external_id, custom, profile, custom_versions,
                             profile_versions, created_at, last_login_at)
 SELECT id, app_id, external_id, custom, profile, custom_versions, profile_versions,
@@ -60,6 +63,17 @@ ON CONFLICT (id) DO UPDATE SET
                               excluded.profile_versions)).merged_versions END,
     created_at = least(u.created_at, excluded.created_at),
     last_login_at = greatest(u.last_login_at, excluded.last_login_at)
+-- xmax is 0 exactly for the rows this statement inserted: the users it created.
+RETURNING u.id, u.app_id, u.external_id, u.created_at, u.xmax = 0 AS inserted
+)
+-- One user.created audit row per user the sync creates. A batch applied again
+-- finds its users existing and adds none.
+INSERT INTO audit_events (id, tenant_id, app_id, type, outcome, user_id, external_id, at,
+                          details)
+SELECT gen_random_uuid(), apps.tenant_id, apps.app_id, 'user.created', 'success',
+       upserted.id, upserted.external_id, upserted.created_at, '{}'::jsonb
+FROM upserted JOIN apps ON apps.id = upserted.app_id
+WHERE upserted.inserted
 """
 _INSERT_AUDIT = """
 INSERT INTO audit_events (id, tenant_id, app_id, type, outcome, reason, user_id,
@@ -121,11 +135,17 @@ def _copy(cursor, table: str, text: str) -> None:
 def write_postgres(session: Session, users: str, audit: str) -> None:
     """Database work only: staging tables, the upsert, the audit insert."""
     connection = session.connection().connection.driver_connection
+    # Both copies first, then both statements in one round trip: each round
+    # trip costs the writer thread a wait for the GIL as well as the network.
+    statements = []
     with connection.cursor() as cursor:
         cursor.execute(_TEMP_TABLES)
         if users:
             _copy(cursor, "bk_sync_users", users)
-            cursor.execute(_UPSERT_USERS)
+            statements.append(_UPSERT_USERS)
         if audit:
             _copy(cursor, "bk_sync_audit", audit)
-            cursor.execute(_INSERT_AUDIT)
+            statements.append(_INSERT_AUDIT)
+        stage_sync_batch(session, cursor)  # webhooks: needs both tables, before the upsert
+        if statements:
+            cursor.execute(";".join(statements))

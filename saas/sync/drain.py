@@ -15,10 +15,12 @@ order, and each is acknowledged only after its own commit.
 from __future__ import annotations
 
 import logging
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 import psycopg
 from sqlalchemy.exc import DataError, IntegrityError
@@ -27,10 +29,12 @@ from sqlalchemy.orm import Session
 from saas.sync.parse import ParsedEvent, PoisonEvent, parse_entry
 from saas.sync.stream import EventStream
 from saas.sync.writer import PreparedBatch, apply_batch, is_postgres, prepare_batch
-from saas.users.pending import PendingMerges
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 2000
+WRITER_SWITCH_INTERVAL = 0.0005  # seconds; see _short_gil_turns
+# Shorter waits than this are not worth a blocking read (0 would block forever).
+MIN_WAIT_MS = 5
 # Errors that come from the data of one event, not from the database's health
 # (an outage or a missing migration must leave the entries pending instead).
 # The COPY path raises psycopg's own errors, the generic path SQLAlchemy's.
@@ -51,11 +55,11 @@ class _Work:
     parsed: list[ParsedEvent]
     poison: list[tuple[bytes, dict, str]]
     batch: PreparedBatch
-    states: dict = field(default_factory=dict)
 
 
-def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool) -> _Work | None:
-    entries = stream.read_batch(batch_size)
+def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool,
+                      block_ms: int | None = None) -> _Work | None:
+    entries = stream.read_batch(batch_size, block_ms)
     if not entries:
         return None
     parsed: list[ParsedEvent] = []
@@ -76,7 +80,6 @@ def _apply(session_factory: Callable[[], Session], batch: PreparedBatch) -> None
 def _commit(session_factory: Callable[[], Session], work: _Work, postgres: bool) -> None:
     try:
         _apply(session_factory, work.batch)
-        work.states = work.batch.states
     except _REFUSED:
         log.warning("sync: batch refused by the database, applying one by one")
         fields_by_id = dict(work.entries)
@@ -84,18 +87,16 @@ def _commit(session_factory: Callable[[], Session], work: _Work, postgres: bool)
             single = prepare_batch([event], postgres)
             try:
                 _apply(session_factory, single)
-                work.states.update(single.states)
             except _REFUSED as exc:
                 entry_id = event.entry_id.encode()
                 work.poison.append((entry_id, fields_by_id[entry_id], _describe(exc)))
 
 
-def _finish(stream: EventStream, pending: PendingMerges, work: _Work) -> DrainResult:
+def _finish(stream: EventStream, work: _Work) -> DrainResult:
     for entry_id, fields, error in work.poison:
         log.error("sync: dead-lettering %s: %s", entry_id.decode(), error)
         stream.dead_letter(entry_id, fields, error)
     stream.acknowledge([entry_id for entry_id, _fields in work.entries])
-    _trim_overlays(pending, work.parsed, work.states)
     return DrainResult(len(work.entries), len(work.entries) - len(work.poison),
                        len(work.poison))
 
@@ -106,17 +107,21 @@ def _describe(exc: Exception) -> str:
     return f"{original.__class__.__name__}: {str(original).splitlines()[0][:300]}"
 
 
-def _trim_overlays(pending: PendingMerges, events: list[ParsedEvent], states) -> None:
-    if not states:
-        return
-    app_ids = {event.user.user_id: event.user.app_id for event in events if event.user}
-    by_app: dict[str, list] = {}
-    for user_id, state in states.items():
-        by_app.setdefault(app_ids[user_id], []).append((str(user_id), state.last_login_ms))
-    pipe = pending.redis.pipeline(transaction=False)
-    for app_id, committed in by_app.items():
-        pending.trim(app_id, committed, client=pipe)  # one call per app: one hash slot
-    pipe.execute()
+@contextmanager
+def _short_gil_turns() -> Iterator[None]:
+    """Let the writer thread take the GIL back soon after each database reply.
+
+    The reading thread is busy with Python work; at the default 5 ms switch
+    interval the writer waits up to that long after every round trip, which
+    cost about a tenth of the drain's throughput (bench.sync). The setting is
+    process-wide, so it is restored when the drain ends.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, WRITER_SWITCH_INTERVAL))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def _uses_postgres(session_factory: Callable[[], Session]) -> bool:
@@ -127,7 +132,6 @@ def _uses_postgres(session_factory: Callable[[], Session]) -> bool:
 def drain_batch(
     stream: EventStream,
     session_factory: Callable[[], Session],
-    pending: PendingMerges,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> DrainResult:
     """One batch, start to finish, without overlap."""
@@ -136,7 +140,7 @@ def drain_batch(
     if work is None:
         return DrainResult(0, 0, 0)
     _commit(session_factory, work, postgres)
-    result = _finish(stream, pending, work)
+    result = _finish(stream, work)
     return DrainResult(result.read, result.applied, result.dead_lettered,
                        more=result.read == batch_size)
 
@@ -144,12 +148,18 @@ def drain_batch(
 def drain(
     stream: EventStream,
     session_factory: Callable[[], Session],
-    pending: PendingMerges,
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int | None = None,
     time_budget: float | None = None,
+    wait_for_events: bool = False,
 ) -> DrainResult:
-    """Drain until the stream is empty, ``max_batches`` or ``time_budget`` (seconds)."""
+    """Drain until the stream is empty, ``max_batches`` or ``time_budget`` (seconds).
+
+    With ``wait_for_events`` (and a ``time_budget``), an empty stream does not
+    end the run: it waits for new entries until the budget is spent. The worker
+    then takes up an event within milliseconds of its login, not at its next
+    scheduled run, which keeps the login-to-PostgreSQL lag low.
+    """
     postgres = _uses_postgres(session_factory)
     deadline = None if time_budget is None else time.monotonic() + time_budget
     totals = [0, 0, 0]
@@ -159,12 +169,13 @@ def drain(
     def settle() -> None:
         work, future = in_flight
         future.result()  # an outage raises here: nothing of it is acknowledged
-        result = _finish(stream, pending, work)
+        result = _finish(stream, work)
         totals[0] += result.read
         totals[1] += result.applied
         totals[2] += result.dead_lettered
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer") as writer:
+    with _short_gil_turns(), \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer") as writer:
         while True:
             out_of_time = deadline is not None and time.monotonic() >= deadline
             work = None
@@ -175,6 +186,11 @@ def drain(
                 settle()
                 more = len(in_flight[0].entries) == batch_size
                 in_flight = None
+            if work is None and wait_for_events and deadline is not None and (
+                    max_batches is None or batches < max_batches):
+                wait_ms = int((deadline - time.monotonic()) * 1000)
+                if wait_ms >= MIN_WAIT_MS:
+                    work = _read_and_prepare(stream, batch_size, postgres, block_ms=wait_ms)
             if work is None:
                 break
             in_flight = (work, writer.submit(_commit, session_factory, work, postgres))

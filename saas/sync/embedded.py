@@ -13,7 +13,6 @@ import threading
 
 from saas.sync.drain import drain
 from saas.sync.stream import EventStream
-from saas.users.pending import PendingMerges
 
 log = logging.getLogger(__name__)
 INTERVAL = 1.0
@@ -24,10 +23,9 @@ def _run(registry, stop: threading.Event) -> None:
     stream = EventStream(registry["saas.redis"], registry["saas.redis_keys"],
                          f"embedded:{os.getpid()}",
                          reclaim_idle_ms=settings["saas.sync.reclaim_idle_ms"])
-    pending = PendingMerges(registry["saas.redis"], registry["saas.redis_keys"])
     while not stop.wait(INTERVAL):
         try:
-            drain(stream, registry["saas.db_sessionmaker"], pending,
+            drain(stream, registry["saas.db_sessionmaker"],
                   settings["saas.sync.batch_size"])
         except Exception:
             log.exception("embedded sync failed; retrying in %s s", INTERVAL)

@@ -46,8 +46,14 @@ class EventStream:
                 raise
         self._group_ready = True
 
-    def read_batch(self, count: int) -> list[tuple[bytes, dict[bytes, bytes]]]:
-        """Entries to process: first reclaimed ones, then new ones."""
+    def read_batch(self, count: int,
+                   block_ms: int | None = None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+        """Entries to process: first reclaimed ones, then new ones.
+
+        With ``block_ms``, waits up to that long for new entries when there are
+        none, so a worker picks up a login's event within milliseconds instead
+        of at its next scheduled run.
+        """
         self.ensure_group()
         _next, claimed, *_deleted = self.redis.xautoclaim(
             self.stream, GROUP, self.consumer, self.reclaim_idle_ms, start_id="0-0", count=count
@@ -55,7 +61,8 @@ class EventStream:
         entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
         if len(entries) < count:
             fresh = self.redis.xreadgroup(
-                GROUP, self.consumer, {self.stream: ">"}, count=count - len(entries)
+                GROUP, self.consumer, {self.stream: ">"}, count=count - len(entries),
+                block=block_ms if block_ms and not entries else None,
             )
             for _stream, items in fresh or []:
                 entries.extend((entry_id, fields) for entry_id, fields in items if fields)

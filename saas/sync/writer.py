@@ -2,8 +2,9 @@
 
 PostgreSQL takes the set-based path of ``saas.sync.copy_writer``. The generic
 path here serves SQLite (development): new users are inserted with ``ON
-CONFLICT DO NOTHING``; existing ones are locked in id order, merged field by
-field in Python (``saas.sync.merge``) and updated. Audit rows are inserted
+CONFLICT DO NOTHING`` (each with a ``user.created`` audit row); existing ones
+are locked in id order, merged field by field in Python (``saas.sync.merge``)
+and updated. Audit rows are inserted
 with ``ON CONFLICT (id) DO NOTHING`` either way, so a batch delivered twice
 adds nothing.
 """
@@ -18,12 +19,14 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from saas.apps.models import App
 from saas.audit.models import AuditEvent
 from saas.clock import from_ms, to_ms
 from saas.sync.copy_writer import copy_text, write_postgres
 from saas.sync.merge import UserState, VersionedObject, collapse
 from saas.sync.parse import ParsedEvent
 from saas.users.models import EndUser
+from saas.webhooks.outbox import stage_sync_batch_generic
 
 UUID_FIELDS = ("id", "tenant_id", "user_id")
 
@@ -68,6 +71,8 @@ def upsert_users(session: Session, by_text: dict[str, UserState]) -> None:
         .returning(EndUser.__table__.c.id),
         [_new_row(user_id, states[user_id]) for user_id in ordered],
     ))
+    _audit_created(session, [(user_id, states[user_id]) for user_id in ordered
+                             if user_id in inserted])
     existing = [user_id for user_id in ordered if user_id not in inserted]
     if not existing:
         return
@@ -89,6 +94,22 @@ def upsert_users(session: Session, by_text: dict[str, UserState]) -> None:
             "last_login_at": from_ms(merged.last_login_ms),
         })
     session.execute(update(EndUser), updates)
+
+
+def _audit_created(session: Session, created: list[tuple[uuid.UUID, UserState]]) -> None:
+    """A ``user.created`` audit row per user this batch inserted."""
+    if not created:
+        return
+    apps = dict(session.execute(
+        select(App.id, App).where(App.id.in_({state.app_uuid for _, state in created}))
+    ).all())
+    session.execute(AuditEvent.__table__.insert(), [
+        {"id": uuid.uuid4(), "tenant_id": apps[state.app_uuid].tenant_id,
+         "app_id": apps[state.app_uuid].app_id, "type": "user.created", "outcome": "success",
+         "user_id": user_id, "external_id": state.external_id,
+         "at": from_ms(state.first_login_ms), "details": {}}
+        for user_id, state in created
+    ])
 
 
 def insert_audit(session: Session, records: list[dict[str, Any]]) -> None:
@@ -127,6 +148,7 @@ def apply_batch(session: Session, batch: PreparedBatch) -> None:
     if batch.copy_text is not None:
         write_postgres(session, *batch.copy_text)
     else:
+        stage_sync_batch_generic(session, batch.states, batch.audit)  # webhooks, before upsert
         upsert_users(session, batch.states)
         insert_audit(session, batch.audit)
 
@@ -136,7 +158,7 @@ def is_postgres(session: Session) -> bool:
 
 
 def write_batch(session: Session, events: list[ParsedEvent]) -> dict[str, UserState]:
-    """Apply the events; returns the batch's per-user states (to trim overlays)."""
+    """Apply the events; returns the batch's per-user states."""
     batch = prepare_batch(events, is_postgres(session))
     apply_batch(session, batch)
     return batch.states

@@ -178,5 +178,3 @@ def includeme(config) -> None:
     config.add_request_method(
         lambda r: r.registry["saas.access_tokens"], "access_tokens", reify=True
     )
-    # What bearer tokens unlock besides the token itself: /me's stored-user read.
-    config.include("saas.tokens.stored_user")

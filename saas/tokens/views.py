@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 
 import orjson
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.response import Response
 from pyramid.view import view_config
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
 from saas.clock import from_ms, to_ms
@@ -19,6 +21,7 @@ from saas.flows.request_body import read_params, string_param
 from saas.flows.views import load_app
 from saas.redis import pipeline
 from saas.tokens.access import AccessClaims, InvalidAccessToken
+from saas.users.models import EndUser
 from saas.users.pending import parse_overlay, pending_key
 
 log = logging.getLogger(__name__)
@@ -188,7 +191,7 @@ def _bearer_claims(request, app: AppConfig) -> AccessClaims:
 
 
 def _bearer_claims_and_overlay(request, app: AppConfig) -> tuple[AccessClaims, dict]:
-    """As ``_bearer_claims``, with the user's pending overlay read in the same
+    """As ``_bearer_claims``, with the user's login overlay read in the same
     round trip as the session check (``/me``)."""
     claims = _verified_bearer(request, app)
     pipe = pipeline(request.redis)
@@ -204,30 +207,56 @@ def _iso_ms(ms: int | None) -> str | None:
     return from_ms(ms).isoformat() if ms is not None else None
 
 
+class _Unavailable:
+    """PostgreSQL did not answer."""
+
+
+UNAVAILABLE = _Unavailable()
+
+
+def _stored_user(request, user_id: str) -> EndUser | _Unavailable | None:
+    """The synced row (``None``: not synced yet), or ``UNAVAILABLE``."""
+    try:
+        return request.db.get(EndUser, uuid.UUID(user_id))
+    except (OperationalError, InterfaceError):
+        log.warning("/me: database unavailable, answering from the login overlay")
+        request.tm.doom()
+        return UNAVAILABLE
+
+
+def _as_seed(stored: EndUser | None) -> dict | None:
+    if stored is None:
+        return None
+    return {"custom": stored.custom, "profile": stored.profile,
+            "custom_versions": stored.custom_versions,
+            "profile_versions": stored.profile_versions,
+            "created_ms": to_ms(stored.created_at), "last_login_ms": to_ms(stored.last_login_at)}
+
+
+def _completed(request, app_id: str, user_id: str, overlay: dict) -> dict:
+    """The user as Redis knows it; the stored row is read (and merged into Redis
+    for the next time) only while the overlay is not complete."""
+    if overlay["complete"]:
+        return overlay
+    stored = _stored_user(request, user_id)
+    if stored is UNAVAILABLE:
+        return overlay  # the logins Redis remembers: the best answer without PostgreSQL
+    return request.pending_merges.seed(app_id, user_id, _as_seed(stored))
+
+
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
     claims, overlay = _bearer_claims_and_overlay(request, app)
-    stored = request.registry["saas.stored_users"].read(request, claims.user_id)
-    custom = dict(stored.custom if stored else {})
-    profile = dict(stored.profile if stored else {})
-    for target, merged, versions in (("custom", custom, stored.custom_versions if stored else {}),
-                                     ("profile", profile,
-                                      stored.profile_versions if stored else {})):
-        for name, value in overlay[target].items():
-            if overlay[target + "_versions"][name] >= versions.get(name, ""):
-                merged[name] = value
-    first_login = to_ms(stored.created_at) if stored else overlay.get("first_login")
-    last_login = max(filter(None, [to_ms(stored.last_login_at) if stored else None,
-                                   overlay.get("last_login")]), default=None)
+    user = _completed(request, app.app_id, claims.user_id, overlay)
     return json_response(request, {
         "id": claims.user_id,
         "app_id": app.app_id,
         "external_id": claims.external_id,
-        "custom": custom,
-        "profile": profile,
-        "created_at": _iso_ms(first_login),
-        "last_login_at": _iso_ms(last_login),
+        "custom": user["custom"],
+        "profile": user["profile"],
+        "created_at": _iso_ms(user.get("first_login")),
+        "last_login_at": _iso_ms(user.get("last_login")),
     }, Cache_Control="no-store")
 
 

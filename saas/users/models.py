@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, String, UniqueConstraint, func
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from saas.db import Base, utcnow
@@ -20,8 +20,9 @@ def end_user_id(app_internal_id: uuid.UUID, external_id: str) -> uuid.UUID:
 class EndUser(Base):
     __tablename__ = "end_users"
     __table_args__ = (
+        # Deliberately no index on last_login_at: every login changes it, and
+        # without an index the sync's updates stay HOT (migration 0005).
         UniqueConstraint("app_id", "external_id"),
-        Index("ix_end_users_app_id_last_login_at", "app_id", "last_login_at"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -22,6 +22,8 @@ from saas.clock import from_ms, to_ms
 from saas.users.disabled import set_disabled
 from saas.users.models import EndUser
 from saas.users.pending import pending_key
+from saas.webhooks import outbox as webhooks
+from saas.webhooks.models import EventType
 
 MAX_PAGE = 200
 
@@ -91,18 +93,29 @@ def set_user_disabled(request, app: App, user: EndUser, disabled: bool) -> None:
     user.disabled = disabled
     set_disabled(request.redis, request.redis_keys, app.app_id, str(user.id), disabled)
     if disabled:
-        request.login_sessions.revoke_user(app.app_id, str(user.id))
+        count = request.login_sessions.revoke_user(app.app_id, str(user.id))
+        webhooks.stage(request, app, EventType.USER_DISABLED,
+                       _hook_data(user, sessions_revoked=count))
 
 
 def revoke_sessions(request, app: App, user: EndUser) -> int:
-    return request.login_sessions.revoke_user(app.app_id, str(user.id))
+    count = request.login_sessions.revoke_user(app.app_id, str(user.id))
+    webhooks.stage(request, app, EventType.SESSION_REVOKED,
+                   _hook_data(user, session_id=None, cause="revoked_by_tenant",
+                              sessions_revoked=count))
+    return count
 
 
 def delete_user(request, app: App, user: EndUser) -> None:
     """Forget the user here and in Redis. A later login creates them afresh."""
-    revoke_sessions(request, app, user)
+    count = request.login_sessions.revoke_user(app.app_id, str(user.id))
     request.redis.delete(pending_key(request.redis_keys, app.app_id, str(user.id)))
     set_disabled(request.redis, request.redis_keys, app.app_id, str(user.id), False)
+    webhooks.stage(request, app, EventType.USER_DELETED,
+                   _hook_data(user, sessions_revoked=count))
     request.db.delete(user)
 
 
+def _hook_data(user: EndUser, **extra: Any) -> dict[str, Any]:
+    """A webhook's ``data`` for a tenant's action on a user (docs/webhooks.md)."""
+    return {"user_id": str(user.id), "external_id": user.external_id, **extra}

@@ -249,7 +249,8 @@ def _ciphertexts(conn) -> dict[str, str]:
         "SELECT 'current ' || id, current_ciphertext FROM app_secrets "
         "UNION ALL SELECT 'previous ' || id, previous_ciphertext FROM app_secrets "
         "WHERE previous_ciphertext IS NOT NULL "
-        "UNION ALL SELECT 'signing ' || kid, private_key_ciphertext FROM signing_keys"
+        "UNION ALL SELECT 'signing ' || kid, private_key_ciphertext FROM signing_keys "
+        "UNION ALL SELECT 'webhook ' || id, secret_ciphertext FROM webhook_endpoints"
     )).all()
     return dict(rows)
 
@@ -262,6 +263,12 @@ def test_rotate_master_key_reencrypts_everything(cli, tenant, engine, monkeypatc
             text("UPDATE app_secrets SET previous_ciphertext = :c WHERE kind = 'custom_auth' "
                  "AND app_id = (SELECT id FROM apps WHERE app_id = :a)"),
             {"c": old_box.encrypt("the previous secret"), "a": app["app_id"]},
+        )
+        conn.execute(
+            text("INSERT INTO webhook_endpoints (id, app_id, url, secret_ciphertext, events) "
+                 "SELECT gen_random_uuid(), id, 'https://hooks.example.com/', :c, "
+                 "'[\"user.created\"]' FROM apps WHERE app_id = :a"),
+            {"c": old_box.encrypt("whsec_the-webhook-secret"), "a": app["app_id"]},
         )
         before = _ciphertexts(conn)
 
@@ -284,7 +291,8 @@ def test_rotate_master_key_reencrypts_everything(cli, tenant, engine, monkeypatc
         with pytest.raises(ValueError):
             old_box.decrypt(ciphertext)
     plaintexts = {new_box.decrypt(c) for c in after.values()}
-    assert {*app["secrets"].values(), "the previous secret"} <= plaintexts
+    assert {*app["secrets"].values(), "the previous secret",
+            "whsec_the-webhook-secret"} <= plaintexts
 
 
 def test_migrate_builds_a_fresh_sqlite_database(tmp_path, app_settings, capsys):

@@ -35,6 +35,17 @@ ID_ROUTES = [
     ("GET", "apps/{app}/audit", None),
     ("GET", "apps/{app}/audit.csv", None),
     ("GET", "apps/{app}/stats", None),
+    ("GET", "apps/{app}/attempts/{attempt_id}", None),
+    ("GET", "apps/{app}/webhooks", None),
+    ("POST", "apps/{app}/webhooks", {"url": "https://hooks.example.com/x",
+                                     "events": ["user.created"]}),
+    ("GET", "apps/{app}/webhooks/{hook}", None),
+    ("PATCH", "apps/{app}/webhooks/{hook}", {"enabled": False}),
+    ("DELETE", "apps/{app}/webhooks/{hook}", None),
+    ("GET", "apps/{app}/webhooks/{hook}/secret", None),
+    ("POST", "apps/{app}/webhooks/{hook}/secret/rotate", None),
+    ("GET", "apps/{app}/webhooks/{hook}/deliveries", None),
+    ("POST", "apps/{app}/webhooks/{hook}/deliveries/{delivery}/resend", None),
 ]
 TENANT_ROUTES = [("GET", "apps", None), ("POST", "apps", {"name": "New app"})]
 
@@ -49,6 +60,14 @@ AUDIT_WALK = [
     ("POST", "apps/{app}/users/{user}/enable", None, "user.enabled"),
     ("POST", "apps/{app}/users/{user}/revoke-sessions", None, "session.revoked"),
     ("DELETE", "apps/{app}/users/{user}", None, "user.deleted"),
+    ("POST", "apps/{app}/webhooks", {"url": "https://hooks.example.com/y",
+                                     "events": ["login.failed"]}, "webhook.created"),
+    ("PATCH", "apps/{app}/webhooks/{hook}", {"events": ["user.created"]}, "webhook.updated"),
+    ("GET", "apps/{app}/webhooks/{hook}/secret", None, "webhook.secret_revealed"),
+    ("POST", "apps/{app}/webhooks/{hook}/secret/rotate", None, "webhook.secret_rotated"),
+    ("POST", "apps/{app}/webhooks/{hook}/deliveries/{delivery}/resend", None,
+     "webhook.resent"),
+    ("DELETE", "apps/{app}/webhooks/{hook}", None, "webhook.deleted"),
     ("DELETE", "apps/{app}", None, "app.deleted"),
 ]
 
@@ -65,11 +84,17 @@ def other_tenant(db, passwords, secret_box) -> Tenant:
 
 def pattern(template: str) -> str:
     path = "/v1/manage/" + template.replace("{app}", "{app_id}").replace("{user}", "{user_id}")
+    path = path.replace("{hook}", "{webhook_id}").replace("{delivery}", "{delivery_id}")
     return path.replace("custom_auth", "{kind}").replace("custom_token", "{kind}")
 
 
-def fill(template: str, app_id: str, user_id) -> str:
-    return template.replace("{app}", app_id).replace("{user}", str(user_id))
+def fill(template: str, app_id: str, user_id, tenant: Tenant | None = None) -> str:
+    """The path with ids; ``tenant`` gives the webhook and delivery ids."""
+    path = template.replace("{app}", app_id).replace("{user}", str(user_id))
+    if tenant is not None:
+        path = path.replace("{hook}", str(tenant.webhook_id))
+        path = path.replace("{delivery}", str(tenant.delivery_id))
+    return path
 
 
 def call(api: Api, method: str, path: str, body, status):
@@ -92,7 +117,10 @@ def snapshot(db, registry, tenant: Tenant, tokens: dict, webapp) -> dict:
     for table, column, value in (("apps", "tenant_id", tenant.tenant_id),
                                  ("app_secrets", "app_id", app_uuid),
                                  ("signing_keys", "app_id", app_uuid),
-                                 ("end_users", "app_id", app_uuid)):
+                                 ("end_users", "app_id", app_uuid),
+                                 ("webhook_endpoints", "app_id", app_uuid),
+                                 ("webhook_events", "app_id", app_uuid),
+                                 ("webhook_deliveries", "endpoint_id", tenant.webhook_id)):
         rows[table] = db.execute(text(f"SELECT * FROM {table} WHERE {column} = :v "  # noqa: S608
                                       "ORDER BY 1"), {"v": value}).all()
     rows["audit_events"] = db.scalar(select(func.count()).select_from(AuditEvent))
@@ -113,9 +141,9 @@ def test_another_tenants_ids_are_not_found_and_nothing_changes(
     before = snapshot(db, registry, tenant, tokens, webapp)
     assert before["me"] == 200 and before["cache"]
     intruder = Api(webapp, other_tenant.key)
-    targets = [fill(template, tenant.app.app_id, tenant.user.id)]
-    if "{user}" in template:  # B's own app, A's user
-        targets.append(fill(template, other_tenant.app.app_id, tenant.user.id))
+    targets = [fill(template, tenant.app.app_id, tenant.user.id, tenant)]
+    if "{user}" in template or "{hook}" in template:  # B's own app, A's user or webhook
+        targets.append(fill(template, other_tenant.app.app_id, tenant.user.id, tenant))
     for path in targets:
         error = call(intruder, method, path, body, 404).json
         assert error["error"] == "not_found" and error["reason"] == "not_found"
@@ -135,7 +163,7 @@ def test_every_route_needs_a_live_key(webapp, db, registry, tenant):
                    "revoked": {"Authorization": f"Bearer {live_key}"},
                    "other scheme": {"Authorization": f"Basic {live_key}"}}
     for method, template, body in ID_ROUTES + TENANT_ROUTES:
-        path = fill(template, tenant.app.app_id, tenant.user.id)
+        path = fill(template, tenant.app.app_id, tenant.user.id, tenant)
         for name, headers in credentials.items():
             api = Api(webapp, None)
             api.headers = headers
@@ -175,7 +203,7 @@ def test_each_change_writes_exactly_its_audit_event(webapp, db, tenant):
     for method, template, body, expected in AUDIT_WALK:
         db.expire_all()
         seen = set(db.scalars(select(AuditEvent.id)))
-        response = call(api, method, fill(template, app_id, user_id), body, "2*")
+        response = call(api, method, fill(template, app_id, user_id, tenant), body, "2*")
         db.expire_all()
         new = list(db.scalars(select(AuditEvent).where(AuditEvent.id.not_in(seen))))
         assert [event.type for event in new] == [expected], (method, template)

@@ -1,8 +1,9 @@
 """Shared set-up of the management API tests (no tests here).
 
-``make_tenant``: a tenant with an API key, an app ready for logins and one end
-user; ``Api`` calls ``/v1/manage`` with a tenant's key. Each test module makes
-its own small fixtures from these.
+``make_tenant``: a tenant with an API key, an app ready for logins, one end
+user and a webhook endpoint with one pending delivery; ``Api`` calls
+``/v1/manage`` with a tenant's key. Each test module makes its own small
+fixtures from these.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from saas.apps.models import App
 from saas.users.models import EndUser, end_user_id
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT
+from tests.functional.test_webhooks_support import add_delivery, add_webhook
 
 ENDPOINT = "https://tenant.example.com/auth"
 
@@ -73,6 +75,8 @@ class Tenant:
     app: App
     secrets: dict[str, str]
     user: EndUser
+    webhook_id: Any = None  # an endpoint of the app, with one pending delivery
+    delivery_id: Any = None
 
     @property
     def app_path(self) -> str:
@@ -89,8 +93,11 @@ def make_tenant(db, passwords, secret_box, name: str = "Acme") -> Tenant:
     app, secrets = make_app(db, secret_box, member.tenant_id, name=f"{name} app",
                             custom_auth_endpoint=ENDPOINT, redirect_uris=[CLIENT_REDIRECT])
     user = add_user(db, app, "user-1")
+    webhook, _secret = add_webhook(db, secret_box, app)
+    delivery = add_delivery(db, webhook)
     db.commit()  # to the savepoint; the web requests share the connection
-    return Tenant(member.tenant_id, plaintext, key.prefix, app, secrets, user)
+    return Tenant(member.tenant_id, plaintext, key.prefix, app, secrets, user, webhook.id,
+                  delivery.id)
 
 
 PROBES = ("/healthz", "/readyz", "/metrics")

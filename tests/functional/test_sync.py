@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
+from collections import Counter
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -18,7 +20,6 @@ from saas.events import STREAM
 from saas.sync.drain import drain
 from saas.sync.parse import parse_entry
 from saas.sync.stream import EventStream
-from saas.sync.versions import field_version
 from saas.sync.writer import write_batch
 from saas.users.models import EndUser, end_user_id
 from saas.users.pending import PendingMerges
@@ -51,7 +52,7 @@ def test_logins_land_merged_with_one_audit_row_per_event(
     first = Login(webapp, login_app.app_id, secret).tokens(
         user_id="u1", custom={"plan": "pro", "lang": "en"}, profile={"name": "Ann"})
     Login(webapp, login_app.app_id, secret).tokens(user_id="u1", custom={"lang": "de"})
-    result = drain(stream, session_factory, pending)
+    result = drain(stream, session_factory)
     assert result.read >= 6 and result.dead_lettered == 0
 
     user = db.get(EndUser, uuid.UUID(first["user"]["id"]))
@@ -63,38 +64,48 @@ def test_logins_land_merged_with_one_audit_row_per_event(
         select(AuditEvent.type, func.count()).where(AuditEvent.app_id == login_app.app_id)
         .group_by(AuditEvent.type)
     ).all()
-    assert dict(types) == {"login.started": 2, "login.succeeded": 2, "token.issued": 2}
+    assert dict(types) == {"login.started": 2, "login.succeeded": 2, "token.issued": 2,
+                           "user.created": 1}
     assert stream.status()["backlog"] == 0
 
-    # /me now reads the stored row; the overlay was trimmed.
+    # The overlay is kept (it is the /me cache); the first /me merges the
+    # stored row into it and marks it complete.
     overlay = pending.read(login_app.app_id, first["user"]["id"])
-    assert overlay["custom"] == {} and overlay["profile"] == {}
+    assert overlay["custom"] == {"plan": "pro", "lang": "de"} and not overlay["complete"]
     me = webapp.get(f"/v1/apps/{login_app.app_id}/me",
                     headers={"Authorization": "Bearer " + first["access_token"]}).json
     assert me["custom"] == {"plan": "pro", "lang": "de"}
     assert me["created_at"] and me["last_login_at"]
+    assert pending.read(login_app.app_id, first["user"]["id"])["complete"]
 
 
-def test_overlay_trim_keeps_a_newer_login(login_app, stream, pending, session_factory, registry):
-    client = registry["saas.redis"]
-    user_id = str(end_user_id(login_app.id, "racer"))
-    entry = login_entry(login_app, "racer", 1000, custom={"a": 1})
-    client.xadd(stream.stream, entry)
-    event_id = json.loads(entry["event"])["id"]
-    pending.record(login_app.app_id, user_id, 1000, field_version(1000, event_id), {"a": 1}, None)
-    stream.ensure_group()
-    entries = stream.read_batch(10)
-    # A newer login arrives while the batch is being written.
-    pending.record(login_app.app_id, user_id, 2000, field_version(2000, uuid.uuid4()), {"a": 2},
-                   None)
-    with session_factory() as session, session.begin():
-        states = write_batch(session, [parse_entry(i.decode(), f) for i, f in entries])
-    state = states[user_id]
-    pending.trim(login_app.app_id, [(user_id, state.last_login_ms)])
-    assert pending.read(login_app.app_id, user_id)["custom"] == {"a": 2}
-    # Once the newer login is committed too, the overlay goes.
-    pending.trim(login_app.app_id, [(user_id, 2000)])
-    assert pending.read(login_app.app_id, user_id)["custom"] == {}
+def test_me_merges_synced_fields_into_a_new_overlay_once_then_reads_redis_only(
+    webapp, login_app, stream, pending, session_factory, db, registry
+):
+    """A returning user whose overlay expired: the first /me merges the stored
+    row in; later answers come from Redis alone."""
+    secret = login_app.plain_secrets["custom_auth"]
+    first = Login(webapp, login_app.app_id, secret).tokens(
+        user_id="back", custom={"plan": "pro"}, profile={"name": "Bea"})
+    drain(stream, session_factory)
+    user_id = first["user"]["id"]
+    registry["saas.redis"].delete(pending.keys.app(login_app.app_id, "pending", user_id))
+
+    second = Login(webapp, login_app.app_id, secret).tokens(user_id="back",
+                                                            custom={"lang": "fr"})
+    assert not pending.read(login_app.app_id, user_id)["complete"]
+    headers = {"Authorization": "Bearer " + second["access_token"]}
+    me = webapp.get(f"/v1/apps/{login_app.app_id}/me", headers=headers).json
+    assert me["custom"] == {"plan": "pro", "lang": "fr"} and me["profile"] == {"name": "Bea"}
+    stored = db.get(EndUser, uuid.UUID(user_id))
+    assert me["created_at"] == stored.created_at.isoformat()
+
+    # Complete now: /me no longer reads PostgreSQL (a row changed behind its
+    # back goes unseen; only the sync writes user data, so this cannot happen).
+    stored.custom = {"plan": "changed behind the cache"}
+    db.flush()
+    again = webapp.get(f"/v1/apps/{login_app.app_id}/me", headers=headers).json
+    assert again["custom"] == {"plan": "pro", "lang": "fr"}
 
 
 def test_same_batch_twice_adds_nothing(login_app, stream, pending, session_factory, db, registry):
@@ -102,11 +113,48 @@ def test_same_batch_twice_adds_nothing(login_app, stream, pending, session_facto
     entry = login_entry(login_app, "twice", 5000, custom={"k": "v"})
     for _ in range(2):
         client.xadd(stream.stream, entry)  # the same event delivered twice
-    drain(stream, session_factory, pending)
-    count = db.scalar(select(func.count()).select_from(AuditEvent)
-                      .where(AuditEvent.app_id == login_app.app_id))
-    assert count == 1
+    drain(stream, session_factory)
+    client.xadd(stream.stream, entry)  # and once more in a later batch
+    drain(stream, session_factory)
+    types = db.scalars(select(AuditEvent.type).where(AuditEvent.app_id == login_app.app_id))
+    assert sorted(types) == ["login.succeeded", "user.created"]
     assert db.scalar(select(EndUser.custom).where(EndUser.external_id == "twice")) == {"k": "v"}
+
+
+def test_a_waiting_drain_takes_up_an_event_that_arrives_mid_run(
+    login_app, stream, pending, session_factory, db, registry
+):
+    """An idle worker's run waits on the stream: an event that arrives while it
+    runs lands at once, not at the next scheduled run."""
+    outcome = {}
+
+    def run() -> None:
+        outcome["result"] = drain(stream, session_factory, time_budget=1.5,
+                                  wait_for_events=True)
+        outcome["ended"] = time.monotonic()
+
+    worker = threading.Thread(target=run)
+    started = time.monotonic()
+    worker.start()
+    time.sleep(0.3)
+    registry["saas.redis"].xadd(stream.stream, login_entry(login_app, "latecomer", 1000))
+    added = time.monotonic()
+    while stream.status()["backlog"] and time.monotonic() - added < 1.0:
+        time.sleep(0.01)
+    taken_up = time.monotonic() - added
+    worker.join()
+
+    assert outcome["result"].applied == 1
+    assert taken_up < 0.5  # acknowledged (after commit) well before the run's end
+    assert outcome["ended"] - started >= 1.4  # the run kept waiting until its budget
+    assert db.scalar(select(EndUser.external_id).where(EndUser.app_id == login_app.id)) \
+        == "latecomer"
+
+
+def test_without_waiting_an_empty_stream_ends_the_run_at_once(stream, pending, session_factory):
+    started = time.monotonic()
+    assert drain(stream, session_factory, time_budget=2.0).read == 0
+    assert time.monotonic() - started < 0.5
 
 
 def test_poison_is_dead_lettered_and_the_rest_lands(
@@ -124,7 +172,7 @@ def test_poison_is_dead_lettered_and_the_rest_lands(
     client.xadd(stream.stream, {"event": json.dumps(orphan)})
     client.xadd(stream.stream, login_entry(login_app, "after", 2000))
 
-    result = drain(stream, session_factory, pending)
+    result = drain(stream, session_factory)
     assert (result.read, result.dead_lettered) == (5, 3)
     landed = set(db.scalars(select(EndUser.external_id).where(EndUser.app_id == login_app.id)))
     assert landed == {"before", "after"}
@@ -141,7 +189,7 @@ def test_database_outage_leaves_entries_pending(login_app, stream, pending, regi
     dead_db = sessionmaker(bind=create_engine(
         "postgresql+psycopg://postgres@127.0.0.1:1/none", connect_args={"connect_timeout": 1}))
     with pytest.raises(OperationalError):
-        drain(stream, dead_db, pending)
+        drain(stream, dead_db)
     status = stream.status()
     assert status["backlog"] == 1 and status["in_flight"] == 1 and status["dead_letters"] == 0
 
@@ -153,10 +201,10 @@ def test_pending_entries_of_a_dead_consumer_are_reclaimed(
     client.xadd(stream.stream, login_entry(login_app, "orphaned", 1000))
     dead = EventStream(client, keys, "dead-consumer", reclaim_idle_ms=60_000)
     assert len(dead.read_batch(10)) == 1  # read, then the consumer dies
-    assert drain(stream, session_factory, pending).read == 0  # not idle long enough yet
+    assert drain(stream, session_factory).read == 0  # not idle long enough yet
     eager = EventStream(client, keys, "rescuer", reclaim_idle_ms=5)
     time.sleep(0.02)  # idle longer than the rescuer's reclaim timeout
-    assert drain(eager, session_factory, pending).applied == 1
+    assert drain(eager, session_factory).applied == 1
     assert db.scalar(select(EndUser.external_id).where(EndUser.external_id == "orphaned"))
 
 
@@ -189,9 +237,13 @@ def test_any_order_and_repetition_give_identical_rows(login_app, session_factory
                        EndUser.created_at, EndUser.last_login_at)
                 .where(EndUser.app_id == login_app.id).order_by(EndUser.external_id)
             ).all()
-            audit = db_connection.scalar(select(func.count()).select_from(AuditEvent)
-                                         .where(AuditEvent.app_id == login_app.app_id))
-            return [tuple(u) for u in users], audit
+            audit = db_connection.execute(
+                select(AuditEvent.type, AuditEvent.external_id, func.count())
+                .where(AuditEvent.app_id == login_app.app_id)
+                .group_by(AuditEvent.type, AuditEvent.external_id)
+                .order_by(AuditEvent.type, AuditEvent.external_id)
+            ).all()
+            return [tuple(u) for u in users], [tuple(a) for a in audit]
         finally:
             savepoint.rollback()
 
@@ -199,4 +251,7 @@ def test_any_order_and_repetition_give_identical_rows(login_app, session_factory
     assert rows_after([parsed, parsed]) == once
     assert rows_after([list(reversed(parsed))]) == once
     assert rows_after([[e] for e in reversed(parsed)]) == once
-    assert once[1] == len(parsed)
+    logins = {("login.succeeded", ext, n) for ext, n in
+              Counter(ext for ext, _ms, _c in sequence).items()}
+    created = {("user.created", ext, 1) for ext, _ms, _c in sequence}
+    assert set(once[1]) == logins | created  # one row per event, one creation per user

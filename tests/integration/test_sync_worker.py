@@ -186,19 +186,31 @@ class SyncEnv:
         summary = self.redis.xpending(stream.stream, GROUP)
         return {c["name"].decode(): int(c["pending"]) for c in summary["consumers"] or []}
 
+    # The login path's audit rows; the sync adds a user.created row per new
+    # user on top of them (see created_users).
     def audit_counts(self) -> dict[str, int]:
         with self.engine.connect() as conn:
             rows = conn.execute(text(
-                "SELECT type, count(*) FROM audit_events WHERE app_id = :app GROUP BY type"
+                "SELECT type, count(*) FROM audit_events"
+                " WHERE app_id = :app AND type <> 'user.created' GROUP BY type"
             ), {"app": self.app.app_id}).all()
         return {type_: count for type_, count in rows}
 
     def audit_total(self) -> tuple[int, int]:
-        """(rows, distinct ids) of the app's audit events."""
+        """(rows, distinct ids) of the app's login-path audit events."""
         with self.engine.connect() as conn:
             return tuple(conn.execute(text(
-                "SELECT count(*), count(DISTINCT id) FROM audit_events WHERE app_id = :app"
+                "SELECT count(*), count(DISTINCT id) FROM audit_events"
+                " WHERE app_id = :app AND type <> 'user.created'"
             ), {"app": self.app.app_id}).one())
+
+    def created_users(self) -> list[str]:
+        """External ids of the user.created audit rows, sorted (repeats kept)."""
+        with self.engine.connect() as conn:
+            return sorted(conn.scalars(text(
+                "SELECT external_id FROM audit_events"
+                " WHERE app_id = :app AND type = 'user.created'"
+            ), {"app": self.app.app_id}))
 
     def users(self) -> dict[str, dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -264,11 +276,18 @@ def sync_env(app_settings, redis_client, tmp_path) -> Iterator[SyncEnv]:
 
 
 def _assert_beat_reached(worker: Worker) -> None:
-    """The worker ran drains that its own beat sent (the test sends no task)."""
+    """The worker ran drains that its own beat sent (the test sends no task).
+
+    A run waits on the stream until its time budget is spent, so it reports
+    success up to a second after its events landed.
+    """
+    done = re.compile(r"Task workers\.sync\.drain\[[0-9a-f-]+\] succeeded")
+    deadline = time.monotonic() + 5
+    while not done.search(worker.log()) and time.monotonic() < deadline:
+        time.sleep(0.05)
     log = worker.log()
     assert "Sending due task drain-events (workers.sync.drain)" in log, worker.describe()
-    assert re.search(r"Task workers\.sync\.drain\[[0-9a-f-]+\] succeeded", log), \
-        worker.describe()
+    assert done.search(log), worker.describe()
 
 
 def test_logins_land_merged_with_one_audit_row_per_event(sync_env):
@@ -291,6 +310,7 @@ def test_logins_land_merged_with_one_audit_row_per_event(sync_env):
     assert env.audit_total() == (logins * EVENTS_PER_LOGIN,) * 2
     users = env.users()
     assert set(users) == {"ann", "bob", "cy"}
+    assert env.created_users() == ["ann", "bob", "cy"]
     assert str(users["ann"]["id"]) == ann["user"]["id"]
     # Field by field: lang from the second login, plan from the first, beta stored as null.
     assert users["ann"]["custom"] == {"plan": "pro", "lang": "de", "beta": None}
@@ -303,8 +323,8 @@ def test_logins_land_merged_with_one_audit_row_per_event(sync_env):
 
     status = env.stream().status()
     assert status["backlog"] == 0 and status["dead_letters"] == 0
-    # The worker trimmed the read-your-writes overlays of what it committed.
-    assert not env.redis.exists(env.keys.app(env.app.app_id, "pending", ann["user"]["id"]))
+    # The overlay stays as the /me cache; this first /me completes it from the row.
+    assert env.redis.exists(env.keys.app(env.app.app_id, "pending", ann["user"]["id"]))
     me = web.get(f"/v1/apps/{env.app.app_id}/me",
                  headers={"Authorization": "Bearer " + ann["access_token"]}).json
     assert me["custom"] == {"plan": "pro", "lang": "de", "beta": None}
@@ -382,6 +402,7 @@ def test_worker_killed_mid_batch_loses_and_duplicates_nothing(sync_env):
     assert env.audit_total() == (EVENTS_PER_LOGIN + new_events,) * 2
     users = env.users()
     assert set(users) == {"held", "k1", "k2", "k3"}
+    assert env.created_users() == ["held", "k1", "k2", "k3"]  # each created once
     assert users["held"]["custom"] == {"a": 1, "b": 2, "c": 3}
     assert users["held"]["profile"] == {"n": "first"}
     for name in ("k1", "k2", "k3"):

@@ -108,10 +108,25 @@ def test_pending_merges_are_last_writer_wins_per_field(backend):
     assert overlay["first_login"] == 1000 and overlay["last_login"] == 2000
     merges.record(APP, "u1", 3000, field_version(3000, uuid.uuid4()), {"b": None}, None)
     assert merges.read(APP, "u1")["custom"]["b"] is None
-    merges.trim(APP, [("u1", 2999)])  # the 3000 login is not committed yet: kept
-    assert merges.read(APP, "u1")["custom"]["b"] is None
-    merges.trim(APP, [("u1", 3000)])
-    assert merges.read(APP, "u1")["custom"] == {}
+    assert not merges.read(APP, "u1")["complete"]
+
+
+def test_seeding_merges_the_stored_row_by_version_and_marks_complete(backend):
+    merges = PendingMerges(*backend)
+    newer, older = field_version(2000, uuid.uuid4()), field_version(1000, uuid.uuid4())
+    merges.record(APP, "u1", 2000, newer, {"a": "login"}, None)
+    seeded = merges.seed(APP, "u1", {
+        "custom": {"a": "stored", "b": "stored"}, "profile": {"name": "Stored"},
+        "custom_versions": {"a": older, "b": older}, "profile_versions": {"name": older},
+        "created_ms": 500, "last_login_ms": 1000,
+    })
+    assert seeded == merges.read(APP, "u1")
+    assert seeded["complete"]
+    assert seeded["custom"] == {"a": "login", "b": "stored"}  # the newer version wins
+    assert seeded["profile"] == {"name": "Stored"}
+    assert seeded["first_login"] == 500 and seeded["last_login"] == 2000
+    # A user with no stored row yet: complete as it is.
+    assert merges.seed(APP, "u2", None)["complete"]
 
 
 def test_session_rotation_retry_and_reuse(backend, monkeypatch):

@@ -1,0 +1,223 @@
+"""An app's webhook endpoints: add, edit, enable/disable, delete, reveal/rotate the
+secret, and the delivery log with its attempts and a "resend" button."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.view import view_config
+
+from saas.apps.validation import InvalidSetting
+from saas.dashboard.common import WRONG_PASSWORD, audit, checked, field, no_store
+from saas.dashboard.common import password_confirmed as confirmed
+from saas.security import Permission
+from saas.users.services import BadCursor
+from saas.webhooks.dispatch import kick_after_commit
+from saas.webhooks.endpoints import (
+    DEFAULT_GRACE_SECONDS,
+    checked_events,
+    checked_url,
+    create_endpoint,
+    deliveries_page,
+    delivery_of_endpoint,
+    endpoints_of_app,
+    previous_valid_until,
+    resend,
+    reveal_endpoint_secret,
+    rotate_endpoint_secret,
+    update_endpoint,
+)
+from saas.webhooks.events import EVENT_TYPES
+
+PAGE_SIZE = 20
+EVENT_HINTS = {
+    "user.created": "A user logged in for the first time.",
+    "user.updated": "A login changed a user's custom or profile data.",
+    "login.succeeded": "A login was accepted.",
+    "login.failed": "A login was refused, with its reason.",
+    "user.disabled": "A user was disabled here or through the API.",
+    "user.deleted": "A user was deleted here or through the API.",
+    "session.revoked": "A session ended: logout, token reuse, or revoked by you.",
+}
+
+
+def _allow_private(request) -> bool:
+    return request.registry.settings["saas.backchannel.allow_private"]
+
+
+def _form(request) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
+    """The posted URL and events: (checked fields, errors, values to show again)."""
+    values = {"url": field(request, "url", 2100).strip(),
+              "events": [e for e in request.POST.getall("events") if e in EVENT_TYPES]}
+    fields, errors = {}, {}
+    try:
+        fields["url"] = checked_url(values["url"], allow_private=_allow_private(request))
+    except InvalidSetting as exc:
+        errors["url"] = str(exc)
+    try:
+        fields["events"] = checked_events(request.POST.getall("events"))
+    except InvalidSetting:
+        errors["events"] = "Choose at least one event."
+    return fields, errors, values
+
+
+def _list_page(context, request, **extra: Any) -> dict[str, Any]:
+    page = {"app": context.app, "tab": "webhooks", "event_types": EVENT_TYPES,
+            "hints": EVENT_HINTS, "endpoints": endpoints_of_app(request.db, context.app),
+            "errors": {}, "values": {"url": "", "events": list(EVENT_TYPES)}}
+    page.update(extra)
+    return page
+
+
+@view_config(route_name="dashboard.app.webhooks", renderer="dashboard/webhooks.html",
+             request_method="GET", permission=Permission.VIEW)
+def webhooks_page(context, request) -> dict:
+    return _list_page(context, request)
+
+
+@view_config(route_name="dashboard.app.webhooks", renderer="dashboard/webhooks.html",
+             request_method="POST", permission=Permission.MANAGE)
+def webhook_create(context, request) -> dict:
+    fields, errors, values = _form(request)
+    if not errors:
+        try:
+            endpoint, secret = create_endpoint(request.db, request.secret_box, context.app,
+                                               fields)
+        except InvalidSetting as exc:
+            errors["url"] = str(exc)
+    if errors:
+        request.response.status_int = 400
+        return _list_page(context, request, errors=errors, values=values)
+    audit(request, context, "webhook.created",
+          details={"webhook_id": str(endpoint.id), "events": endpoint.events})
+    no_store(request)
+    return _list_page(context, request, new_secret={"endpoint": endpoint, "value": secret})
+
+
+def _detail_page(context, request, **extra: Any) -> dict[str, Any]:
+    endpoint = context.endpoint
+    cursor = request.GET.get("cursor", "")[:512] or None
+    page = {"app": context.app, "tab": "webhooks", "endpoint": endpoint,
+            "event_types": EVENT_TYPES, "hints": EVENT_HINTS, "errors": {},
+            "values": {"url": endpoint.url, "events": list(endpoint.events)},
+            "revealed": None, "new_secret": None, "deliveries": [], "next_url": None,
+            "cursor": cursor, "log_error": None,
+            "previous_valid_until": previous_valid_until(endpoint)}
+    try:
+        page["deliveries"], next_cursor = deliveries_page(request.db, endpoint,
+                                                          limit=PAGE_SIZE, cursor=cursor)
+    except BadCursor:
+        request.response.status_int = 400
+        page["log_error"] = "That page link is not valid any more; start from the first page."
+        next_cursor = None
+    if next_cursor:
+        page["next_url"] = _url(request, context, _query={"cursor": next_cursor})
+    page.update(extra)
+    return page
+
+
+def _url(request, context, route: str = "dashboard.app.webhook", **kw: Any) -> str:
+    return request.route_url(route, app_id=context.app.app_id,
+                             webhook_id=str(context.endpoint.id), **kw)
+
+
+def _back(request, context, message: str) -> HTTPSeeOther:
+    request.session.flash(message)
+    return HTTPSeeOther(_url(request, context))
+
+
+def _audit(request, context, type_: str, **details: Any) -> None:
+    audit(request, context, type_, details={"webhook_id": str(context.endpoint.id), **details})
+
+
+@view_config(route_name="dashboard.app.webhook", renderer="dashboard/webhook.html",
+             request_method="GET", permission=Permission.VIEW)
+def webhook_detail(context, request) -> dict:
+    return _detail_page(context, request)
+
+
+@view_config(route_name="dashboard.app.webhook", renderer="dashboard/webhook.html",
+             request_method="POST", permission=Permission.MANAGE)
+def webhook_update(context, request) -> dict | HTTPSeeOther:
+    fields, errors, values = _form(request)
+    if errors:
+        request.response.status_int = 400
+        return _detail_page(context, request, errors=errors, values=values)
+    changed = update_endpoint(context.endpoint, fields)
+    if changed:
+        _audit(request, context, "webhook.updated", fields=sorted(changed))
+    return _back(request, context, "Webhook saved." if changed else "Nothing changed.")
+
+
+def _set_enabled(context, request, enabled: bool) -> HTTPSeeOther:
+    if not update_endpoint(context.endpoint, {"enabled": enabled}):
+        return _back(request, context, f"The webhook is {'enabled' if enabled else 'disabled'}"
+                                       " already.")
+    _audit(request, context, "webhook.updated", fields=["enabled"])
+    if enabled:
+        kick_after_commit(request)  # deliveries held while it was off resume now
+        return _back(request, context, "Webhook enabled; held deliveries resume.")
+    return _back(request, context, "Webhook disabled; new events wait until you enable it.")
+
+
+@view_config(route_name="dashboard.app.webhook.enable", request_method="POST",
+             permission=Permission.MANAGE)
+def webhook_enable(context, request) -> HTTPSeeOther:
+    return _set_enabled(context, request, True)
+
+
+@view_config(route_name="dashboard.app.webhook.disable", request_method="POST",
+             permission=Permission.MANAGE)
+def webhook_disable(context, request) -> HTTPSeeOther:
+    return _set_enabled(context, request, False)
+
+
+@view_config(route_name="dashboard.app.webhook.delete", renderer="dashboard/webhook.html",
+             request_method="POST", permission=Permission.MANAGE)
+def webhook_delete(context, request) -> dict | HTTPSeeOther:
+    if not checked(request, "confirm"):
+        request.response.status_int = 400
+        return _detail_page(context, request,
+                            errors={"delete": "Tick the box to confirm the deletion."})
+    _audit(request, context, "webhook.deleted")
+    request.db.delete(context.endpoint)
+    request.session.flash("Webhook deleted, with its delivery log.")
+    return HTTPSeeOther(request.route_url("dashboard.app.webhooks", app_id=context.app.app_id))
+
+
+@view_config(route_name="dashboard.app.webhook.reveal", renderer="dashboard/webhook.html",
+             request_method="POST", permission=Permission.MANAGE)
+def webhook_reveal(context, request) -> dict:
+    if not confirmed(request):
+        request.response.status_int = 401
+        return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    _audit(request, context, "webhook.secret_revealed")
+    no_store(request)
+    return _detail_page(context, request,
+                        revealed=reveal_endpoint_secret(context.endpoint, request.secret_box))
+
+
+@view_config(route_name="dashboard.app.webhook.rotate", renderer="dashboard/webhook.html",
+             request_method="POST", permission=Permission.MANAGE)
+def webhook_rotate(context, request) -> dict:
+    if not confirmed(request):
+        request.response.status_int = 401
+        return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    secret = rotate_endpoint_secret(context.endpoint, request.secret_box)
+    _audit(request, context, "webhook.secret_rotated", grace_seconds=DEFAULT_GRACE_SECONDS)
+    no_store(request)
+    return _detail_page(context, request, new_secret=secret)
+
+
+@view_config(route_name="dashboard.app.webhook.resend", request_method="POST",
+             permission=Permission.MANAGE)
+def webhook_resend(context, request) -> HTTPSeeOther:
+    delivery = delivery_of_endpoint(request.db, context.endpoint,
+                                    request.matchdict["delivery_id"])
+    if delivery is None:
+        raise HTTPNotFound()
+    resend(request, delivery)
+    _audit(request, context, "webhook.resent", delivery_id=str(delivery.id))
+    note = "" if context.endpoint.enabled else " It goes out once the webhook is enabled."
+    return _back(request, context, f"Delivery queued again with the same event id.{note}")

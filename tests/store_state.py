@@ -1,0 +1,57 @@
+"""What the login path left in Redis, by kind: for "nothing half-done" and
+"nothing persisted" checks.
+
+Keys are ``{prefix}:{app_id}:<kind>:…`` (per app) or ``{prefix}:<kind>:…``;
+the event stream is ``{prefix}:events``. Rate-limit counters (kind ``rl``,
+global ``{rl}``) are the one thing a refused request is allowed to leave.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import redis
+
+RATE_LIMIT_KINDS = frozenset({"rl", "{rl}"})
+
+
+def key_kind(key: str, prefix: str) -> str:
+    rest = key[len(prefix) + 1:]
+    head, _, tail = rest.partition(":")
+    if head.startswith("{") and head != "{rl}":  # an app's hash tag
+        return tail.partition(":")[0]
+    return head
+
+
+def keys_by_kind(client: redis.Redis, prefix: str) -> dict[str, set[str]]:
+    """Every key under the prefix, grouped by kind (the event streams excluded)."""
+    found: dict[str, set[str]] = {}
+    for raw in client.scan_iter(match=f"{prefix}:*", count=1000):
+        key = raw.decode()
+        kind = key_kind(key, prefix)
+        if kind == "events":
+            continue
+        found.setdefault(kind, set()).add(key)
+    return found
+
+
+def lasting_keys(client: redis.Redis, prefix: str) -> set[str]:
+    """Keys other than rate-limit counters."""
+    return {key for kind, keys in keys_by_kind(client, prefix).items()
+            if kind not in RATE_LIMIT_KINDS for key in keys}
+
+
+def stream_events(client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
+    """The decoded events of the login stream, oldest first."""
+    entries = client.xrange(f"{prefix}:events")
+    return [json.loads(fields[b"event"]) for _id, fields in entries]
+
+
+def audit_types(events: list[dict[str, Any]]) -> Counter:
+    return Counter(record["type"] for event in events for record in event["audit"])
+
+
+def upserts(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [event["user"] for event in events if event.get("user")]
