@@ -150,8 +150,9 @@ class Floor:
 
     def login_writes(self, pipe) -> None:
         pipe.xadd(self.key("events"), {"event": self.event})
-        self.merge(keys=[self.key("pending", "u")], args=[0, 600, "v" * 24, "c.plan", '"pro"'],
-                   client=pipe)
+        # ARGV as saas.users.pending's merge script takes them for a login.
+        self.merge(keys=[self.key("pending", "u")],
+                   args=[600, 1, 1, "", "c.plan", "v" * 24, '"pro"'], client=pipe)
 
     def callback(self) -> None:
         state, binding, _record = self.last_state
