@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DEV_CONFIG := development.ini
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint migrate services clean bench-sync demo
+.PHONY: run test lint migrate services clean bench-sync bench bench-smoke demo
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,20 @@ demo: $(INSTALLED)
 ## bench-sync: drain a 100,000-event backlog in one process and print events/s
 bench-sync: $(INSTALLED) services
 	$(BIN)/python -m bench.sync
+
+BENCH_INSTALLED := $(VENV)/.installed-bench
+
+$(BENCH_INSTALLED): setup.py $(INSTALLED)
+	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
+	touch $(BENCH_INSTALLED)
+
+## bench: the production topology under load, its floor, the table (docs/performance.md)
+bench: $(BENCH_INSTALLED) services
+	$(BIN)/python -m bench.run
+
+## bench-smoke: the same runner for a few seconds; fails on any error
+bench-smoke: $(INSTALLED) services
+	$(BIN)/python -m bench.run --smoke
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

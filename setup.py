@@ -41,6 +41,13 @@ tests_require = [
     "jsonschema==4.26.0",
     "openapi-spec-validator==0.9.0",
     "schemathesis==4.32.5",
+    # The benchmark's load generator (bench/loadgen.py; make bench-smoke runs in the suite).
+    "uvloop==0.23.0",
+]
+
+bench_require = [
+    # Sampling profiler for the web workers under load (python -m bench.run --profile DIR).
+    "py-spy==0.4.3",
 ]
 
 setup(
@@ -52,7 +59,7 @@ setup(
     include_package_data=True,
     zip_safe=False,
     install_requires=requires,
-    extras_require={"test": tests_require},
+    extras_require={"test": tests_require, "bench": bench_require},
     entry_points={
         "paste.app_factory": ["main = saas:main"],
         "console_scripts": ["saas-admin = saas.cli:main"],

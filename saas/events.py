@@ -17,6 +17,8 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import orjson
+
 from saas.ratelimit import client_ip
 
 STREAM = "events"
@@ -89,13 +91,20 @@ def audit_from_request(request, type_: str, outcome: str, **fields: Any) -> Audi
 
 def encode_event(audit: list[AuditRecord], user: UserUpsert | None = None,
                  event_id: str | None = None) -> dict[str, str]:
+    # orjson serialises the dataclasses itself (fields in declaration order,
+    # compact, UTF-8): encoding with asdict + json was ~6 % of a login's CPU.
     body = {
         "v": EVENT_VERSION,
         "id": event_id or str(uuid.uuid4()),
-        "audit": [asdict(record) for record in audit],
-        "user": asdict(user) if user else None,
+        "audit": audit,
+        "user": user,
     }
-    return {"event": json.dumps(body, separators=(",", ":"))}
+    try:
+        return {"event": orjson.dumps(body).decode("utf-8")}
+    except orjson.JSONEncodeError:  # e.g. a tenant's integer beyond 64 bits: plain json
+        body.update(audit=[asdict(record) for record in audit],
+                    user=asdict(user) if user else None)
+        return {"event": json.dumps(body, separators=(",", ":"))}
 
 
 def append_event(pipe, keys, audit: list[AuditRecord], user: UserUpsert | None = None,

@@ -11,8 +11,11 @@ atomic operations (Lua scripts, MULTI) on one app's keys stay legal on a cluster
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import redis
+from redis.client import Pipeline
+from redis.exceptions import NoScriptError
 
 MEMORY_SCHEME = "memory://"
 
@@ -35,6 +38,52 @@ def redis_from_url(url: str) -> redis.Redis:
         health_check_interval=30,
         retry_on_timeout=False,
     )
+
+
+class LeanPipeline(Pipeline):
+    """A non-transactional pipeline whose Lua scripts cost no extra round trip.
+
+    redis-py sends ``SCRIPT EXISTS`` before every pipeline that holds a
+    script, a whole round trip per login request. Here the check runs once
+    per process and script; should Redis lose its scripts later (a restart),
+    the one ``EVALSHA`` answered ``NOSCRIPT`` is sent again as the script
+    itself, and nothing else in the pipeline runs twice.
+    """
+
+    _loaded: set[str] = set()
+
+    def load_scripts(self) -> None:
+        if all(script.sha in self._loaded for script in self.scripts):
+            return
+        super().load_scripts()
+        LeanPipeline._loaded.update(script.sha for script in self.scripts)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        stack = list(self.command_stack)
+        scripts = {script.sha: script for script in self.scripts}
+        results = super().execute(raise_on_error=False)
+        for index, result in enumerate(results):
+            if isinstance(result, NoScriptError):
+                args = stack[index][0]
+                script = scripts.get(args[1])
+                if script is not None:
+                    LeanPipeline._loaded.discard(script.sha)
+                    numkeys = int(args[2])
+                    results[index] = script(keys=list(args[3:3 + numkeys]),
+                                            args=list(args[3 + numkeys:]))
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return results
+
+
+def pipeline(client: redis.Redis) -> Pipeline:
+    """A non-transactional pipeline for the hot path (``LeanPipeline`` on real Redis)."""
+    if type(client) is redis.Redis:
+        return LeanPipeline(client.connection_pool, client.response_callbacks,
+                            transaction=False, shard_hint=None)
+    return client.pipeline(transaction=False)
 
 
 class Keys:

@@ -15,14 +15,14 @@ from saas.errors import ApiError, Reason
 from saas.flows.jwt_strict import TokenRejected, verify_custom_token
 from saas.flows.login import (
     AcceptedUser,
-    LoginFailed,
+    claim_first_use,
     record_failure,
     record_login,
-    refuse_disabled,
     user_id_for,
 )
 from saas.flows.request_body import read_params
 from saas.flows.views import load_app
+from saas.redis import pipeline
 from saas.tokens.sessions import new_sid
 from saas.tokens.views import start_session
 
@@ -61,14 +61,16 @@ def custom_token_login(request):
                                                  now), now=int(now))
     except TokenRejected as exc:
         raise _refused(request, app, exc.reason) from exc
-    if not request.nonces.claim_token_once(app.app_id, claims.replay_key, claims.replay_ttl):
-        raise _refused(request, app, Reason.TOKEN_REPLAYED)
     user = AcceptedUser(user_id_for(app, claims.sub), claims.sub, claims.custom, claims.profile,
                         {"previous_secret": claims.used_previous_secret})
-    try:
-        refuse_disabled(request, app, user.user_id, error="invalid_grant")
-    except LoginFailed as exc:
-        raise _refused(request, app, exc.reason) from exc
-    record_login(request, app, user, "custom_token.succeeded", {"flow": FLOW})
+    first_use, disabled = claim_first_use(request, app, claims.replay_key, claims.replay_ttl,
+                                          user.user_id)
+    if not first_use:
+        raise _refused(request, app, Reason.TOKEN_REPLAYED)
+    if disabled:
+        raise _refused(request, app, Reason.USER_DISABLED)
+    # The login's event and the session go out together: one round trip.
+    pipe = pipeline(request.redis)
+    record_login(request, app, user, "custom_token.succeeded", {"flow": FLOW}, pipe=pipe)
     return start_session(request, app, sid=new_sid(), user_id=user.user_id,
-                         external_id=user.external_id, details={"flow": FLOW})
+                         external_id=user.external_id, details={"flow": FLOW}, pipe=pipe)

@@ -19,6 +19,7 @@ from saas.flows.custom_token import feature_disabled
 from saas.flows.login import LoginFailed, record_failure, record_login
 from saas.flows.request_body import read_params
 from saas.flows.views import MAX_DATA_BYTES, load_app
+from saas.redis import pipeline
 from saas.tokens.sessions import new_sid
 from saas.tokens.views import start_session
 
@@ -51,6 +52,7 @@ def inapp_login(request):
         raise ApiError(403 if disabled else 502, "access_denied" if disabled else "server_error",
                        failure.reason, failure.description,
                        headers={"Cache-Control": "no-store"}) from failure
-    record_login(request, app, user, "login.succeeded", record)
+    pipe = pipeline(request.redis)  # the login's event and the session: one round trip
+    record_login(request, app, user, "login.succeeded", record, pipe=pipe)
     return start_session(request, app, sid=new_sid(), user_id=user.user_id,
-                         external_id=user.external_id, details=record)
+                         external_id=user.external_id, details=record, pipe=pipe)

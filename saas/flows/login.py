@@ -4,12 +4,17 @@
   (redirect callback, hosted form, in-app form): verify the token, block its
   replay, refuse disabled users.
 * ``record_login`` — append the login event (user upsert + merge + audit) and
-  the read-your-writes overlay, in one Redis round trip.
+  the read-your-writes overlay, in one Redis round trip (shared with the
+  code or the session the login ends with).
 * ``complete_login`` — the redirect-style ending: all of the above, then a code.
+
+Round trips are what a login costs most (see docs/performance.md), so each
+step queues its writes on one pipeline where the contract's order allows.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +25,10 @@ from saas.errors import Reason
 from saas.events import UserUpsert, append_event, audit_from_request
 from saas.flows.jwt_strict import TokenRejected, verify_tenant_token
 from saas.flows.redirect_uris import with_query
+from saas.redis import pipeline
 from saas.sync.versions import field_version
 from saas.tokens.sessions import new_sid
+from saas.users.disabled import _key as disabled_key
 from saas.users.disabled import is_disabled
 from saas.users.models import end_user_id
 
@@ -58,12 +65,29 @@ def client_redirect(record: dict[str, Any], **params: str | None) -> str:
 
 
 def user_id_for(app: AppConfig, external_id: str) -> str:
-    return str(end_user_id(uuid.UUID(app.id), external_id))
+    return str(end_user_id(_app_namespace(app.id), external_id))
+
+
+@functools.lru_cache(maxsize=1024)
+def _app_namespace(app_uuid: str) -> uuid.UUID:
+    return uuid.UUID(app_uuid)
 
 
 def refuse_disabled(request, app: AppConfig, user_id: str, error: str = "access_denied") -> None:
     if is_disabled(request, app.app_id, user_id):
         raise LoginFailed(error, Reason.USER_DISABLED, "this user is disabled")
+
+
+def claim_first_use(request, app: AppConfig, replay_key: str, ttl: int,
+                    user_id: str) -> tuple[bool, bool]:
+    """One round trip: claim the token's single use and read the user's
+    disabled flag. Returns ``(first_use, disabled)``; a replayed token has
+    left the marker as it was, exactly as the claim alone would."""
+    pipe = pipeline(request.redis)
+    request.nonces.claim_token_once(app.app_id, replay_key, ttl, client=pipe)
+    pipe.exists(disabled_key(request.redis_keys, app.app_id, user_id))
+    first_use, disabled = pipe.execute()
+    return bool(first_use), bool(disabled)
 
 
 def accept_tenant_token(request, app: AppConfig, state: str, token: str) -> AcceptedUser:
@@ -78,19 +102,21 @@ def accept_tenant_token(request, app: AppConfig, state: str, token: str) -> Acce
         )
     except TokenRejected as exc:
         raise LoginFailed("invalid_request", exc.reason) from exc
-    if not request.nonces.claim_token_once(
-        app.app_id, "sig:" + claims.signature_digest, claims.replay_ttl
-    ):
-        raise LoginFailed("invalid_request", Reason.TOKEN_REPLAYED)
     user_id = user_id_for(app, claims.user_id)
-    refuse_disabled(request, app, user_id)
+    first_use, disabled = claim_first_use(request, app, "sig:" + claims.signature_digest,
+                                          claims.replay_ttl, user_id)
+    if not first_use:
+        raise LoginFailed("invalid_request", Reason.TOKEN_REPLAYED)
+    if disabled:
+        raise LoginFailed("access_denied", Reason.USER_DISABLED, "this user is disabled")
     return AcceptedUser(user_id, claims.user_id, claims.custom, claims.profile,
                         {"previous_secret": claims.used_previous_secret})
 
 
 def record_login(request, app: AppConfig, user: AcceptedUser, type_: str,
-                 details: dict[str, Any]) -> None:
-    """One stream entry (audit + upsert) and the overlay, in one round trip."""
+                 details: dict[str, Any], pipe=None) -> None:
+    """One stream entry (audit + upsert) and the overlay, in one round trip;
+    with ``pipe`` they are only queued there, for the caller to send."""
     login_ms = int(request.now * 1000)
     audit = audit_from_request(
         request, type_, "success", app_id=app.app_id, tenant_id=app.tenant_id,
@@ -101,16 +127,19 @@ def record_login(request, app: AppConfig, user: AcceptedUser, type_: str,
         login_at_ms=login_ms, custom=user.custom, profile=user.profile,
     )
     event_id = uuid.uuid4()
-    pipe = request.redis.pipeline(transaction=False)
+    own = pipe is None
+    if own:
+        pipe = pipeline(request.redis)
     append_event(pipe, request.redis_keys, [audit], upsert, event_id=str(event_id))
     request.pending_merges.record(app.app_id, user.user_id, login_ms,
                                   field_version(login_ms, event_id),
                                   user.custom, user.profile, client=pipe)
-    pipe.execute()
+    if own:
+        pipe.execute()
 
 
 def issue_login_code(request, app: AppConfig, user: AcceptedUser,
-                     record: dict[str, Any]) -> str:
+                     record: dict[str, Any], pipe=None) -> str:
     """The authorization code for the client named in the state's record."""
     return request.nonces.issue_code(app.app_id, {
         "user_id": user.user_id,
@@ -121,16 +150,19 @@ def issue_login_code(request, app: AppConfig, user: AcceptedUser,
         "auth_time": int(request.now),
         # The session this code will start, so a reused code can revoke it.
         "sid": new_sid(),
-    })
+    }, client=pipe)
 
 
 def complete_login(
     request, app: AppConfig, state: str, record: dict[str, Any], token: str
 ) -> LoginResult:
     user = accept_tenant_token(request, app, state, token)
-    code = issue_login_code(request, app, user, record)
+    pipe = pipeline(request.redis)
+    code = issue_login_code(request, app, user, record, pipe=pipe)
     record_login(request, app, user, "login.succeeded",
-                 {"attempt_id": record.get("attempt_id"), "flow": record.get("flow", "redirect")})
+                 {"attempt_id": record.get("attempt_id"), "flow": record.get("flow", "redirect")},
+                 pipe=pipe)
+    pipe.execute()
     return LoginResult(code=code, user_id=user.user_id, external_id=user.external_id)
 
 

@@ -92,9 +92,12 @@ class NonceStore:
         return [self.keys.app(app_id, kind, name), self.keys.app(app_id, kind + "-used", name)]
 
     # States -----------------------------------------------------------------
-    def issue_state(self, app_id: str, record: dict[str, Any], ttl: int = STATE_TTL) -> str:
+    def issue_state(self, app_id: str, record: dict[str, Any], ttl: int = STATE_TTL,
+                    client=None) -> str:
+        """A new state; ``client`` (a pipeline) queues the write instead of sending it."""
         state = f"{app_id}.{secrets.token_urlsafe(24)}"
-        self.redis.set(self.keys.app(app_id, "state", state), json.dumps(record), ex=ttl)
+        (client or self.redis).set(self.keys.app(app_id, "state", state), json.dumps(record),
+                                   ex=ttl)
         return state
 
     def consume_state(self, app_id: str, state: str) -> dict[str, Any]:
@@ -123,15 +126,22 @@ class NonceStore:
         return Reason.STATE_REPLAYED if used else Reason.STATE_UNKNOWN
 
     # Tenant tokens ------------------------------------------------------------
-    def claim_token_once(self, app_id: str, replay_key: str, ttl: int) -> bool:
-        """True for the first use of a token (by its digest or jti), False after."""
+    def claim_token_once(self, app_id: str, replay_key: str, ttl: int, client=None) -> bool:
+        """True for the first use of a token (by its digest or jti), False after.
+
+        With ``client`` (a pipeline) the claim is only queued: its answer is
+        the pipeline's, truthy for the first use.
+        """
         key = self.keys.app(app_id, "token-used", _digest(replay_key))
-        return bool(self.redis.set(key, "1", nx=True, ex=max(int(ttl), 1)))
+        return bool((client or self.redis).set(key, "1", nx=True, ex=max(int(ttl), 1)))
 
     # Authorization codes ----------------------------------------------------------
-    def issue_code(self, app_id: str, payload: dict[str, Any], ttl: int = CODE_TTL) -> str:
+    def issue_code(self, app_id: str, payload: dict[str, Any], ttl: int = CODE_TTL,
+                   client=None) -> str:
+        """A new code; ``client`` (a pipeline) queues the write instead of sending it."""
         code = secrets.token_urlsafe(32)
-        self.redis.set(self.keys.app(app_id, "code", _digest(code)), json.dumps(payload), ex=ttl)
+        (client or self.redis).set(self.keys.app(app_id, "code", _digest(code)),
+                                   json.dumps(payload), ex=ttl)
         return code
 
     def consume_code(self, app_id: str, code: str) -> CodeLookup:

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from pyramid.httpexceptions import HTTPFound
+from pyramid.response import Response
 from pyramid.view import view_config
 
 from saas.apps.cache import AppConfig
@@ -26,6 +27,7 @@ from saas.flows.nonces import (
 from saas.flows.pkce import valid_challenge
 from saas.flows.redirect_uris import redirect_uri_allowed, with_query
 from saas.ratelimit import client_ip, enforce
+from saas.redis import pipeline
 
 MAX_CLIENT_STATE = 512
 MAX_DATA_BYTES = 4096
@@ -55,6 +57,16 @@ def _no_store(response):
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
     return response
+
+
+def _found(location: str) -> Response:
+    """A 302 for the login path's own redirects, built as a plain response:
+    ``HTTPFound`` renders an HTML body from a template for every answer, which
+    no browser following the redirect ever shows."""
+    return Response(status=302, headerlist=[
+        ("Location", location), ("Cache-Control", "no-store"), ("Pragma", "no-cache"),
+        ("Content-Length", "0"),
+    ])
 
 
 def _redirect_error(redirect_uri: str, client_state: str | None, reason: Reason, error: str,
@@ -129,6 +141,7 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
     """Issue the login's state (its record holds the client's parameters);
     returns the state and the attempt id."""
     attempt_id = uuid.uuid4().hex
+    pipe = pipeline(request.redis)  # the state and the audit event: one round trip
     state = request.nonces.issue_state(app.app_id, {
         "redirect_uri": auth.redirect_uri,
         "client_state": auth.client_state,
@@ -137,11 +150,12 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
         "started_at": int(request.now),
         "flow": flow,
         "data": auth.data,
-    })
-    append_event(request.redis, request.redis_keys, [audit_from_request(
+    }, client=pipe)
+    append_event(pipe, request.redis_keys, [audit_from_request(
         request, "login.started", "success", app_id=app.app_id, tenant_id=app.tenant_id,
         details={"attempt_id": attempt_id, "flow": flow},
     )])
+    pipe.execute()
     return state, attempt_id
 
 
@@ -201,7 +215,7 @@ def authorize(request):
     state, attempt_id = start_attempt(request, app, auth, "redirect")
     location = with_query(app.custom_auth_endpoint,
                           tenant_request(request, app, state, attempt_id, auth.data))
-    response = _no_store(HTTPFound(location=location))
+    response = _found(location)
     bind_state(request, response, state, callback_path(app.app_id))
     return response
 
@@ -235,15 +249,15 @@ def callback(request):
         response = _finish(request, app, state, record, params)
     except LoginFailed as failure:
         record_failure(request, app, failure.reason, record)
-        response = _no_store(HTTPFound(location=client_redirect(
+        response = _found(client_redirect(
             record, error=failure.error, error_description=failure.description,
             reason=failure.reason,
-        )))
+        ))
     response.delete_cookie(state_cookie_name(state), path=callback_path(app.app_id))
     return response
 
 
-def _finish(request, app: AppConfig, state: str, record: dict, params) -> HTTPFound:
+def _finish(request, app: AppConfig, state: str, record: dict, params) -> Response:
     tenant_error = params.get("error")
     if tenant_error:
         if tenant_error == "access_denied":
@@ -254,7 +268,7 @@ def _finish(request, app: AppConfig, state: str, record: dict, params) -> HTTPFo
     if not token.strip():
         raise LoginFailed("invalid_request", Reason.TOKEN_MISSING, "the tenant sent no token")
     result = complete_login(request, app, state, record, token)
-    return _no_store(HTTPFound(location=client_redirect(record, code=result.code)))
+    return _found(client_redirect(record, code=result.code))
 
 
 def _tenant_description(text: str | None) -> str:

@@ -5,8 +5,10 @@ A session is one login's refresh-token family: ``{prefix}:{app}:sess:{sid}``
 refresh token ever issued in it. Refresh tokens are ``<sid>.<secret>`` with
 256 random bits, stored only as hashes.
 
-Rotation is one Lua script: an active token is marked rotated and its
-successor recorded; a rotated token presented again within 10 s (a client's
+Creation is one Lua script (atomic without MULTI, so it can share a
+pipeline, and a round trip, with the login's event). Rotation is one Lua
+script too, which also reads the session back: an active token is marked
+rotated and its successor recorded; a rotated token presented again within 10 s (a client's
 retry) gets the same successor; later, it revokes the whole session (reuse
 detection). The successor is derived with an HMAC of the presented token, so
 a retry can be answered with the same token without ever storing a refresh
@@ -47,6 +49,36 @@ redis.call('PEXPIRE', KEYS[3], ttl)
 return 'rotated'
 """
 
+# Rotation then reads the session (one round trip instead of two): the
+# outcome, and for rotated/retry the session's user, external id, expiry and
+# revoked flag.
+_ROTATE_AND_READ = """
+local outcome = (function()
+""" + _ROTATE + """
+end)()
+if outcome == 'rotated' or outcome == 'retry' then
+  local s = redis.call('HMGET', KEYS[2], 'user_id', 'external_id', 'expires_at', 'revoked')
+  return {outcome, s[1] or '', s[2] or '', s[3] or '0', s[4] or ''}
+end
+return {outcome}
+"""
+
+# KEYS: session, its first refresh token, the user's sessions.
+# ARGV: user id, external id, expires_at, ttl (s), sid.
+_CREATE = """
+local ttl = tonumber(ARGV[4])
+redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'external_id', ARGV[2], 'revoked', '0',
+           'expires_at', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ttl)
+redis.call('HSET', KEYS[2], 'sid', ARGV[5])
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('SADD', KEYS[3], ARGV[5])
+-- The set lives as long as its longest session (EXPIRE GT, or NX if it has none).
+local left = redis.call('TTL', KEYS[3])
+if left < ttl then redis.call('EXPIRE', KEYS[3], ttl) end
+return 1
+"""
+
 
 @dataclass(frozen=True)
 class Session:
@@ -83,9 +115,10 @@ class SessionStore:
         self.redis = client
         self.keys = keys
         self._successor_key = successor_key
-        self._rotate = client.register_script(_ROTATE)
+        self._rotate = client.register_script(_ROTATE_AND_READ)
+        self._create = client.register_script(_CREATE)
 
-    def _session_key(self, app_id: str, sid: str) -> str:
+    def session_key(self, app_id: str, sid: str) -> str:
         return self.keys.app(app_id, "sess", sid)
 
     def _token_key(self, app_id: str, refresh_token: str) -> str:
@@ -95,25 +128,17 @@ class SessionStore:
         mac = hmac.new(self._successor_key, refresh_token.encode("utf-8"), hashlib.sha256)
         return sid + "." + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
-    def create(self, app_id: str, sid: str, user_id: str, external_id: str, ttl: int) -> str:
-        """Start a session; returns its first refresh token."""
+    def create(self, app_id: str, sid: str, user_id: str, external_id: str, ttl: int,
+               client=None) -> str:
+        """Start a session; returns its first refresh token. With ``client``
+        (a pipeline) the script is only queued there."""
         refresh_token = f"{sid}.{secrets.token_urlsafe(32)}"
-        session_key = self._session_key(app_id, sid)
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(session_key, mapping={
-            "user_id": user_id,
-            "external_id": external_id,
-            "revoked": "0",
-            "expires_at": str(int(time.time()) + ttl),
-        })
-        pipe.expire(session_key, ttl)
-        pipe.hset(self._token_key(app_id, refresh_token), "sid", sid)
-        pipe.expire(self._token_key(app_id, refresh_token), ttl)
-        # The user's sessions, so a tenant can revoke them all at once.
-        pipe.sadd(self._user_key(app_id, user_id), sid)
-        pipe.expire(self._user_key(app_id, user_id), ttl, gt=True)
-        pipe.expire(self._user_key(app_id, user_id), ttl, nx=True)
-        pipe.execute()
+        self._create(
+            keys=[self.session_key(app_id, sid), self._token_key(app_id, refresh_token),
+                  self._user_key(app_id, user_id)],
+            args=[user_id, external_id, str(int(time.time()) + ttl), ttl, sid],
+            client=client,
+        )
         return refresh_token
 
     def _user_key(self, app_id: str, user_id: str) -> str:
@@ -128,7 +153,7 @@ class SessionStore:
 
     def get(self, app_id: str, sid: str) -> Session | None:
         """The session if it exists and is not revoked."""
-        data = self.redis.hgetall(self._session_key(app_id, sid))
+        data = self.redis.hgetall(self.session_key(app_id, sid))
         if not data or data.get(b"revoked") != b"0":
             return None
         return Session(
@@ -139,11 +164,11 @@ class SessionStore:
         )
 
     def is_active(self, app_id: str, sid: str) -> bool:
-        return self.redis.hget(self._session_key(app_id, sid), "revoked") == b"0"
+        return self.redis.hget(self.session_key(app_id, sid), "revoked") == b"0"
 
     def revoke(self, app_id: str, sid: str) -> bool:
         """Revoke a session; True if it was live. Its keys expire on their own."""
-        key = self._session_key(app_id, sid)
+        key = self.session_key(app_id, sid)
         was_live = self.redis.hget(key, "revoked") == b"0"
         if was_live:
             self.redis.hset(key, "revoked", "1")
@@ -160,19 +185,22 @@ class SessionStore:
         if sid is None:
             return Rotation("invalid")
         successor = self._successor(refresh_token, sid)
-        outcome = self._rotate(
+        answer = self._rotate(
             keys=[
                 self._token_key(app_id, refresh_token),
-                self._session_key(app_id, sid),
+                self.session_key(app_id, sid),
                 self._token_key(app_id, successor),
             ],
             args=[int(time.time() * 1000), RETRY_GRACE_MS, hash_token(successor), sid],
-        ).decode()
+        )
+        outcome = answer[0].decode()
         if outcome not in ("rotated", "retry"):
             return Rotation(outcome, Session(sid, "", "", 0) if outcome == "reused" else None)
-        session = self.get(app_id, sid)
-        if session is None:
+        user_id, external_id, expires_at, revoked = answer[1:5]
+        if revoked != b"0" or not user_id:  # revoked or gone meanwhile, as get() would say
             return Rotation("revoked")
+        session = Session(sid=sid, user_id=user_id.decode(), external_id=external_id.decode(),
+                          expires_at=int(expires_at))
         return Rotation(outcome, session, successor)
 
 

@@ -115,6 +115,12 @@ class PendingMerges:
         return _parse(self.redis.hgetall(pending_key(self.keys, app_id, user_id)))
 
 
+def parse_overlay(raw: dict[bytes, bytes]) -> dict[str, Any]:
+    """The overlay from its hash as :meth:`PendingMerges.read` returns it, for a
+    caller that read the hash in a pipeline (``/me``, with the session check)."""
+    return _parse(raw)
+
+
 def _parse(raw: dict[bytes, bytes]) -> dict[str, Any]:
     overlay: dict[str, Any] = {"custom": {}, "profile": {}, "custom_versions": {},
                                "profile_versions": {}, "complete": False}

@@ -1,0 +1,255 @@
+"""The load generator: one process, asyncio (uvloop when installed), N virtual users.
+
+    python -m bench.loadgen FIXTURE.json SCENARIO --duration 10 --warmup 2 --users 4
+
+Each virtual user repeats its scenario as fast as the server answers. After
+``--warmup`` seconds the generator prints ``start`` (the runner snapshots the
+server processes' CPU and Redis counters), records ``--duration`` seconds,
+prints ``stop`` and then one JSON line: completed iterations and requests,
+per-step latencies (p50/p95/p99, ms), errors with examples, and its own CPU.
+
+Scenarios: ``redirect`` (authorize → tenant endpoint → callback → token with
+PKCE), ``custom_token``, ``refresh``, ``me``, ``inapp`` (back-channel login)
+and ``empty`` (a bare Pyramid app, for the reference cost).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+from bench.http import Connection, Reply
+
+CLIENT_REDIRECT = "https://app.example.com/callback"
+TENANT_USER = {"id": "alice", "passphrase": "wonderland"}  # examples/python/tenant_endpoint.py
+FORM = ("Content-Type", "application/x-www-form-urlencoded")
+JSON = ("Content-Type", "application/json")
+
+
+class Failed(Exception):
+    """An answer other than the scenario expects: counted as an error."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+_HS256_HEADER = _b64(b'{"alg":"HS256","typ":"JWT"}')
+
+
+def hs256(secret: str, claims: dict) -> str:
+    """A tenant server's custom token (the generator's cost, not the server's)."""
+    signing_input = _HS256_HEADER + "." + _b64(json.dumps(claims, separators=(",", ":")).encode())
+    mac = hmac.new(secret.encode(), signing_input.encode(), hashlib.sha256).digest()
+    return signing_input + "." + _b64(mac)
+
+
+def pkce_pair() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    return verifier, _b64(hashlib.sha256(verifier.encode()).digest())
+
+
+def target_of(url: str) -> str:
+    parts = urlsplit(url)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def expect(reply: Reply, status: int, step: str) -> Reply:
+    if reply.status != status:
+        raise Failed(f"{step}: {reply.status} {reply.body[:200]!r}")
+    return reply
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.recording = False
+        self.latencies: dict[str, list[float]] = {}
+        self.iterations = 0
+        self.requests = 0
+        self.errors = 0
+        self.examples: list[str] = []
+
+    async def timed(self, step: str, call: Awaitable[Reply]) -> Reply:
+        started = time.perf_counter()
+        reply = await call
+        if self.recording:
+            self.latencies.setdefault(step, []).append(time.perf_counter() - started)
+            if step != "tenant":  # only the service's requests count
+                self.requests += 1
+        return reply
+
+    def error(self, exc: BaseException) -> None:
+        if self.recording:
+            self.errors += 1
+            if len(self.examples) < 5:
+                self.examples.append(f"{exc.__class__.__name__}: {exc}"[:300])
+
+
+class User:
+    """One virtual user: its own connections (browser, app server) and state."""
+
+    def __init__(self, fixture: dict, recorder: Recorder) -> None:
+        self.fx = fixture
+        self.rec = recorder
+        self.web = Connection(fixture["web_host"], fixture["web_port"])
+        self.tenant = Connection(fixture["tenant_host"], fixture["tenant_port"])
+        self.app_path = f"/v1/apps/{fixture['app_id']}"
+        self.refresh_token: str | None = None
+        self.access_token: str | None = None
+
+    # -- scenarios ---------------------------------------------------------
+    async def redirect(self) -> None:
+        verifier, challenge = pkce_pair()
+        query = urlencode({"redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge,
+                           "code_challenge_method": "S256", "state": uuid.uuid4().hex})
+        started = expect(await self.rec.timed("authorize", self.web.request(
+            "GET", f"{self.app_path}/authorize?{query}")), 302, "authorize")
+        cookie = started.cookies[0].split(b";", 1)[0].decode() if started.cookies else ""
+        tenant_params = dict(parse_qsl(urlsplit(started.header(b"location")).query))
+        # The user signs in on the tenant's form (hidden fields + credentials).
+        verdict = expect(await self.rec.timed("tenant", self.tenant.request(
+            "POST", "/", (FORM,), urlencode({**tenant_params, **TENANT_USER}).encode()
+        )), 302, "tenant")
+        back = expect(await self.rec.timed("callback", self.web.request(
+            "GET", target_of(verdict.header(b"location")), (("Cookie", cookie),))), 302,
+            "callback")
+        code = dict(parse_qsl(urlsplit(back.header(b"location")).query)).get("code")
+        if not code:
+            raise Failed(f"callback: no code in {back.header(b'location')[:200]}")
+        body = urlencode({"grant_type": "authorization_code", "code": code,
+                          "redirect_uri": CLIENT_REDIRECT, "code_verifier": verifier})
+        expect(await self.rec.timed("token", self.web.request(
+            "POST", f"{self.app_path}/token", (FORM,), body.encode())), 200, "token")
+
+    async def authorize(self) -> None:
+        """The first step alone (its state is left to expire)."""
+        query = urlencode({"redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1],
+                           "state": uuid.uuid4().hex})
+        expect(await self.rec.timed("authorize", self.web.request(
+            "GET", f"{self.app_path}/authorize?{query}")), 302, "authorize")
+
+    def _custom_token(self) -> bytes:
+        now = int(time.time())
+        n = secrets.randbelow(1000)
+        token = hs256(self.fx["custom_token_secret"], {
+            "sub": f"user-{n}", "iat": now, "exp": now + 300, "jti": uuid.uuid4().hex,
+            "skyprofile": {"name": f"User {n}"}, "custom": {"plan": "pro", "n": n}})
+        return json.dumps({"token": token}).encode()
+
+    async def custom_token(self) -> None:
+        reply = expect(await self.rec.timed("custom_token", self.web.request(
+            "POST", f"{self.app_path}/login/custom-token", (JSON,), self._custom_token())), 200,
+            "custom_token")
+        tokens = json.loads(reply.body)
+        self.refresh_token = tokens["refresh_token"]
+        self.access_token = tokens["access_token"]
+
+    async def refresh(self) -> None:
+        if self.refresh_token is None:
+            await self.custom_token()
+        body = "grant_type=refresh_token&refresh_token=" + quote(self.refresh_token, safe="")
+        reply = expect(await self.rec.timed("refresh", self.web.request(
+            "POST", f"{self.app_path}/token", (FORM,), body.encode())), 200, "refresh")
+        self.refresh_token = json.loads(reply.body)["refresh_token"]
+
+    async def me(self) -> None:
+        if self.access_token is None:
+            await self.custom_token()
+        reply = expect(await self.rec.timed("me", self.web.request(
+            "GET", f"{self.app_path}/me", (("Authorization", "Bearer " + self.access_token),))),
+            200, "me")
+        if b'"external_id"' not in reply.body:
+            raise Failed("me: no user in the answer")
+
+    async def inapp(self) -> None:
+        body = json.dumps({"data": TENANT_USER}).encode()
+        expect(await self.rec.timed("inapp", self.web.request(
+            "POST", f"{self.app_path}/login/custom", (JSON,), body)), 200, "inapp")
+
+    async def empty(self) -> None:
+        expect(await self.rec.timed("empty", self.web.request("GET", "/")), 200, "empty")
+
+
+async def _user_loop(user: User, scenario: Callable[[], Awaitable[None]], rec: Recorder,
+                     deadline: list[float]) -> None:
+    while time.perf_counter() < deadline[0]:
+        try:
+            started = time.perf_counter()
+            await scenario()
+            if rec.recording:
+                rec.iterations += 1
+                rec.latencies.setdefault("iteration", []).append(time.perf_counter() - started)
+        except Exception as exc:
+            rec.error(exc)
+            user.web.close()
+            user.tenant.close()
+            await asyncio.sleep(0.01)
+
+
+async def run(fixture: dict, scenario: str, users: int, warmup: float, duration: float) -> dict:
+    rec = Recorder()
+    crowd = [User(fixture, rec) for _ in range(users)]
+    deadline = [time.perf_counter() + warmup + duration + 3600]
+    tasks = [asyncio.create_task(_user_loop(u, getattr(u, scenario), rec, deadline))
+             for u in crowd]
+    await asyncio.sleep(warmup)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    rec.recording = True
+    print("start", flush=True)
+    await asyncio.sleep(duration)
+    rec.recording = False
+    print("stop", flush=True)
+    wall = time.perf_counter() - wall0
+    cpu = time.process_time() - cpu0
+    deadline[0] = 0.0
+    await asyncio.wait(tasks, timeout=10)
+    for user in crowd:
+        user.web.close()
+        user.tenant.close()
+    steps = {}
+    for step, values in rec.latencies.items():
+        values.sort()
+        steps[step] = {"count": len(values), **{
+            f"p{q}": round(values[min(len(values) - 1, int(len(values) * q / 100))] * 1000, 3)
+            for q in (50, 95, 99)}}
+    return {"scenario": scenario, "users": users, "seconds": round(wall, 3),
+            "iterations": rec.iterations, "requests": rec.requests, "errors": rec.errors,
+            "error_examples": rec.examples, "steps": steps,
+            "loadgen_cpu_s": round(cpu, 3)}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("fixture")
+    parser.add_argument("scenario", choices=["redirect", "authorize", "custom_token", "refresh",
+                                             "me",
+                                             "inapp", "empty"])
+    parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--duration", type=float, default=10.0)
+    args = parser.parse_args()
+    with open(args.fixture) as handle:
+        fixture = json.load(handle)
+    try:
+        import uvloop
+    except ImportError:  # plain asyncio works, at a higher CPU cost per request
+        uvloop = None
+    runner = uvloop.run if uvloop and not os.environ.get("BENCH_NO_UVLOOP") else asyncio.run
+    result = runner(run(fixture, args.scenario, args.users, args.warmup, args.duration))
+    print(json.dumps(result), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
