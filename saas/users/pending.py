@@ -106,22 +106,18 @@ class PendingMerges:
             for prefix, target in (("c.", "custom"), ("p.", "profile")):
                 args += _triples(prefix, stored[target], stored[target + "_versions"])
         flat = self._merge(keys=[pending_key(self.keys, app_id, user_id)], args=args)
-        return _parse(dict(zip(flat[::2], flat[1::2], strict=True)))
+        return parse_overlay(dict(zip(flat[::2], flat[1::2], strict=True)))
 
     def read(self, app_id: str, user_id: str) -> dict[str, Any]:
         """``{"custom", "profile", "custom_versions", "profile_versions", "complete"}``,
         plus ``first_login`` / ``last_login`` (ms) when known. ``complete``: the
         stored row is merged in, so the overlay is the whole user."""
-        return _parse(self.redis.hgetall(pending_key(self.keys, app_id, user_id)))
+        return parse_overlay(self.redis.hgetall(pending_key(self.keys, app_id, user_id)))
 
 
 def parse_overlay(raw: dict[bytes, bytes]) -> dict[str, Any]:
     """The overlay from its hash as :meth:`PendingMerges.read` returns it, for a
     caller that read the hash in a pipeline (``/me``, with the session check)."""
-    return _parse(raw)
-
-
-def _parse(raw: dict[bytes, bytes]) -> dict[str, Any]:
     overlay: dict[str, Any] = {"custom": {}, "profile": {}, "custom_versions": {},
                                "profile_versions": {}, "complete": False}
     for field_, value in raw.items():
