@@ -94,7 +94,9 @@ def drain_once(engine, client, app, args) -> dict:
     with Session(engine) as session:
         audit = session.scalar(select(func.count()).select_from(AuditEvent))
         users = session.scalar(select(func.count()).select_from(EndUser))
-    ok = result.applied == args.events and audit == args.events and users == args.users
+    # One audit row per event, plus the sync's user.created row per new user.
+    ok = (result.applied == args.events and audit == args.events + args.users
+          and users == args.users)
     return {"seconds": seconds, "cpu": cpu, "rate": args.events / seconds, "ok": ok,
             "fill_seconds": fill_seconds, "audit": audit, "users": users,
             "dead": result.dead_lettered}
