@@ -50,13 +50,13 @@ return 'rotated'
 """
 
 # Rotation then reads the session (one round trip instead of two): the
-# outcome, and for rotated/retry the session's user, external id, expiry and
-# revoked flag.
+# outcome, and for rotated/retry/reused the session's user, external id,
+# expiry and revoked flag (a reuse is audited with the session's user).
 _ROTATE_AND_READ = """
 local outcome = (function()
 """ + _ROTATE + """
 end)()
-if outcome == 'rotated' or outcome == 'retry' then
+if outcome == 'rotated' or outcome == 'retry' or outcome == 'reused' then
   local s = redis.call('HMGET', KEYS[2], 'user_id', 'external_id', 'expires_at', 'revoked')
   return {outcome, s[1] or '', s[2] or '', s[3] or '0', s[4] or ''}
 end
@@ -194,9 +194,12 @@ class SessionStore:
             args=[int(time.time() * 1000), RETRY_GRACE_MS, hash_token(successor), sid],
         )
         outcome = answer[0].decode()
-        if outcome not in ("rotated", "retry"):
-            return Rotation(outcome, Session(sid, "", "", 0) if outcome == "reused" else None)
+        if outcome not in ("rotated", "retry", "reused"):
+            return Rotation(outcome)
         user_id, external_id, expires_at, revoked = answer[1:5]
+        if outcome == "reused":  # the session was revoked by this very call
+            return Rotation(outcome, Session(sid, user_id.decode(), external_id.decode(),
+                                             int(expires_at)))
         if revoked != b"0" or not user_id:  # revoked or gone meanwhile, as get() would say
             return Rotation("revoked")
         session = Session(sid=sid, user_id=user_id.decode(), external_id=external_id.decode(),

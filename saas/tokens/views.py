@@ -144,8 +144,10 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
         raise _grant_error(Reason.REFRESH_INVALID, "refresh_token is required", "invalid_request")
     rotation = request.login_sessions.rotate(app.app_id, presented)
     if rotation.outcome == "reused":
+        reused = rotation.session
         _audit(request, app, "token.refresh_reuse_detected", "failure",
-               reason=str(Reason.REFRESH_REUSED), details={"sid": rotation.session.sid})
+               reason=str(Reason.REFRESH_REUSED), user_id=reused.user_id or None,
+               external_id=reused.external_id or None, details={"sid": reused.sid})
         raise _grant_error(Reason.REFRESH_REUSED, "the refresh token was used already; "
                            "the session is revoked")
     if rotation.outcome == "revoked":
@@ -272,8 +274,11 @@ def logout(request):
             sid = request.login_sessions.session_of_refresh_token(app.app_id, presented) or sid
     if sid is None:
         raise _bearer_error("a Bearer access token or a refresh_token is required")
+    session = request.login_sessions.get(app.app_id, sid)  # its user, for the audit
     if request.login_sessions.revoke(app.app_id, sid):
-        _audit(request, app, "logout", "success", details={"sid": sid})
+        _audit(request, app, "logout", "success",
+               user_id=session.user_id if session else None,
+               external_id=session.external_id if session else None, details={"sid": sid})
     response = HTTPNoContent()
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -7,6 +7,7 @@ import time
 from saas.tokens import sessions as sessions_module
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT, Login, query_of
+from tests.store_state import stream_events
 
 
 def login(webapp, app) -> Login:
@@ -57,7 +58,14 @@ def test_reused_code_revokes_the_session_it_created(webapp, login_app):
     assert refresh.json["reason"] == "session_revoked"
 
 
-def test_refresh_rotates_and_reuse_after_grace_revokes(webapp, login_app, monkeypatch):
+def _audit_records(registry, type_: str) -> list[dict]:
+    prefix = registry["saas.redis_keys"].prefix
+    return [record for event in stream_events(registry["saas.redis"], prefix)
+            for record in event["audit"] if record["type"] == type_]
+
+
+def test_refresh_rotates_and_reuse_after_grace_revokes(webapp, login_app, monkeypatch,
+                                                        registry):
     tokens = login(webapp, login_app).tokens()
     first = token_post(webapp, login_app, grant_type="refresh_token",
                        refresh_token=tokens["refresh_token"]).json
@@ -74,6 +82,9 @@ def test_refresh_rotates_and_reuse_after_grace_revokes(webapp, login_app, monkey
     reused = token_post(webapp, login_app, status=400, grant_type="refresh_token",
                         refresh_token=tokens["refresh_token"])
     assert reused.json["reason"] == "refresh_reused"
+    [reuse] = _audit_records(registry, "token.refresh_reuse_detected")
+    assert (reuse["user_id"], reuse["external_id"]) == (tokens["user"]["id"],
+                                                        tokens["user"]["external_id"])
     dead = token_post(webapp, login_app, status=400, grant_type="refresh_token",
                       refresh_token=first["refresh_token"])
     assert dead.json["reason"] == "session_revoked"
@@ -103,10 +114,13 @@ def test_json_body_is_accepted(webapp, login_app):
     assert response.json["token_type"] == "Bearer"
 
 
-def test_logout_kills_refresh_and_me(webapp, login_app):
+def test_logout_kills_refresh_and_me(webapp, login_app, registry):
     tokens = login(webapp, login_app).tokens()
     webapp.post(f"/v1/apps/{login_app.app_id}/logout",
                 {"refresh_token": tokens["refresh_token"]}, status=204)
+    [logout] = _audit_records(registry, "logout")  # with the session's user
+    assert (logout["user_id"], logout["external_id"]) == (tokens["user"]["id"],
+                                                          tokens["user"]["external_id"])
     me(webapp, login_app, tokens["access_token"], status=401)
     dead = token_post(webapp, login_app, status=400, grant_type="refresh_token",
                       refresh_token=tokens["refresh_token"])
