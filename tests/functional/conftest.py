@@ -1,4 +1,5 @@
-"""Fixtures shared by the functional tests of the login protocol."""
+"""Fixtures shared by the functional tests: an app ready for logins, and a
+tenant with its management API client."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT
+from tests.functional.test_manage_support import Api, Tenant, make_tenant
 
 
 @pytest.fixture
@@ -20,3 +22,15 @@ def login_app(db, passwords, secret_box):
     db.commit()  # to the savepoint; the web requests share the connection
     app.plain_secrets = secrets
     return app
+
+
+@pytest.fixture
+def tenant(db, passwords, secret_box) -> Tenant:
+    """A tenant with an API key (management API tests)."""
+    return make_tenant(db, passwords, secret_box, "Acme")
+
+
+@pytest.fixture
+def api(webapp, tenant) -> Api:
+    """The management API, authenticated as ``tenant``."""
+    return Api(webapp, tenant.key)

@@ -14,7 +14,7 @@ from saas.apps.cache import publish_app
 from saas.apps.models import SecretKind
 from saas.audit.models import AuditEvent
 from tests.flows import CLIENT_REDIRECT, Login, authorize, query_of
-from tests.functional.test_manage_support import ENDPOINT, Api, Tenant, make_tenant
+from tests.functional.test_manage_support import ENDPOINT
 
 APP_FIELDS = {"app_id", "name", "custom_auth_endpoint", "redirect_uris", "backchannel",
               "custom_token_enabled", "require_bound_tokens", "access_token_ttl",
@@ -28,14 +28,6 @@ NEW_APP = {
 }
 
 
-@pytest.fixture
-def tenant(db, passwords, secret_box) -> Tenant:
-    return make_tenant(db, passwords, secret_box, "Acme")
-
-
-@pytest.fixture
-def api(webapp, tenant) -> Api:
-    return Api(webapp, tenant.key)
 
 
 def cached(registry, app_id: str):

@@ -11,24 +11,16 @@ from sqlalchemy import select
 
 from saas.audit.models import AuditEvent, Outcome
 from saas.audit.queries import CSV_COLUMNS
-from tests.functional.test_manage_support import Api, Tenant, make_tenant
+from tests.functional.test_manage_support import Tenant, make_tenant
 
 NOW = dt.datetime.now(dt.UTC).replace(minute=30, second=0, microsecond=0)
 
-
-@pytest.fixture
-def tenant(db, passwords, secret_box) -> Tenant:
-    return make_tenant(db, passwords, secret_box, "Acme")
 
 
 @pytest.fixture
 def other_tenant(db, passwords, secret_box) -> Tenant:
     return make_tenant(db, passwords, secret_box, "Globex")
 
-
-@pytest.fixture
-def api(webapp, tenant) -> Api:
-    return Api(webapp, tenant.key)
 
 
 def hours_ago(hours: float) -> dt.datetime:

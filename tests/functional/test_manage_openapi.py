@@ -9,7 +9,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
@@ -18,23 +17,13 @@ from tests.flows import CLIENT_REDIRECT, Login, authorize
 from tests.functional.test_manage_support import (
     ENDPOINT,
     Api,
-    Tenant,
     add_user,
-    make_tenant,
     served_operations,
 )
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 
-@pytest.fixture
-def tenant(db, passwords, secret_box) -> Tenant:
-    return make_tenant(db, passwords, secret_box, "Acme")
-
-
-@pytest.fixture
-def api(webapp, tenant) -> Api:
-    return Api(webapp, tenant.key)
 
 
 def documented_operations(doc: dict) -> set[tuple[str, str]]:

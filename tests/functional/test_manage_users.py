@@ -8,20 +8,12 @@ from sqlalchemy import select
 from saas.audit.models import AuditEvent
 from saas.users.models import EndUser
 from tests.flows import Login, query_of
-from tests.functional.test_manage_support import Api, Tenant, add_user, make_tenant
+from tests.functional.test_manage_support import add_user
 
 USER_FIELDS = {"id", "external_id", "custom", "profile", "disabled", "created_at",
                "last_login_at"}
 
 
-@pytest.fixture
-def tenant(db, passwords, secret_box) -> Tenant:
-    return make_tenant(db, passwords, secret_box, "Acme")
-
-
-@pytest.fixture
-def api(webapp, tenant) -> Api:
-    return Api(webapp, tenant.key)
 
 
 def login(webapp, tenant, external_id: str = "user-1") -> dict:

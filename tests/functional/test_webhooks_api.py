@@ -13,21 +13,12 @@ from sqlalchemy import select
 from saas.db import utcnow
 from saas.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from tests.functional.test_manage_openapi import Checker
-from tests.functional.test_manage_support import Api, Tenant, make_tenant
 from tests.functional.test_webhooks_support import add_delivery
 
 HOOKS = "/v1/manage/apps/{app_id}/webhooks"
 HOOK = HOOKS + "/{webhook_id}"
 
 
-@pytest.fixture
-def tenant(db, passwords, secret_box) -> Tenant:
-    return make_tenant(db, passwords, secret_box, "Acme")
-
-
-@pytest.fixture
-def api(webapp, tenant) -> Api:
-    return Api(webapp, tenant.key)
 
 
 @pytest.fixture
