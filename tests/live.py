@@ -18,7 +18,7 @@ from socketserver import ThreadingMixIn
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import httpx
-from sqlalchemy import create_engine, delete, update
+from sqlalchemy import create_engine, delete, text, update
 from sqlalchemy.orm import Session
 
 from saas.apps.models import App
@@ -141,3 +141,18 @@ def python_example(secret: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.make_app(secret)
+
+
+def forget_tenant(connection, tenant_id) -> None:
+    """Delete a tenant made by a test over real connections, with its audit rows
+    (the audit log has no foreign keys: it outlives deleted tenants on purpose)."""
+    connection.execute(text("DELETE FROM audit_events WHERE tenant_id = :t"), {"t": tenant_id})
+    connection.execute(delete(Tenant).where(Tenant.id == tenant_id))
+
+
+def forget_tenants_of(engine, email: str) -> None:
+    """Delete the tenants a test signed up with ``email`` (see ``forget_tenant``)."""
+    with engine.begin() as connection:
+        for tenant_id in connection.scalars(
+                text("SELECT tenant_id FROM members WHERE email = :e"), {"e": email}).all():
+            forget_tenant(connection, tenant_id)

@@ -19,13 +19,11 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, delete, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine
 
 from saas.config import configure
-from saas.tenants.models import Member, Tenant
 from tests.flows import pkce_pair, query_of
-from tests.live import _serving, free_port, python_example, serve_wsgi
+from tests.live import _serving, forget_tenants_of, free_port, python_example, serve_wsgi
 
 pytestmark = pytest.mark.integration
 
@@ -84,13 +82,7 @@ def journey(app_settings):
         with live_server_with_sync(app_settings) as base, serve_wsgi(client_page) as client:
             yield base, client, email
     finally:
-        with Session(engine) as session:
-            tenant = session.scalar(select(Member.tenant_id).where(Member.email == email))
-            if tenant is not None:
-                session.execute(text("DELETE FROM audit_events WHERE tenant_id = :t"),
-                                {"t": tenant})
-                session.execute(delete(Tenant).where(Tenant.id == tenant))
-            session.commit()
+        forget_tenants_of(engine, email)
         engine.dispose()
 
 

@@ -12,11 +12,9 @@ import uuid
 import jwt
 import pytest
 from playwright.sync_api import expect
-from sqlalchemy import create_engine, delete, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine
 
-from saas.tenants.models import Member, Tenant
-from tests.live import live_server, python_example, serve_wsgi
+from tests.live import forget_tenants_of, live_server, python_example, serve_wsgi
 
 pytestmark = pytest.mark.integration
 
@@ -39,13 +37,7 @@ def dashboard(app_settings):
         with live_server(app_settings) as base:
             yield base, email
     finally:
-        with Session(engine) as session:
-            tenant = session.scalar(select(Member.tenant_id).where(Member.email == email))
-            if tenant is not None:
-                session.execute(text("DELETE FROM audit_events WHERE tenant_id = :t"),
-                                {"t": tenant})
-                session.execute(delete(Tenant).where(Tenant.id == tenant))
-            session.commit()
+        forget_tenants_of(engine, email)
         engine.dispose()
 
 

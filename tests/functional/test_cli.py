@@ -30,6 +30,7 @@ from saas.cli import main
 from saas.config import SETTINGS
 from saas.crypto import SecretBox
 from tests.conftest import MASTER_KEY
+from tests.live import forget_tenants_of
 
 ROOT = Path(__file__).resolve().parents[2]
 OTHER_KEY = "other-master-key-abcdef0123456789-abcdef0123"
@@ -94,15 +95,8 @@ def new_email(engine):
         return emails[-1]
 
     yield make
-    with engine.begin() as conn:
-        for email in emails:
-            ids = conn.scalars(
-                text("SELECT tenant_id FROM members WHERE email = :e"), {"e": email}
-            ).all()
-            for tenant_id in ids:
-                params = {"t": tenant_id}
-                conn.execute(text("DELETE FROM audit_events WHERE tenant_id = :t"), params)
-                conn.execute(text("DELETE FROM tenants WHERE id = :t"), params)
+    for email in emails:
+        forget_tenants_of(engine, email)
 
 
 @pytest.fixture

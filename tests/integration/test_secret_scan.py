@@ -41,7 +41,7 @@ from tests.factories import DEFAULT_PASSWORD
 from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, query_of, tenant_token
 from tests.functional.dashboard_helpers import csrf_token
 from tests.integration.test_sync_worker import SyncEnv
-from tests.live import python_example, serve_wsgi
+from tests.live import forget_tenant, python_example, serve_wsgi
 from tests.servers import private_redis
 
 pytestmark = pytest.mark.integration
@@ -260,7 +260,5 @@ def test_a_full_run_leaves_no_secret_in_clear(app_settings, redis_client, tmp_pa
                 tenant = conn.scalar(text("SELECT tenant_id FROM apps WHERE app_id = :a"),
                                      {"a": env.app.app_id})
                 if tenant is not None:
-                    conn.execute(text("DELETE FROM audit_events WHERE tenant_id = :t"),
-                                 {"t": tenant})
-                    conn.execute(text("DELETE FROM tenants WHERE id = :t"), {"t": tenant})
+                    forget_tenant(conn, tenant)
             env.close()
