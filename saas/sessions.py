@@ -16,7 +16,7 @@ from typing import Any
 from pyramid.interfaces import ISession
 from zope.interface import implementer
 
-from saas.crypto import random_token
+from saas.crypto import hash_token, random_token
 
 COOKIE_NAME = "bk_session"
 
@@ -95,7 +95,9 @@ class RedisSessionFactory:
         self.secure = settings["saas.secure_cookies"]
 
     def _key(self, request, session_id: str) -> str:
-        return request.redis_keys.global_("session", session_id)
+        # Keyed by the id's hash, like API keys and refresh tokens: a copy of
+        # Redis (a dump, a replica, a debugging session) holds no usable cookie.
+        return request.redis_keys.global_("session", hash_token(session_id))
 
     def __call__(self, request) -> RedisSession:
         session_id = request.cookies.get(COOKIE_NAME)
