@@ -116,6 +116,42 @@ def test_both_writers_stage_the_same_events_once(webapp, db, db_connection, logi
     assert all(d["session_id"] for d in by_type["session.revoked"])
 
 
+@pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
+def test_a_disabled_user_refused_is_named_in_the_audit_and_the_webhook(
+        webapp, db, db_connection, login_app, registry, secret_box, stream, postgres):
+    """The refusal knows who was refused: its audit row and its ``login.failed``
+    event carry ``user_id`` and ``external_id`` (redirect and custom-token logins)."""
+    from saas.audit.models import AuditEvent
+    from saas.users.disabled import set_disabled
+    from tests.functional.test_custom_token import skygear_token
+
+    add_webhook(db, secret_box, login_app, events=["login.failed"])
+    login_app.custom_token_enabled = True
+    db.commit()
+    registry["saas.app_cache"].store(login_app)
+    banned = str(end_user_id(login_app.id, "banned"))
+    set_disabled(registry["saas.redis"], registry["saas.redis_keys"], login_app.app_id,
+                 banned, True)
+    back = query_of(Login(webapp, login_app.app_id, login_app.plain_secrets["custom_auth"])
+                    .finish(user_id="banned").location)
+    assert back["reason"] == "user_disabled"
+    refused = webapp.post_json(f"/v1/apps/{login_app.app_id}/login/custom-token", {
+        "token": skygear_token(login_app.plain_secrets["custom_token"], user_id="banned")},
+        status=400)
+    assert refused.json["reason"] == "user_disabled"
+    _apply(db_connection, _read_all(stream), postgres)
+
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.app_id == login_app.app_id,
+                                               AuditEvent.reason == "user_disabled")).all()
+    assert sorted((r.type, str(r.user_id), r.external_id) for r in rows) == [
+        ("custom_token.failed", banned, "banned"), ("login.failed", banned, "banned")]
+    staged = _staged(db_connection, login_app)
+    assert sorted((data["audit_type"], data["user_id"], data["external_id"], data["reason"])
+                  for _id, type_, data, _at, _n in staged if type_ == "login.failed") == [
+        ("custom_token.failed", banned, "banned", "user_disabled"),
+        ("login.failed", banned, "banned", "user_disabled")]
+
+
 def test_event_ids_are_the_audit_ids_and_stable(webapp, db, db_connection, login_app,
                                                 secret_box, stream):
     add_webhook(db, secret_box, login_app, events=["login.succeeded"])
