@@ -143,7 +143,9 @@ def deliveries(context: WebhookScope, request) -> dict[str, Any]:
             limit=limit_param(request, default=DEFAULT_PAGE, maximum=MAX_PAGE))
     except BadCursor as exc:
         raise invalid_cursor() from exc
-    return {"deliveries": [delivery_as_dict(*row) for row in rows], "next_cursor": next_cursor}
+    held = not context.endpoint.enabled
+    return {"deliveries": [delivery_as_dict(*row, held=held) for row in rows],
+            "next_cursor": next_cursor}
 
 
 @view_config(route_name="manage.app.webhook.delivery.resend", request_method="POST",
@@ -156,4 +158,4 @@ def resend_delivery(context: DeliveryScope, request) -> dict[str, Any]:
     delivery = context.delivery
     event = request.db.get(WebhookEvent, delivery.event_id)
     return delivery_as_dict(delivery, event, attempts_of(request.db, [delivery.id])
-                            .get(delivery.id, []))
+                            .get(delivery.id, []), held=not context.endpoint.enabled)

@@ -1,7 +1,8 @@
 """Delivering committed webhook events: claim, send, record, retry, disable.
 
-1. **Claim** due deliveries of enabled endpoints with ``FOR UPDATE SKIP
-   LOCKED`` (workers never take the same row), push each one's
+1. **Claim** due deliveries of enabled endpoints, oldest first, with ``FOR
+   UPDATE SKIP LOCKED`` (workers never take the same row); a disabled
+   endpoint's deliveries are held, never claimed. Push each one's
    ``next_attempt_at`` a lease ahead, count the attempt, commit. A worker that
    dies mid-send leaves the row to come due again when the lease ends: delivery
    is at-least-once, and the event id lets receivers deduplicate.
@@ -127,7 +128,10 @@ def claim_due(session: Session, now: dt.datetime, policy: Policy,
         .join(App, App.id == WebhookEndpoint.app_id)
         .where(WebhookDelivery.status == DeliveryStatus.PENDING,
                WebhookDelivery.next_attempt_at <= now, WebhookEndpoint.enabled)
-        .order_by(WebhookDelivery.next_attempt_at)
+        # Held deliveries all come due at once on enabling: oldest event first then
+        # (an incremental sort of the rows due at the same moment).
+        .order_by(WebhookDelivery.next_attempt_at, WebhookEvent.created_at,
+                  WebhookDelivery.id)
         .limit(limit)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     ).all()

@@ -261,7 +261,8 @@ def attempt_as_dict(attempt: WebhookAttempt) -> dict[str, Any]:
 
 
 def delivery_as_dict(delivery: WebhookDelivery, event: WebhookEvent,
-                     attempts: list[WebhookAttempt]) -> dict[str, Any]:
+                     attempts: list[WebhookAttempt], *, held: bool = False) -> dict[str, Any]:
+    """The API's delivery; ``held`` (its endpoint is disabled): no next attempt is due."""
     return {
         "id": str(delivery.id),
         "event": {"id": str(event.id), "type": event.type,
@@ -269,7 +270,7 @@ def delivery_as_dict(delivery: WebhookDelivery, event: WebhookEvent,
         "status": str(delivery.status),
         "attempts": [attempt_as_dict(a) for a in attempts],
         "next_attempt_at": _iso(delivery.next_attempt_at)
-        if delivery.status == DeliveryStatus.PENDING else None,
+        if delivery.status == DeliveryStatus.PENDING and not held else None,
         "created_at": _iso(delivery.created_at),
         "delivered_at": _iso(delivery.delivered_at),
     }

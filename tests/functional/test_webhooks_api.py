@@ -170,3 +170,20 @@ def test_enabling_resumes_held_deliveries_with_a_fresh_window(api, tenant, db):
     held = db.get(WebhookDelivery, tenant.delivery_id)
     assert held.retry_from >= before and held.next_attempt_at >= before
     assert db.get(WebhookDelivery, settled.id).retry_from == long_ago  # settled: untouched
+
+
+def test_events_raised_while_disabled_are_held_then_sent(api, tenant, check, db):
+    hook = f"{tenant.app_path}/webhooks/{tenant.webhook_id}"
+    api.patch(hook, {"enabled": False})
+    api.post(f"{tenant.user_path}/disable", status=204)
+    db.expire_all()
+    (event,) = db.scalars(select(WebhookEvent).where(WebhookEvent.type == "user.disabled"))
+    (held,) = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id))
+    assert held.endpoint_id == tenant.webhook_id and held.status == DeliveryStatus.PENDING
+    path = f"{hook}/deliveries"
+    listed = check(HOOK + "/deliveries", "get", api.get(path), exact_keys=True).json
+    mine = next(d for d in listed["deliveries"] if d["id"] == str(held.id))
+    assert mine["status"] == "pending" and mine["next_attempt_at"] is None  # held
+    api.patch(hook, {"enabled": True})
+    mine = next(d for d in api.get(path).json["deliveries"] if d["id"] == str(held.id))
+    assert mine["next_attempt_at"] is not None and mine["event"]["id"] == str(event.id)

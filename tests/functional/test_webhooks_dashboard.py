@@ -163,6 +163,17 @@ def test_the_delivery_log_shows_attempts_and_resends(webapp, db, owner):
     assert "webhook.resent" in _audit_types(db)
 
 
+def test_the_log_says_a_disabled_webhooks_deliveries_are_held(webapp, db, owner):
+    endpoint = owner.extra["endpoint"]
+    pending = add_delivery(db, endpoint)
+    db.commit()
+    row = webapp.get(_hook(owner)).html.find(id=f"delivery-{pending.id}")
+    assert "pending" in row.text and "next " in row.text and "held" not in row.text
+    webapp.post(_hook(owner, "/disable"), {"csrf_token": csrf_token(webapp)}, status=303)
+    row = webapp.get(_hook(owner)).html.find(id=f"delivery-{pending.id}")
+    assert "held until the webhook is enabled" in row.text and "next " not in row.text
+
+
 def test_the_delivery_log_pages(webapp, db, owner):
     endpoint = owner.extra["endpoint"]
     for _ in range(21):

@@ -181,7 +181,7 @@ def test_apps_without_endpoints_stage_nothing(webapp, db, db_connection, login_a
 
 
 @pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
-def test_only_enabled_endpoints_that_subscribed_get_deliveries(
+def test_subscribed_endpoints_get_deliveries_a_disabled_one_held(
         webapp, db, db_connection, login_app, secret_box, stream, postgres):
     failures, _ = add_webhook(db, secret_box, login_app, url="https://a.example.com/h",
                               events=["login.failed"])
@@ -196,7 +196,24 @@ def test_only_enabled_endpoints_that_subscribed_get_deliveries(
                                    .group_by(WebhookDelivery.endpoint_id)).all())
     assert per_endpoint[failures.id] == 1
     assert per_endpoint[everything.id] == len(_staged(db_connection, login_app)) > 1
-    assert switched_off.id not in per_endpoint
+    # The disabled endpoint's events wait for it: pending deliveries, held.
+    assert per_endpoint[switched_off.id] == per_endpoint[everything.id]
+    assert set(db.scalars(select(WebhookDelivery.status).where(
+        WebhookDelivery.endpoint_id == switched_off.id))) == {"pending"}
+
+
+@pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
+def test_an_app_whose_only_endpoint_is_disabled_still_stages(
+        webapp, db, db_connection, login_app, secret_box, stream, postgres):
+    """The sync's first probe ("any endpoint at all?") counts disabled endpoints."""
+    switched_off, _ = add_webhook(db, secret_box, login_app, events=["login.succeeded"])
+    switched_off.enabled = False
+    db.commit()
+    Login(webapp, login_app.app_id, login_app.plain_secrets["custom_auth"]).tokens(
+        user_id="dee")
+    _apply(db_connection, _read_all(stream), postgres)
+    (staged,) = _staged(db_connection, login_app)
+    assert staged[1] == "login.succeeded" and staged[4] == 1
 
 
 def _request(registry, db):
@@ -221,6 +238,12 @@ def test_user_actions_stage_with_their_transaction(db, registry, login_app, secr
     event = db.get(WebhookEvent, kept)
     assert event.type == "user.deleted" and event.data == data
     (delivery,) = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == kept))
+    assert delivery.endpoint_id == endpoint.id and delivery.status == "pending"
+
+    endpoint.enabled = False  # a disabled endpoint's events are held for it, not dropped
+    db.flush()
+    held = outbox.stage(request, login_app, EventType.USER_DELETED, data)
+    (delivery,) = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == held))
     assert delivery.endpoint_id == endpoint.id and delivery.status == "pending"
 
 
