@@ -5,7 +5,8 @@ The receiver checks every request with the documented recipe
 (``saas.webhooks.verify.verify_webhook``, docs/webhooks.md) and refuses the
 first three: those events still arrive, with the same ids, once it recovers.
 Events staged in a transaction are delivered only after it commits, and never
-when it rolls back — even though the worker is kicked while it is open.
+when it rolls back — even though the worker is kicked while it is open. Events
+raised while the endpoint is disabled wait for it and arrive once it is enabled.
 """
 
 from __future__ import annotations
@@ -189,3 +190,41 @@ def test_delivery_waits_for_the_commit_and_a_rollback_sends_nothing(hooks):
             WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id).where(
             WebhookDelivery.endpoint_id == hooks.endpoint.id)).all()
     assert len(attempts) == 2 and all(a.ok for a in attempts)
+
+
+def _deliveries(hooks: HookEnv) -> dict[str, str]:
+    """event id → delivery status, for the endpoint."""
+    with hooks.env.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT event_id, status FROM webhook_deliveries WHERE endpoint_id = :e"),
+            {"e": hooks.endpoint.id}).all()
+    return {str(event_id): status for event_id, status in rows}
+
+
+def test_events_raised_while_disabled_arrive_once_with_their_ids_after_enabling(hooks):
+    hooks.receiver.answer = lambda request, n: 200
+    env = hooks.env
+    hook = f"/v1/manage/apps/{env.app.app_id}/webhooks/{hooks.endpoint.id}"
+    auth = {"Authorization": f"Bearer {hooks.api_key}"}
+    assert hooks.web.patch_json(hook, {"enabled": False}, headers=auth).json["enabled"] is False
+    env.start_worker()
+
+    # A login synced by the worker (user.created, login.succeeded) and a tenant's action.
+    ann = env.login(hooks.web, "ann")
+    env.wait_for(lambda: "ann" in env.users(), "ann synced")
+    hooks.manage("post", f"users/{ann['user']['id']}/disable")  # user.disabled
+    held = env.wait_for(lambda: len(_deliveries(hooks)) >= 3 and _deliveries(hooks),
+                        "three held deliveries")
+    assert set(held.values()) == {"pending"}
+    time.sleep(QUIET_SECONDS)  # beat runs the delivery task every second meanwhile
+    assert hooks.receiver.requests == [], "delivered while the endpoint was disabled"
+    assert set(_deliveries(hooks).values()) == {"pending"}
+
+    assert hooks.web.patch_json(hook, {"enabled": True}, headers=auth).json["enabled"] is True
+    env.wait_for(lambda: set(_deliveries(hooks).values()) == {"delivered"},
+                 "the held deliveries delivered")
+    time.sleep(QUIET_SECONDS)  # nothing comes twice
+    received = [event["id"] for event in hooks.verified()]
+    assert sorted(received) == sorted(held)  # exactly once each, with the original ids
+    assert {event["type"] for event in hooks.verified()} == {
+        "user.created", "login.succeeded", "user.disabled"}
