@@ -150,12 +150,19 @@ def claim_due(session: Session, now: dt.datetime, policy: Policy,
     return claims
 
 
+def signed_post(url: str, body: bytes, event_id: uuid.UUID, secret_ciphertext: str,
+                previous_ciphertext: str | None, box: SecretBox, policy: Policy) -> SendResult:
+    """POST ``body`` signed with the endpoint's secret (and a rotated-out one in its grace)."""
+    secret = box.decrypt(secret_ciphertext)
+    previous = box.decrypt(previous_ciphertext) if previous_ciphertext else None
+    header = signature_header(secret, int(time.time()), body, previous)
+    return post_event(url, body, header, str(event_id), allow_private=policy.allow_private,
+                      timeout=policy.timeout)
+
+
 def send(claim: Claim, box: SecretBox, policy: Policy) -> SendResult:
-    secret = box.decrypt(claim.secret_ciphertext)
-    previous = box.decrypt(claim.previous_ciphertext) if claim.previous_ciphertext else None
-    header = signature_header(secret, int(time.time()), claim.body, previous)
-    return post_event(claim.url, claim.body, header, str(claim.event_id),
-                      allow_private=policy.allow_private, timeout=policy.timeout)
+    return signed_post(claim.url, claim.body, claim.event_id, claim.secret_ciphertext,
+                       claim.previous_ciphertext, box, policy)
 
 
 def record(session: Session, claim: Claim, result: SendResult, now: dt.datetime,

@@ -36,6 +36,8 @@ MAX_ENDPOINTS_PER_APP = 10
 MAX_PAGE = 100
 DEFAULT_GRACE_SECONDS = 24 * 3600
 MAX_GRACE_SECONDS = 7 * 24 * 3600
+# A due delivery nobody tried for this long: no delivery worker seems to run.
+OVERDUE = dt.timedelta(minutes=1)
 FIELDS = ("url", "events", "enabled")
 
 
@@ -234,6 +236,17 @@ def deliveries_page(db: Session, endpoint: WebhookEndpoint, *, limit: int = 50,
     rows = rows[:limit]
     attempts = attempts_of(db, [delivery.id for delivery, _ in rows])
     return [(d, e, attempts.get(d.id, [])) for d, e in rows], next_cursor
+
+
+def overdue(endpoint: WebhookEndpoint, rows: list[tuple], now: dt.datetime | None = None) -> bool:
+    """Whether a pending delivery of an enabled endpoint has been due for over
+    ``OVERDUE`` (a claimed one is pushed a lease ahead, so it is not)."""
+    if not endpoint.enabled:
+        return False
+    limit = (now or utcnow()) - OVERDUE
+    return any(delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at
+               is not None and as_utc(delivery.next_attempt_at) < limit
+               for delivery, *_ in rows)
 
 
 def delivery_of_endpoint(db: Session, endpoint: WebhookEndpoint,
