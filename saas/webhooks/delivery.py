@@ -201,8 +201,8 @@ def _count_failure(session: Session, endpoint_id: uuid.UUID, now: dt.datetime,
         endpoint.disabled_at = now
         endpoint.disabled_reason = (
             f"Disabled automatically: {endpoint.consecutive_failures} attempts in a row "
-            f"failed over {_duration(failing_for)}. Fix the receiver, then enable it again; "
-            "pending deliveries resume.")
+            f"failed over {_duration(failing_for)}. Fix the receiver, then enable it again: "
+            "its events wait for it meanwhile and go out then.")
         log.warning("webhooks: endpoint %s disabled after %d failures", endpoint.id,
                     endpoint.consecutive_failures)
 

@@ -111,6 +111,7 @@ def test_retries_stop_after_the_window_and_a_failing_endpoint_is_disabled(
     db.refresh(endpoint)
     assert not endpoint.enabled and endpoint.consecutive_failures >= 3
     assert "Disabled automatically" in endpoint.disabled_reason
+    assert "its events wait for it meanwhile" in endpoint.disabled_reason
     # A disabled endpoint gets nothing more, even when something is due.
     add_delivery(db, endpoint)
     db.commit()
