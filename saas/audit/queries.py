@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -86,13 +87,20 @@ def events_csv(db: Session, app_id: str, filters: dict[str, Any],
     statement = _filtered(app_id, filters).order_by(AuditEvent.at, AuditEvent.id)
     for event in db.scalars(statement.limit(max_rows).execution_options(yield_per=1000)):
         row = event_as_dict(event)
-        row["details"] = "" if not row["details"] else str(row["details"])
+        row["details"] = details_json(row["details"])
         # Cells a spreadsheet would run as formulas are quoted with a leading '.
         writer.writerow([_csv_safe(row[column]) for column in CSV_COLUMNS])
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
     yield buffer.getvalue()
+
+
+def details_json(details: dict[str, Any] | None) -> str:
+    """``details`` as compact JSON with sorted keys (stable, parseable); empty when none."""
+    if not details:
+        return ""
+    return json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _csv_safe(value: Any) -> Any:

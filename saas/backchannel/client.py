@@ -47,6 +47,24 @@ class Verdict:
     error_description: str | None = None
     status: int | None = None  # HTTP status the tenant answered
     detail: str = ""  # short text for diagnostics (never the token)
+    cause: str | None = None  # why it was unreachable: a key of UNREACHABLE_CAUSES
+
+
+# Why a tenant was unreachable, as the end of "the login endpoint …" sentences:
+# a refused port or a name that does not resolve is not a timeout.
+UNREACHABLE_CAUSES = {
+    "timeout": "the login endpoint did not answer in time",
+    "refused": "the login endpoint refused the connection",
+    "dns": "the host name of the login endpoint did not resolve",
+    "tls": "the TLS handshake with the login endpoint failed",
+    "closed": "the login endpoint closed the connection without an answer",
+    "network": "the login endpoint could not be reached",
+}
+
+
+def unreachable_description(verdict: Verdict) -> str:
+    """What went wrong with an unreachable tenant, in words for people."""
+    return UNREACHABLE_CAUSES.get(verdict.cause or "", UNREACHABLE_CAUSES["network"])
 
 
 class _Deadline(TimeoutError):
@@ -243,9 +261,10 @@ def _call(endpoint: str, params: dict[str, str], allow_private: bool, deadline_a
         vetted = vet_endpoint(url, allow_private=allow_private,
                               resolve=bounded_resolver(resolve, _remaining(deadline_at)))
     except _Deadline:
-        return Verdict("unreachable", detail="deadline exceeded before the call")
+        return Verdict("unreachable", detail="deadline exceeded before the call",
+                       cause="timeout")
     except EndpointUnresolvable as exc:
-        return Verdict("unreachable", detail=f"dns: {exc}")
+        return Verdict("unreachable", detail=f"dns: {exc}", cause="dns")
     except EndpointRefused as exc:
         return Verdict("error", detail=f"endpoint refused: {exc}")
     try:
@@ -253,9 +272,19 @@ def _call(endpoint: str, params: dict[str, str], allow_private: bool, deadline_a
     except _Malformed as exc:
         return Verdict("error", detail=f"malformed response: {exc}")
     except ssl.SSLError as exc:  # includes certificate and host name verification
-        return Verdict("unreachable", detail=f"tls: {exc.reason or type(exc).__name__}")
+        return Verdict("unreachable", detail=f"tls: {exc.reason or type(exc).__name__}",
+                       cause="tls")
     except (_Deadline, TimeoutError):
-        return Verdict("unreachable", detail="deadline exceeded")
+        return Verdict("unreachable", detail="deadline exceeded", cause="timeout")
     except OSError as exc:
-        return Verdict("unreachable", detail=f"{type(exc).__name__}: {exc.strerror or exc}"[:200])
+        return Verdict("unreachable", detail=f"{type(exc).__name__}: {exc.strerror or exc}"[:200],
+                       cause=_network_cause(exc))
     return _verdict(status, headers, detail)
+
+
+def _network_cause(exc: OSError) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "refused"
+    if isinstance(exc, ConnectionResetError | BrokenPipeError):
+        return "closed"
+    return "network"

@@ -54,6 +54,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.app.webhook.delete", _HOOK + "/delete", WEBHOOK),
     ("dashboard.app.webhook.reveal", _HOOK + "/secret/reveal", WEBHOOK),
     ("dashboard.app.webhook.rotate", _HOOK + "/secret/rotate", WEBHOOK),
+    ("dashboard.app.webhook.test", _HOOK + "/test", WEBHOOK),
     ("dashboard.app.webhook.resend", _HOOK + "/deliveries/{delivery_id}/resend", WEBHOOK),
     ("dashboard.keys", "/dashboard/api-keys", TENANT),
     ("dashboard.key.revoke", "/dashboard/api-keys/{key_id}/revoke", API_KEY),

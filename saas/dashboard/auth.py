@@ -23,8 +23,12 @@ from saas.tenants.services import (
 )
 
 SIGN_IN_FAILED = "Email or password is incorrect."
-TOO_MANY = "Too many attempts. Try again in {seconds} seconds."
 PENALTY = "signin"
+
+
+def too_many(seconds: int) -> str:
+    """The sign-in page's wait message ("1 second", "2 seconds")."""
+    return f"Too many attempts. Try again in {seconds} second{'' if seconds == 1 else 's'}."
 
 
 @view_config(route_name="home", request_method="GET")
@@ -147,7 +151,7 @@ def signin(request) -> dict | HTTPSeeOther:
         seconds = max(1, decision.retry_after)
         request.response.headers["Retry-After"] = str(seconds)
         return _signin_failed(request, email, "rate_limited", 429,
-                              TOO_MANY.format(seconds=seconds))
+                              too_many(seconds))
     member = authenticate(request.db, request.passwords, email, field(request, "password"))
     if member is None:
         request.rate_limiter.record_failure(None, PENALTY, who)

@@ -1,5 +1,6 @@
 """An app's webhook endpoints: add, edit, enable/disable, delete, reveal/rotate the
-secret, and the delivery log with its attempts and a "resend" button."""
+secret, send a test event, and the delivery log with its attempts and a "resend"
+button."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from saas.dashboard.common import WRONG_PASSWORD, audit, checked, field, no_stor
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.security import Permission
 from saas.users.services import BadCursor
+from saas.webhooks.delivery import Policy
 from saas.webhooks.dispatch import kick_after_commit
 from saas.webhooks.endpoints import (
     DEFAULT_GRACE_SECONDS,
@@ -22,6 +24,7 @@ from saas.webhooks.endpoints import (
     deliveries_page,
     delivery_of_endpoint,
     endpoints_of_app,
+    overdue,
     previous_valid_until,
     resend,
     reveal_endpoint_secret,
@@ -29,6 +32,7 @@ from saas.webhooks.endpoints import (
     update_endpoint,
 )
 from saas.webhooks.events import EVENT_TYPES
+from saas.webhooks.ping import send_ping
 
 PAGE_SIZE = 20
 EVENT_HINTS = {
@@ -113,6 +117,7 @@ def _detail_page(context, request, **extra: Any) -> dict[str, Any]:
         next_cursor = None
     if next_cursor:
         page["next_url"] = _url(request, context, _query={"cursor": next_cursor})
+    page["overdue"] = overdue(endpoint, page["deliveries"])
     page.update(extra)
     return page
 
@@ -208,6 +213,17 @@ def webhook_rotate(context, request) -> dict:
     _audit(request, context, "webhook.secret_rotated", grace_seconds=DEFAULT_GRACE_SECONDS)
     no_store(request)
     return _detail_page(context, request, new_secret=secret)
+
+
+@view_config(route_name="dashboard.app.webhook.test", request_method="POST",
+             permission=Permission.MANAGE)
+def webhook_test(context, request) -> HTTPSeeOther:
+    """Post a signed ``ping`` now and say how the receiver took it."""
+    outcome = send_ping(context.endpoint, context.app.app_id, request.secret_box,
+                        Policy.from_settings(request.registry.settings))
+    _audit(request, context, "webhook.tested", ok=outcome.result.ok,
+           status_code=outcome.result.status_code)
+    return _back(request, context, outcome.sentence())
 
 
 @view_config(route_name="dashboard.app.webhook.resend", request_method="POST",

@@ -4,7 +4,9 @@ The login path records the same attempt id on ``login.started`` (authorize or
 the hosted form), ``login.succeeded`` / ``login.failed`` (the callback, hosted
 or in-app form) and ``token.issued`` (the code exchange), so one attempt reads
 as: started → the tenant's verdict → tokens, with the reason of a failure and
-the time between the steps.
+the time between the steps. The outcome is that of the attempt's last decisive
+event: a hosted form may refuse a wrong password and accept the right one in
+the same attempt.
 
 Query cost: there is no index on ``details->>'attempt_id'``; every lookup is
 bounded by the app and a time window (``(app_id, at)`` is indexed), so it
@@ -29,6 +31,8 @@ from saas.clock import to_ms
 
 ATTEMPT_TYPES = ("login.started", "login.succeeded", "login.failed", "token.issued",
                  "token.code_reuse_detected")
+# Events that decide an attempt's outcome; the last of them wins.
+DECISIVE = frozenset(ATTEMPT_TYPES) - {"login.started"}
 WINDOW = dt.timedelta(minutes=30)  # a state lives 10 min, a code 60 s: ample
 DEFAULT_LOOKBACK = dt.timedelta(hours=24)
 MAX_STEPS = 50
@@ -63,17 +67,24 @@ class Attempt:
         return next((e.details.get("flow") for e in self.events if e.details.get("flow")), None)
 
     @property
+    def decisive(self) -> AuditEvent | None:
+        """The last event that settles the attempt: a hosted form refused once and
+        then accepted (the same attempt, a fresh state) ends in success."""
+        return next((e for e in reversed(self.events) if e.type in DECISIVE), None)
+
+    @property
     def failure(self) -> AuditEvent | None:
-        return next((e for e in self.events if _outcome(e) == "failure"), None)
+        last = self.decisive
+        return last if last is not None and _outcome(last) == "failure" else None
 
     @property
     def outcome(self) -> str:
-        if self.failure is not None:
+        last = self.decisive
+        if last is None:
+            return "pending"
+        if _outcome(last) == "failure":
             return "failure"
-        types = {e.type for e in self.events}
-        if "token.issued" in types:
-            return "success"
-        return "code issued" if "login.succeeded" in types else "pending"
+        return "success" if last.type == "token.issued" else "code issued"
 
     @property
     def reason(self) -> str | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from saas.apps.cache import AppConfig
-from saas.backchannel.client import call_tenant, with_params
+from saas.backchannel.client import call_tenant, unreachable_description, with_params
 from saas.crypto import constant_time_equals
 from saas.diagnostics.checks import lenient_parts
 from saas.diagnostics.debugger import TENANT, Report, debug_token
@@ -108,7 +108,7 @@ def run_test_login(request, app: AppConfig, data: dict[str, Any],
                        verdict.error_description or "the login was refused")
     if verdict.kind == "unreachable":
         return _refuse(result, Reason.TENANT_UNREACHABLE,
-                       f"the login endpoint did not answer in time ({verdict.detail})")
+                       f"{unreachable_description(verdict)} ({verdict.detail})")
     if verdict.kind != "token" or not verdict.token:
         return _refuse(result, Reason.TENANT_ERROR,
                        f"the login endpoint gave no verdict ({verdict.detail})")

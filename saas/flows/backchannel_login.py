@@ -14,7 +14,7 @@ import secrets
 import time
 
 from saas.apps.cache import AppConfig
-from saas.backchannel.client import call_tenant
+from saas.backchannel.client import call_tenant, unreachable_description
 from saas.crypto import constant_time_equals
 from saas.errors import Reason
 from saas.flows.login import AcceptedUser, LoginFailed, accept_tenant_token
@@ -52,7 +52,7 @@ def ask_tenant(request, app: AppConfig, state: str, attempt_id: str,
     if verdict.kind == "denied":
         raise BackchannelFailed(DENIED, verdict.error_description or "the login was refused")
     if verdict.kind == "unreachable":
-        raise BackchannelFailed(UNREACHABLE, "the login endpoint did not answer in time")
+        raise BackchannelFailed(UNREACHABLE, unreachable_description(verdict))
     if verdict.kind != "token" or not verdict.token:
         raise BackchannelFailed(TENANT_ERROR, "the login endpoint gave no verdict")
     if not constant_time_equals(verdict.state or "", state):

@@ -30,8 +30,12 @@ FLOW = "custom_token"
 
 
 def _refused(request, app: AppConfig, reason: str, status: int = 400,
-             error: str = "invalid_grant", description: str = "") -> ApiError:
-    record_failure(request, app, reason, {"flow": FLOW}, type_="custom_token.failed")
+             error: str = "invalid_grant", description: str = "",
+             user: AcceptedUser | None = None) -> ApiError:
+    """The refusal's audit record (with the user when known) and its error."""
+    record_failure(request, app, reason, {"flow": FLOW}, type_="custom_token.failed",
+                   user_id=user.user_id if user else None,
+                   external_id=user.external_id if user else None)
     return ApiError(status, error, reason, description or reason.replace("_", " "),
                     headers={"Cache-Control": "no-store"})
 
@@ -68,7 +72,7 @@ def custom_token_login(request):
     if not first_use:
         raise _refused(request, app, Reason.TOKEN_REPLAYED)
     if disabled:
-        raise _refused(request, app, Reason.USER_DISABLED)
+        raise _refused(request, app, Reason.USER_DISABLED, user=user)
     # The login's event and the session go out together: one round trip.
     pipe = pipeline(request.redis)
     record_login(request, app, user, "custom_token.succeeded", {"flow": FLOW}, pipe=pipe)

@@ -24,8 +24,8 @@ from saas.flows.login import (
     LoginFailed,
     client_redirect,
     issue_login_code,
-    record_failure,
     record_login,
+    record_refusal,
 )
 from saas.flows.nonces import state_cookie_name
 from saas.flows.views import (
@@ -121,7 +121,7 @@ def hosted_submit(request):
     try:
         user = ask_tenant(request, app, state, record["attempt_id"], values)
     except LoginFailed as failure:
-        record_failure(request, app, failure.reason, record)
+        record_refusal(request, app, failure, record)
         return _again(request, app, record, failure, values)
     code = issue_login_code(request, app, user, record)
     record_login(request, app, user, "login.succeeded",

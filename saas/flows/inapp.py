@@ -16,7 +16,7 @@ from pyramid.view import view_config
 from saas.errors import ApiError, Reason
 from saas.flows.backchannel_login import BackchannelFailed, ask_tenant, new_backchannel_state
 from saas.flows.custom_token import feature_disabled
-from saas.flows.login import LoginFailed, record_failure, record_login
+from saas.flows.login import LoginFailed, record_login, record_refusal
 from saas.flows.request_body import read_params
 from saas.flows.views import MAX_DATA_BYTES, load_app
 from saas.redis import pipeline
@@ -41,13 +41,13 @@ def inapp_login(request):
     try:
         user = ask_tenant(request, app, new_backchannel_state(app), attempt_id, data)
     except BackchannelFailed as failure:
-        record_failure(request, app, failure.reason, record)
+        record_refusal(request, app, failure, record)
         raise ApiError(failure.status, failure.error, failure.reason, failure.description,
                        headers={"Cache-Control": "no-store"}) from failure
     except LoginFailed as failure:
         # The tenant answered with a token we cannot accept: its failure (502),
         # unless the user is disabled here.
-        record_failure(request, app, failure.reason, record)
+        record_refusal(request, app, failure, record)
         disabled = failure.reason == Reason.USER_DISABLED
         raise ApiError(403 if disabled else 502, "access_denied" if disabled else "server_error",
                        failure.reason, failure.description,

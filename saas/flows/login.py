@@ -34,13 +34,20 @@ from saas.users.models import end_user_id
 
 
 class LoginFailed(Exception):
-    """A login refused after the state was consumed: redirect the error back."""
+    """A login refused after the state was consumed: redirect the error back.
 
-    def __init__(self, error: str, reason: Reason | str, description: str = "") -> None:
+    ``user_id`` / ``external_id`` name the user when the refusal knows who it is
+    (a disabled user), so the audit record and the webhook carry them.
+    """
+
+    def __init__(self, error: str, reason: Reason | str, description: str = "", *,
+                 user_id: str | None = None, external_id: str | None = None) -> None:
         super().__init__(str(reason))
         self.error = error
         self.reason = str(reason)
         self.description = description or str(reason).replace("_", " ")
+        self.user_id = user_id
+        self.external_id = external_id
 
 
 @dataclass(frozen=True)
@@ -108,7 +115,8 @@ def accept_tenant_token(request, app: AppConfig, state: str, token: str) -> Acce
     if not first_use:
         raise LoginFailed("invalid_request", Reason.TOKEN_REPLAYED)
     if disabled:
-        raise LoginFailed("access_denied", Reason.USER_DISABLED, "this user is disabled")
+        raise LoginFailed("access_denied", Reason.USER_DISABLED, "this user is disabled",
+                          user_id=user_id, external_id=claims.user_id)
     return AcceptedUser(user_id, claims.user_id, claims.custom, claims.profile,
                         {"previous_secret": claims.used_previous_secret})
 
@@ -167,10 +175,19 @@ def complete_login(
 
 
 def record_failure(request, app: AppConfig, reason: str, record: dict[str, Any] | None,
-                   type_: str = "login.failed") -> None:
+                   type_: str = "login.failed", *, user_id: str | None = None,
+                   external_id: str | None = None) -> None:
     audit = audit_from_request(
         request, type_, "failure", app_id=app.app_id, tenant_id=app.tenant_id, reason=reason,
+        user_id=user_id, external_id=external_id,
         details={"attempt_id": (record or {}).get("attempt_id"),
                  "flow": (record or {}).get("flow", "redirect")},
     )
     append_event(request.redis, request.redis_keys, [audit])
+
+
+def record_refusal(request, app: AppConfig, failure: LoginFailed,
+                   record: dict[str, Any] | None) -> None:
+    """``record_failure`` for a ``LoginFailed``: its reason and, when known, its user."""
+    record_failure(request, app, failure.reason, record, user_id=failure.user_id,
+                   external_id=failure.external_id)

@@ -16,7 +16,13 @@ from saas.crypto import constant_time_equals
 from saas.errors import ApiError, Reason
 from saas.events import append_event, audit_from_request
 from saas.flows.jwt_strict import sign_request_token
-from saas.flows.login import LoginFailed, client_redirect, complete_login, record_failure
+from saas.flows.login import (
+    LoginFailed,
+    client_redirect,
+    complete_login,
+    record_failure,
+    record_refusal,
+)
 from saas.flows.nonces import (
     STATE_TTL,
     StateError,
@@ -248,7 +254,7 @@ def callback(request):
     try:
         response = _finish(request, app, state, record, params)
     except LoginFailed as failure:
-        record_failure(request, app, failure.reason, record)
+        record_refusal(request, app, failure, record)
         response = _found(client_redirect(
             record, error=failure.error, error_description=failure.description,
             reason=failure.reason,

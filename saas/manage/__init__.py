@@ -39,6 +39,7 @@ def includeme(config) -> None:
     route("app.webhook", WEBHOOK, "WebhookScope")
     route("app.webhook.secret", WEBHOOK + "/secret", "WebhookScope")
     route("app.webhook.secret.rotate", WEBHOOK + "/secret/rotate", "WebhookScope")
+    route("app.webhook.test", WEBHOOK + "/test", "WebhookScope")
     route("app.webhook.deliveries", WEBHOOK + "/deliveries", "WebhookScope")
     route("app.webhook.delivery.resend", WEBHOOK + "/deliveries/{delivery_id}/resend",
           "DeliveryScope")

@@ -1,5 +1,6 @@
 """An app's webhook endpoints: create, list, read, update, delete; the secret;
-the delivery log and "resend". (No CSRF: bearer-key API, see ``saas.manage.apps``.)
+a test event; the delivery log and "resend". (No CSRF: bearer-key API, see
+``saas.manage.apps``.)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from saas.manage.errors import invalid_cursor, invalid_value, unknown_fields
 from saas.manage.params import cursor_param, json_body, limit_param
 from saas.security import Permission
 from saas.users.services import BadCursor
+from saas.webhooks.delivery import Policy
 from saas.webhooks.dispatch import kick_after_commit
 from saas.webhooks.endpoints import (
     DEFAULT_GRACE_SECONDS,
@@ -36,6 +38,7 @@ from saas.webhooks.endpoints import (
     update_endpoint,
 )
 from saas.webhooks.models import WebhookEvent
+from saas.webhooks.ping import send_ping
 
 DEFAULT_PAGE = 20
 
@@ -134,6 +137,17 @@ def rotate(context: WebhookScope, request) -> dict[str, Any]:
     return secret_as_dict(context.endpoint, secret)
 
 
+@view_config(route_name="manage.app.webhook.test", request_method="POST", renderer="json",
+             permission=Permission.MANAGE, require_csrf=False)
+def test_event(context: WebhookScope, request) -> dict[str, Any]:
+    """Send a signed ``ping`` now; the answer says how the receiver took it."""
+    outcome = send_ping(context.endpoint, context.app.app_id, request.secret_box,
+                        Policy.from_settings(request.registry.settings))
+    _audit(request, "webhook.tested", context, ok=outcome.result.ok,
+           status_code=outcome.result.status_code)
+    return outcome.as_dict()
+
+
 @view_config(route_name="manage.app.webhook.deliveries", request_method="GET",
              renderer="json", permission=Permission.VIEW)
 def deliveries(context: WebhookScope, request) -> dict[str, Any]:
@@ -143,7 +157,9 @@ def deliveries(context: WebhookScope, request) -> dict[str, Any]:
             limit=limit_param(request, default=DEFAULT_PAGE, maximum=MAX_PAGE))
     except BadCursor as exc:
         raise invalid_cursor() from exc
-    return {"deliveries": [delivery_as_dict(*row) for row in rows], "next_cursor": next_cursor}
+    held = not context.endpoint.enabled
+    return {"deliveries": [delivery_as_dict(*row, held=held) for row in rows],
+            "next_cursor": next_cursor}
 
 
 @view_config(route_name="manage.app.webhook.delivery.resend", request_method="POST",
@@ -156,4 +172,4 @@ def resend_delivery(context: DeliveryScope, request) -> dict[str, Any]:
     delivery = context.delivery
     event = request.db.get(WebhookEvent, delivery.event_id)
     return delivery_as_dict(delivery, event, attempts_of(request.db, [delivery.id])
-                            .get(delivery.id, []))
+                            .get(delivery.id, []), held=not context.endpoint.enabled)

@@ -1,7 +1,8 @@
 """Delivering committed webhook events: claim, send, record, retry, disable.
 
-1. **Claim** due deliveries of enabled endpoints with ``FOR UPDATE SKIP
-   LOCKED`` (workers never take the same row), push each one's
+1. **Claim** due deliveries of enabled endpoints, oldest first, with ``FOR
+   UPDATE SKIP LOCKED`` (workers never take the same row); a disabled
+   endpoint's deliveries are held, never claimed. Push each one's
    ``next_attempt_at`` a lease ahead, count the attempt, commit. A worker that
    dies mid-send leaves the row to come due again when the lease ends: delivery
    is at-least-once, and the event id lets receivers deduplicate.
@@ -127,7 +128,10 @@ def claim_due(session: Session, now: dt.datetime, policy: Policy,
         .join(App, App.id == WebhookEndpoint.app_id)
         .where(WebhookDelivery.status == DeliveryStatus.PENDING,
                WebhookDelivery.next_attempt_at <= now, WebhookEndpoint.enabled)
-        .order_by(WebhookDelivery.next_attempt_at)
+        # Held deliveries all come due at once on enabling: oldest event first then
+        # (an incremental sort of the rows due at the same moment).
+        .order_by(WebhookDelivery.next_attempt_at, WebhookEvent.created_at,
+                  WebhookDelivery.id)
         .limit(limit)
         .with_for_update(of=WebhookDelivery, skip_locked=True)
     ).all()
@@ -146,12 +150,19 @@ def claim_due(session: Session, now: dt.datetime, policy: Policy,
     return claims
 
 
+def signed_post(url: str, body: bytes, event_id: uuid.UUID, secret_ciphertext: str,
+                previous_ciphertext: str | None, box: SecretBox, policy: Policy) -> SendResult:
+    """POST ``body`` signed with the endpoint's secret (and a rotated-out one in its grace)."""
+    secret = box.decrypt(secret_ciphertext)
+    previous = box.decrypt(previous_ciphertext) if previous_ciphertext else None
+    header = signature_header(secret, int(time.time()), body, previous)
+    return post_event(url, body, header, str(event_id), allow_private=policy.allow_private,
+                      timeout=policy.timeout)
+
+
 def send(claim: Claim, box: SecretBox, policy: Policy) -> SendResult:
-    secret = box.decrypt(claim.secret_ciphertext)
-    previous = box.decrypt(claim.previous_ciphertext) if claim.previous_ciphertext else None
-    header = signature_header(secret, int(time.time()), claim.body, previous)
-    return post_event(claim.url, claim.body, header, str(claim.event_id),
-                      allow_private=policy.allow_private, timeout=policy.timeout)
+    return signed_post(claim.url, claim.body, claim.event_id, claim.secret_ciphertext,
+                       claim.previous_ciphertext, box, policy)
 
 
 def record(session: Session, claim: Claim, result: SendResult, now: dt.datetime,
@@ -190,8 +201,8 @@ def _count_failure(session: Session, endpoint_id: uuid.UUID, now: dt.datetime,
         endpoint.disabled_at = now
         endpoint.disabled_reason = (
             f"Disabled automatically: {endpoint.consecutive_failures} attempts in a row "
-            f"failed over {_duration(failing_for)}. Fix the receiver, then enable it again; "
-            "pending deliveries resume.")
+            f"failed over {_duration(failing_for)}. Fix the receiver, then enable it again: "
+            "its events wait for it meanwhile and go out then.")
         log.warning("webhooks: endpoint %s disabled after %d failures", endpoint.id,
                     endpoint.consecutive_failures)
 

@@ -8,6 +8,9 @@ loses it. It never runs before the commit:
   send to the request transaction's after-commit hook (and drops it on abort);
 * from the sync, from the SQLAlchemy session's ``after_commit`` event, with the
   Celery app of the worker process the sync runs in.
+
+In development (``saas.sync.embedded``, no worker) the web process's embedded
+thread delivers: a request's kick wakes it after the commit instead.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "workers.webhooks.deliver"
+# Registry key of the embedded thread's wake-up event (saas.sync.embedded), if it runs.
+EMBEDDED_WAKE = "saas.webhooks.embedded_wake"
 
 
 def _task(celery_app) -> Any:
@@ -38,6 +43,10 @@ def request_celery(registry) -> Any:
 
 def kick_after_commit(request) -> None:
     """Send the delivery task when the request's transaction commits."""
+    wake = request.registry.get(EMBEDDED_WAKE)
+    if wake is not None:
+        request.tm.get().addAfterCommitHook(lambda committed: committed and wake.set())
+        return
     try:
         _task(request_celery(request.registry)).apply_async()
     except Exception:  # the broker is down: beat delivers a second later

@@ -36,6 +36,8 @@ MAX_ENDPOINTS_PER_APP = 10
 MAX_PAGE = 100
 DEFAULT_GRACE_SECONDS = 24 * 3600
 MAX_GRACE_SECONDS = 7 * 24 * 3600
+# A due delivery nobody tried for this long: no delivery worker seems to run.
+OVERDUE = dt.timedelta(minutes=1)
 FIELDS = ("url", "events", "enabled")
 
 
@@ -236,6 +238,17 @@ def deliveries_page(db: Session, endpoint: WebhookEndpoint, *, limit: int = 50,
     return [(d, e, attempts.get(d.id, [])) for d, e in rows], next_cursor
 
 
+def overdue(endpoint: WebhookEndpoint, rows: list[tuple], now: dt.datetime | None = None) -> bool:
+    """Whether a pending delivery of an enabled endpoint has been due for over
+    ``OVERDUE`` (a claimed one is pushed a lease ahead, so it is not)."""
+    if not endpoint.enabled:
+        return False
+    limit = (now or utcnow()) - OVERDUE
+    return any(delivery.status == DeliveryStatus.PENDING and delivery.next_attempt_at
+               is not None and as_utc(delivery.next_attempt_at) < limit
+               for delivery, *_ in rows)
+
+
 def delivery_of_endpoint(db: Session, endpoint: WebhookEndpoint,
                          delivery_id: str) -> WebhookDelivery | None:
     key = _uuid(delivery_id)
@@ -261,7 +274,8 @@ def attempt_as_dict(attempt: WebhookAttempt) -> dict[str, Any]:
 
 
 def delivery_as_dict(delivery: WebhookDelivery, event: WebhookEvent,
-                     attempts: list[WebhookAttempt]) -> dict[str, Any]:
+                     attempts: list[WebhookAttempt], *, held: bool = False) -> dict[str, Any]:
+    """The API's delivery; ``held`` (its endpoint is disabled): no next attempt is due."""
     return {
         "id": str(delivery.id),
         "event": {"id": str(event.id), "type": event.type,
@@ -269,7 +283,7 @@ def delivery_as_dict(delivery: WebhookDelivery, event: WebhookEvent,
         "status": str(delivery.status),
         "attempts": [attempt_as_dict(a) for a in attempts],
         "next_attempt_at": _iso(delivery.next_attempt_at)
-        if delivery.status == DeliveryStatus.PENDING else None,
+        if delivery.status == DeliveryStatus.PENDING and not held else None,
         "created_at": _iso(delivery.created_at),
         "delivered_at": _iso(delivery.delivered_at),
     }

@@ -1,10 +1,12 @@
 """The transactional outbox: webhook events written with the change that causes them.
 
-An event row and one delivery row per subscribed, enabled endpoint are written
-in the caller's transaction — the sync batch's, or a dashboard/API request's —
+An event row and one delivery row per subscribed endpoint are written in the
+caller's transaction — the sync batch's, or a dashboard/API request's —
 so a rolled-back change leaves no event and nothing is ever delivered for it.
 Workers deliver committed rows only (``saas.webhooks.delivery``); a "kick"
 after the commit wakes them at once, and beat finds anything a lost kick missed.
+A disabled endpoint gets its deliveries too: they are held (never claimed)
+until it is enabled again, then go out with their original event ids.
 
 * ``stage_sync_batch(session, cursor)`` — the sync's PostgreSQL COPY path:
   set-based SQL over the batch's staging tables, before the user upsert.
@@ -73,7 +75,7 @@ def _endpoints_by_app(session: Session, app_uuids: set[uuid.UUID]) -> dict[uuid.
         return {}
     rows = session.execute(
         select(WebhookEndpoint.id, WebhookEndpoint.app_id, WebhookEndpoint.events)
-        .where(WebhookEndpoint.enabled, WebhookEndpoint.app_id.in_(app_uuids))
+        .where(WebhookEndpoint.app_id.in_(app_uuids))  # disabled ones too: held for them
     ).all()
     found: dict[uuid.UUID, list] = {}
     for row in rows:
@@ -156,7 +158,7 @@ def _audit_events(session: Session, audit: list[dict[str, Any]],
 def stage_sync_batch_generic(session: Session, states: dict[str, UserState],
                              audit: list[dict[str, Any]]) -> None:
     """Generic path: the same events as the SQL, in Python; run before the upsert."""
-    if not session.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.enabled).limit(1)):
+    if not session.scalar(select(WebhookEndpoint.id).limit(1)):
         return
     public_ids = {record["app_id"] for record in audit
                   if record.get("app_id") and record["type"] in FROM_AUDIT}
@@ -177,7 +179,7 @@ def stage_sync_batch_generic(session: Session, states: dict[str, UserState],
 def stage(request, app: App, type_: EventType, data: dict[str, Any]) -> uuid.UUID | None:
     """An event caused by a request (dashboard or API), in the request's transaction.
 
-    Returns the event id, or None when no enabled endpoint of the app wants it.
+    Returns the event id, or None when no endpoint of the app (enabled or held) wants it.
     The kick leaves only if the request's transaction commits.
     """
     db = request.db

@@ -5,29 +5,30 @@ Runs over the batch's staging tables (``bk_sync_users``, ``bk_sync_audit`` of
 is a plain left join. Events are inserted with ``ON CONFLICT DO NOTHING`` and
 deliveries made only for the events this statement inserted: a batch applied
 twice stages nothing the second time. The ``data`` objects match
-``saas.webhooks.events``.
+``saas.webhooks.events``. Disabled endpoints count like enabled ones: their
+deliveries are held until they are enabled again (``saas.webhooks.delivery``).
 """
 
 from __future__ import annotations
 
 # Short-circuit: one index-only probe when no app of the service has an endpoint.
-ANY_ENDPOINT = "SELECT EXISTS (SELECT 1 FROM webhook_endpoints WHERE enabled)"
+ANY_ENDPOINT = "SELECT EXISTS (SELECT 1 FROM webhook_endpoints)"
 
 _DELIVER_STAGED = """
 INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts,
                                 next_attempt_at, retry_from, created_at)
 SELECT gen_random_uuid(), s.id, e.id, 'pending', 0, now(), now(), now()
 FROM staged s JOIN webhook_endpoints e
-  ON e.app_id = s.app_id AND e.enabled AND e.events ? s.type
+  ON e.app_id = s.app_id AND e.events ? s.type
 """
 
 _SUBSCRIBED = """EXISTS (SELECT 1 FROM webhook_endpoints e
-                WHERE e.app_id = c.app_id AND e.enabled AND e.events ? c.type)"""
+                WHERE e.app_id = c.app_id AND e.events ? c.type)"""
 
 STAGE_USERS = f"""
 WITH hooked AS MATERIALIZED (  -- first: only rows of apps with an endpoint go further
   SELECT s.* FROM bk_sync_users s
-  WHERE s.app_id IN (SELECT app_id FROM webhook_endpoints WHERE enabled)
+  WHERE s.app_id IN (SELECT app_id FROM webhook_endpoints)
 ), candidates AS (
   SELECT s.id AS user_id, s.app_id, s.external_id, s.custom, s.profile, s.last_ms,
          CASE WHEN u.id IS NULL THEN 'user.created' ELSE 'user.updated' END AS type,
@@ -57,7 +58,7 @@ WITH hooked AS MATERIALIZED (  -- first: only rows of apps with an endpoint go f
 STAGE_AUDIT = f"""
 WITH hooked AS MATERIALIZED (
   SELECT id, app_id FROM apps
-  WHERE id IN (SELECT app_id FROM webhook_endpoints WHERE enabled)
+  WHERE id IN (SELECT app_id FROM webhook_endpoints)
 ), candidates AS (
   SELECT s.id, h.id AS app_id, s.type AS source, s.user_id, s.external_id, s.reason,
          s.at_ms, s.details,

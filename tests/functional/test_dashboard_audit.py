@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 
 import pytest
 
@@ -118,6 +119,22 @@ def test_csv_cells_cannot_run_as_formulas(webapp, world):
     response = webapp.get(_path(world, ".csv"), {"type": "user.disabled"})
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert rows[0]["external_id"].startswith("'=")
+
+
+def test_csv_details_are_json(webapp, db, world):
+    details = {"via": "api", "fields": ["name", "redirect_uris"], "grace": 0, "ok": True,
+               "note": None, "name": "Zoë's app"}
+    make_event(db, world.app, "app.updated", at=DAY, details=details)
+    db.commit()
+    response = webapp.get(_path(world, ".csv"), {"type": "app.updated"})
+    (row,) = csv.DictReader(io.StringIO(response.text))
+    assert json.loads(row["details"]) == details
+    # Compact with sorted keys: the same details always make the same cell.
+    assert row["details"] == json.dumps(details, sort_keys=True, separators=(",", ":"),
+                                        ensure_ascii=False)
+    logins = list(csv.DictReader(io.StringIO(webapp.get(
+        _path(world, ".csv"), {"type": "login.succeeded"}).text)))
+    assert [r["details"] for r in logins] == ["", ""]  # no details: an empty cell
 
 
 def test_csv_with_bad_filters_is_refused(webapp, world):

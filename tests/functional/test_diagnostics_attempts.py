@@ -17,9 +17,10 @@ from saas.events import STREAM
 from saas.sync.drain import drain
 from saas.sync.stream import EventStream
 from tests.factories import make_app, make_member
-from tests.flows import CLIENT_REDIRECT, Login, query_of
+from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, query_of
 from tests.functional.dashboard_helpers import sign_in
 from tests.functional.test_manage_openapi import Checker
+from tests.live import python_example, serve_wsgi
 
 
 @pytest.fixture
@@ -133,3 +134,46 @@ def test_the_management_api_returns_one_attempt(webapp, db, world):
     foreign = next(iter(attempt_ids(db, other)))
     webapp.get(f"/v1/manage/apps/{app.app_id}/attempts/{foreign}", headers=auth, status=404)
     check(template, "get", webapp.get(path, status=401))
+
+
+def test_a_hosted_login_refused_then_accepted_is_a_success(webapp, db, passwords, secret_box,
+                                                           registry, db_connection):
+    """Wrong password, then the right one, in the same attempt: the attempt's outcome
+    is its last decisive event (the refusal stays listed among its steps)."""
+    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
+    client.delete(keys.global_(STREAM))
+    member = make_member(db, passwords)
+    app, secrets = make_app(db, secret_box, member.tenant_id, redirect_uris=[CLIENT_REDIRECT],
+                            custom_auth_endpoint="https://tenant.example.com/auth",
+                            backchannel=True)
+    db.commit()
+    with serve_wsgi(python_example(secrets["custom_auth"])) as base:
+        app.custom_auth_endpoint = base + "/auth"
+        db.commit()
+        registry["saas.app_cache"].store(app)
+        verifier, challenge = pkce_pair()
+        form = webapp.get(f"/v1/apps/{app.app_id}/login", {
+            "redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge}).forms[0]
+        form["id"], form["passphrase"] = "alice", "wrong"
+        retry = form.submit(status=401).forms[0]
+        retry["passphrase"] = "wonderland"
+        code = query_of(retry.submit(status=303).location)["code"]
+    webapp.post(f"/v1/apps/{app.app_id}/token", {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": CLIENT_REDIRECT,
+        "code_verifier": verifier})
+    stream = EventStream(client, keys, f"test-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
+    drain(stream, sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint",
+                               expire_on_commit=False))
+    sign_in(webapp, member.email)
+
+    page = webapp.get(f"/dashboard/apps/{app.app_id}/audit?view=attempts")
+    (row,) = [[cell.get_text(" ", strip=True) for cell in tr.find_all("td")]
+              for tr in page.html.find("table", id="attempts").tbody.find_all("tr")]
+    assert "login.started → login.failed → login.succeeded → token.issued" in row[2]
+    assert row[3] == "success" and row[4] == ""
+    (attempt_id,) = attempt_ids(db, app)
+    detail = webapp.get(f"/dashboard/apps/{app.app_id}/attempts/{attempt_id}")
+    assert detail.html.find(id="attempt-outcome").get_text(strip=True) == "success"
+    assert detail.html.find(id="attempt-reason") is None
+    steps = detail.html.find(id="attempt-steps").tbody.find_all("tr")
+    assert "tenant_denied" in steps[1].get_text(" ")  # the refusal is still a step

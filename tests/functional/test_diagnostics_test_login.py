@@ -3,9 +3,12 @@ step shown, the live path's reason for every kind of failure, nothing created.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import time
+from collections.abc import Iterator
 from urllib.parse import parse_qs
 
 import jwt
@@ -13,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from saas.audit.models import AuditEvent
+from saas.backchannel.client import TOTAL_DEADLINE
 from saas.users.models import EndUser
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT
@@ -126,6 +130,45 @@ def test_unreachable_and_missing_endpoints(webapp, db, setup):
     assert reason_of(run(webapp, app)) == "tenant_unreachable"
     point(db, app, None)
     assert reason_of(run(webapp, app)) == "feature_disabled"
+
+
+def description_of(page) -> str:
+    """The sentence after the reason code on the result line."""
+    line = page.html.find(id="result-reason").parent.get_text(" ", strip=True)
+    return line.split(" — ", 1)[1]
+
+
+@contextlib.contextmanager
+def silent_listener() -> Iterator[int]:
+    """A port that accepts connections (the kernel's backlog) and never answers."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        yield listener.getsockname()[1]
+
+
+def test_unreachable_says_why_refused_unresolvable_or_silent(webapp, db, setup):
+    app, _ = setup
+    point(db, app, f"http://127.0.0.1:{free_port()}/auth")  # bound then closed: refused
+    refused = run(webapp, app)
+    assert reason_of(refused) == "tenant_unreachable"
+    assert description_of(refused).startswith("the login endpoint refused the connection (")
+    # .invalid never resolves (RFC 2606); the address checks pass it on to DNS.
+    point(db, app, "http://does-not-exist.invalid/auth")
+    unresolved = run(webapp, app)
+    assert reason_of(unresolved) == "tenant_unreachable"
+    assert description_of(unresolved).startswith(
+        "the host name of the login endpoint did not resolve (dns:")
+    with silent_listener() as port:
+        point(db, app, f"http://127.0.0.1:{port}/auth")
+        started = time.monotonic()
+        silent = run(webapp, app)
+        assert time.monotonic() - started >= TOTAL_DEADLINE - 0.5  # a real timeout
+    assert reason_of(silent) == "tenant_unreachable"
+    assert description_of(silent) == "the login endpoint did not answer in time " \
+                                     "(deadline exceeded)"
+    assert not any("did not answer in time" in description_of(page)
+                   for page in (refused, unresolved))
 
 
 def test_success_against_the_example_endpoint_creates_nothing(webapp, db, setup, registry):

@@ -44,6 +44,7 @@ ID_ROUTES = [
     ("DELETE", "apps/{app}/webhooks/{hook}", None),
     ("GET", "apps/{app}/webhooks/{hook}/secret", None),
     ("POST", "apps/{app}/webhooks/{hook}/secret/rotate", None),
+    ("POST", "apps/{app}/webhooks/{hook}/test", None),
     ("GET", "apps/{app}/webhooks/{hook}/deliveries", None),
     ("POST", "apps/{app}/webhooks/{hook}/deliveries/{delivery}/resend", None),
 ]
@@ -62,9 +63,13 @@ AUDIT_WALK = [
     ("DELETE", "apps/{app}/users/{user}", None, "user.deleted"),
     ("POST", "apps/{app}/webhooks", {"url": "https://hooks.example.com/y",
                                      "events": ["login.failed"]}, "webhook.created"),
-    ("PATCH", "apps/{app}/webhooks/{hook}", {"events": ["user.created"]}, "webhook.updated"),
+    # A loopback port nobody serves: the test event below is refused at once.
+    ("PATCH", "apps/{app}/webhooks/{hook}", {"events": ["user.created"],
+                                             "url": "http://127.0.0.1:9/hook"},
+     "webhook.updated"),
     ("GET", "apps/{app}/webhooks/{hook}/secret", None, "webhook.secret_revealed"),
     ("POST", "apps/{app}/webhooks/{hook}/secret/rotate", None, "webhook.secret_rotated"),
+    ("POST", "apps/{app}/webhooks/{hook}/test", None, "webhook.tested"),
     ("POST", "apps/{app}/webhooks/{hook}/deliveries/{delivery}/resend", None,
      "webhook.resent"),
     ("DELETE", "apps/{app}/webhooks/{hook}", None, "webhook.deleted"),

@@ -50,7 +50,8 @@ def attempt(webapp, email: str, password: str, ip: str, status):
 
 def retry_after(response) -> int:
     seconds = int(response.headers["Retry-After"])
-    assert f"Too many attempts. Try again in {seconds} seconds." in response.text
+    unit = "second" if seconds == 1 else "seconds"  # "1 second", never "1 seconds"
+    assert f"Too many attempts. Try again in {seconds} {unit}." in response.text
     assert response.html.find("form") is not None  # the sign-in page again
     return seconds
 

@@ -170,3 +170,69 @@ def test_enabling_resumes_held_deliveries_with_a_fresh_window(api, tenant, db):
     held = db.get(WebhookDelivery, tenant.delivery_id)
     assert held.retry_from >= before and held.next_attempt_at >= before
     assert db.get(WebhookDelivery, settled.id).retry_from == long_ago  # settled: untouched
+
+
+def test_events_raised_while_disabled_are_held_then_sent(api, tenant, check, db):
+    hook = f"{tenant.app_path}/webhooks/{tenant.webhook_id}"
+    api.patch(hook, {"enabled": False})
+    api.post(f"{tenant.user_path}/disable", status=204)
+    db.expire_all()
+    (event,) = db.scalars(select(WebhookEvent).where(WebhookEvent.type == "user.disabled"))
+    (held,) = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == event.id))
+    assert held.endpoint_id == tenant.webhook_id and held.status == DeliveryStatus.PENDING
+    path = f"{hook}/deliveries"
+    listed = check(HOOK + "/deliveries", "get", api.get(path), exact_keys=True).json
+    mine = next(d for d in listed["deliveries"] if d["id"] == str(held.id))
+    assert mine["status"] == "pending" and mine["next_attempt_at"] is None  # held
+    api.patch(hook, {"enabled": True})
+    mine = next(d for d in api.get(path).json["deliveries"] if d["id"] == str(held.id))
+    assert mine["next_attempt_at"] is not None and mine["event"]["id"] == str(event.id)
+
+
+def test_a_test_event_is_a_signed_ping_posted_now(api, tenant, check, db, secret_box):
+    """A real receiver on loopback gets the ping; its signature verifies with the
+    endpoint's secret; the answer reports what the receiver said."""
+    from saas.audit.models import AuditEvent
+    from saas.webhooks.verify import verify_webhook
+    from tests.functional.test_webhooks_support import add_webhook, running_receiver
+    from tests.live import free_port
+
+    test = HOOK + "/test"
+    with running_receiver() as receiver:
+        endpoint, secret = add_webhook(db, secret_box, tenant.app, url=receiver.url,
+                                       events=["user.deleted"])
+        endpoint.enabled = False  # a receiver can be checked before enabling it
+        db.commit()
+        path = f"{tenant.app_path}/webhooks/{endpoint.id}/test"
+        sent = check(test, "post", api.post(path), exact_keys=True).json
+        (request,) = receiver.requests  # posted during the call, not queued
+        event = verify_webhook(request.body, request.headers["Bridgekeeper-Signature"], secret)
+        assert event["type"] == "ping" and event["id"] == sent["event_id"]
+        assert event["data"] == {"webhook_id": str(endpoint.id)}
+        assert event["app_id"] == tenant.app.app_id
+        assert request.headers["Bridgekeeper-Event-Id"] == sent["event_id"]
+        assert sent["ok"] is True and sent["status_code"] == 200 and sent["error"] is None
+        assert sent["response_snippet"] == "answered 200 to request 1"
+
+        receiver.answer = lambda request, n: 500
+        refused = check(test, "post", api.post(path), exact_keys=True).json
+        assert (refused["ok"], refused["status_code"], refused["error"]) == (
+            False, 500, "HTTP 500")
+        assert refused["event_id"] != sent["event_id"]  # each test is a new event
+    endpoint.url = f"http://127.0.0.1:{free_port()}/gone"
+    db.commit()
+    gone = check(test, "post", api.post(path), exact_keys=True).json
+    assert gone["ok"] is False and gone["status_code"] is None
+    assert gone["error"].startswith("ConnectionRefusedError")
+    db.expire_all()
+    # Not an outbox event: no delivery, no effect on the endpoint's health.
+    assert db.scalars(select(WebhookDelivery).where(
+        WebhookDelivery.endpoint_id == endpoint.id)).all() == []
+    assert db.get(WebhookEndpoint, endpoint.id).consecutive_failures == 0
+    tested = db.scalars(select(AuditEvent).where(AuditEvent.type == "webhook.tested")
+                        .order_by(AuditEvent.at)).all()
+    assert [(e.details["ok"], e.details["status_code"]) for e in tested] == [
+        (True, 200), (False, 500), (False, None)]
+    check(test, "post", api.post(f"{tenant.app_path}/webhooks/{uuid.uuid4()}/test",
+                                 status=404))
+    check(test, "post", api.webapp.post("/v1/manage/" + path, status=401))

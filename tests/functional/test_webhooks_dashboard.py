@@ -163,6 +163,56 @@ def test_the_delivery_log_shows_attempts_and_resends(webapp, db, owner):
     assert "webhook.resent" in _audit_types(db)
 
 
+def test_the_log_says_a_disabled_webhooks_deliveries_are_held(webapp, db, owner):
+    endpoint = owner.extra["endpoint"]
+    pending = add_delivery(db, endpoint)
+    db.commit()
+    row = webapp.get(_hook(owner)).html.find(id=f"delivery-{pending.id}")
+    assert "pending" in row.text and "next " in row.text and "held" not in row.text
+    webapp.post(_hook(owner, "/disable"), {"csrf_token": csrf_token(webapp)}, status=303)
+    row = webapp.get(_hook(owner)).html.find(id=f"delivery-{pending.id}")
+    assert "held until the webhook is enabled" in row.text and "next " not in row.text
+
+
+def test_send_test_event_posts_a_signed_ping_and_says_how_it_went(webapp, db, owner):
+    from saas.webhooks.verify import verify_webhook
+    from tests.functional.test_webhooks_support import running_receiver
+
+    endpoint = owner.extra["endpoint"]
+    with running_receiver() as receiver:
+        endpoint.url = receiver.url
+        db.commit()
+        page = webapp.get(_hook(owner))
+        form = next(f for f in page.forms.values() if f.action.endswith("/test"))
+        assert page.html.find(id="send-test").text == "Send test event"
+        assert receiver.requests == []
+        done = form.submit(status=303).follow()
+        (request,) = receiver.requests
+        event = verify_webhook(request.body, request.headers["Bridgekeeper-Signature"],
+                               owner.extra["secret"])
+        assert event["type"] == "ping" and event["data"] == {"webhook_id": str(endpoint.id)}
+        assert "Test event sent: the receiver answered HTTP 200 in" in done.text
+        receiver.answer = lambda request, n: 401
+        refused = form.submit(status=303).follow()
+        assert "Test event not accepted after" in refused.text and "HTTP 401" in refused.text
+    assert _audit_types(db).count("webhook.tested") == 2
+
+
+def test_overdue_deliveries_say_no_worker_seems_to_run(webapp, db, owner):
+    import datetime as dt
+
+    endpoint = owner.extra["endpoint"]
+    fresh = add_delivery(db, endpoint)
+    db.commit()
+    assert webapp.get(_hook(owner)).html.find(id="overdue-notice") is None
+    fresh.next_attempt_at = utcnow() - dt.timedelta(minutes=5)
+    db.commit()
+    notice = webapp.get(_hook(owner)).html.find(id="overdue-notice").text
+    assert "no delivery worker seems to be running" in notice
+    webapp.post(_hook(owner, "/disable"), {"csrf_token": csrf_token(webapp)}, status=303)
+    assert webapp.get(_hook(owner)).html.find(id="overdue-notice") is None  # held, not late
+
+
 def test_the_delivery_log_pages(webapp, db, owner):
     endpoint = owner.extra["endpoint"]
     for _ in range(21):
@@ -197,6 +247,7 @@ def _actions(world) -> list[tuple[str, dict]]:
         (_hook(world, "/secret/reveal"), {"password": DEFAULT_PASSWORD}),
         (_hook(world, "/secret/rotate"), {"password": DEFAULT_PASSWORD}),
         (_hook(world, f"/deliveries/{delivery.id}/resend"), {}),
+        (_hook(world, "/test"), {}),
     ]
 
 

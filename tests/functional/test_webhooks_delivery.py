@@ -111,6 +111,7 @@ def test_retries_stop_after_the_window_and_a_failing_endpoint_is_disabled(
     db.refresh(endpoint)
     assert not endpoint.enabled and endpoint.consecutive_failures >= 3
     assert "Disabled automatically" in endpoint.disabled_reason
+    assert "its events wait for it meanwhile" in endpoint.disabled_reason
     # A disabled endpoint gets nothing more, even when something is due.
     add_delivery(db, endpoint)
     db.commit()
@@ -222,6 +223,63 @@ def test_settled_events_past_the_retention_are_purged(db, login_app, secret_box)
     db.refresh(endpoint)  # its rotated-out secret is past the grace period: forgotten
     assert endpoint.previous_secret_ciphertext is None
     assert endpoint.previous_secret_valid_until is None
+
+
+def test_held_deliveries_wait_for_the_endpoint_then_go_oldest_first(
+        db, login_app, secret_box, receiver, session_factory):
+    from saas.webhooks.endpoints import update_endpoint
+    from saas.webhooks.models import WebhookEvent
+
+    endpoint, secret = add_webhook(db, secret_box, login_app, url=receiver.url)
+    update_endpoint(endpoint, {"enabled": False})
+    held = [add_delivery(db, endpoint) for _ in range(3)]
+    started = utcnow() - dt.timedelta(hours=1)
+    for minutes, delivery in zip((20, 0, 40), held, strict=True):  # events out of order
+        db.get(WebhookEvent, delivery.event_id).created_at = started + dt.timedelta(
+            minutes=minutes)
+    db.commit()
+    assert deliver_due(session_factory, secret_box, FAST) == {"delivered": 0, "failed": 0}
+    assert receiver.requests == []  # held: not attempted at all
+    assert all(_attempts(db, d) == [] for d in held)
+
+    update_endpoint(endpoint, {"enabled": True})
+    db.commit()
+    with session_factory() as session, session.begin_nested():
+        claimed = [c.event_id for c in claim_due(session, utcnow(), FAST)]
+        session.rollback()
+    oldest_first = [held[1].event_id, held[0].event_id, held[2].event_id]
+    assert claimed == oldest_first
+    assert deliver_due(session_factory, secret_box, FAST) == {"delivered": 3, "failed": 0}
+    ids = [verify_webhook(r.body, r.headers["Bridgekeeper-Signature"], secret)["id"]
+           for r in receiver.requests]
+    assert sorted(ids) == sorted(str(i) for i in oldest_first)  # each once, original ids
+
+
+def test_held_deliveries_are_given_up_at_the_retention(db, login_app, secret_box):
+    from saas.webhooks.models import WebhookDelivery, WebhookEvent
+    from saas.webhooks.retention import purge_settled_events
+
+    endpoint, _ = add_webhook(db, secret_box, login_app)
+    endpoint.enabled = False
+    other, _ = add_webhook(db, secret_box, login_app, url="https://other.example.com/h")
+    old = utcnow() - dt.timedelta(days=31)
+    too_old = add_delivery(db, endpoint)
+    recent = add_delivery(db, endpoint)
+    shared = add_delivery(db, endpoint)  # its event also waits for an enabled endpoint
+    retried = WebhookDelivery(event_id=shared.event_id, endpoint_id=other.id,
+                              next_attempt_at=utcnow(), retry_from=utcnow())
+    db.add(retried)
+    for delivery in (too_old, shared):
+        db.get(WebhookEvent, delivery.event_id).created_at = old
+    db.flush()
+    gone = (too_old.id, too_old.event_id)
+    assert purge_settled_events(db, utcnow(), 30) == 1
+    db.expire_all()
+    # Given up, then forgotten with its event.
+    assert db.get(WebhookDelivery, gone[0]) is None and db.get(WebhookEvent, gone[1]) is None
+    assert db.get(WebhookDelivery, recent.id).status == DeliveryStatus.PENDING
+    assert db.get(WebhookDelivery, shared.id).status == DeliveryStatus.FAILED
+    assert db.get(WebhookDelivery, retried.id).status == DeliveryStatus.PENDING
 
 
 def test_after_a_rotation_both_secrets_sign_until_the_grace_ends(

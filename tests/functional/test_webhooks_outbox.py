@@ -116,6 +116,42 @@ def test_both_writers_stage_the_same_events_once(webapp, db, db_connection, logi
     assert all(d["session_id"] for d in by_type["session.revoked"])
 
 
+@pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
+def test_a_disabled_user_refused_is_named_in_the_audit_and_the_webhook(
+        webapp, db, db_connection, login_app, registry, secret_box, stream, postgres):
+    """The refusal knows who was refused: its audit row and its ``login.failed``
+    event carry ``user_id`` and ``external_id`` (redirect and custom-token logins)."""
+    from saas.audit.models import AuditEvent
+    from saas.users.disabled import set_disabled
+    from tests.functional.test_custom_token import skygear_token
+
+    add_webhook(db, secret_box, login_app, events=["login.failed"])
+    login_app.custom_token_enabled = True
+    db.commit()
+    registry["saas.app_cache"].store(login_app)
+    banned = str(end_user_id(login_app.id, "banned"))
+    set_disabled(registry["saas.redis"], registry["saas.redis_keys"], login_app.app_id,
+                 banned, True)
+    back = query_of(Login(webapp, login_app.app_id, login_app.plain_secrets["custom_auth"])
+                    .finish(user_id="banned").location)
+    assert back["reason"] == "user_disabled"
+    refused = webapp.post_json(f"/v1/apps/{login_app.app_id}/login/custom-token", {
+        "token": skygear_token(login_app.plain_secrets["custom_token"], user_id="banned")},
+        status=400)
+    assert refused.json["reason"] == "user_disabled"
+    _apply(db_connection, _read_all(stream), postgres)
+
+    rows = db.scalars(select(AuditEvent).where(AuditEvent.app_id == login_app.app_id,
+                                               AuditEvent.reason == "user_disabled")).all()
+    assert sorted((r.type, str(r.user_id), r.external_id) for r in rows) == [
+        ("custom_token.failed", banned, "banned"), ("login.failed", banned, "banned")]
+    staged = _staged(db_connection, login_app)
+    assert sorted((data["audit_type"], data["user_id"], data["external_id"], data["reason"])
+                  for _id, type_, data, _at, _n in staged if type_ == "login.failed") == [
+        ("custom_token.failed", banned, "banned", "user_disabled"),
+        ("login.failed", banned, "banned", "user_disabled")]
+
+
 def test_event_ids_are_the_audit_ids_and_stable(webapp, db, db_connection, login_app,
                                                 secret_box, stream):
     add_webhook(db, secret_box, login_app, events=["login.succeeded"])
@@ -145,7 +181,7 @@ def test_apps_without_endpoints_stage_nothing(webapp, db, db_connection, login_a
 
 
 @pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
-def test_only_enabled_endpoints_that_subscribed_get_deliveries(
+def test_subscribed_endpoints_get_deliveries_a_disabled_one_held(
         webapp, db, db_connection, login_app, secret_box, stream, postgres):
     failures, _ = add_webhook(db, secret_box, login_app, url="https://a.example.com/h",
                               events=["login.failed"])
@@ -160,7 +196,24 @@ def test_only_enabled_endpoints_that_subscribed_get_deliveries(
                                    .group_by(WebhookDelivery.endpoint_id)).all())
     assert per_endpoint[failures.id] == 1
     assert per_endpoint[everything.id] == len(_staged(db_connection, login_app)) > 1
-    assert switched_off.id not in per_endpoint
+    # The disabled endpoint's events wait for it: pending deliveries, held.
+    assert per_endpoint[switched_off.id] == per_endpoint[everything.id]
+    assert set(db.scalars(select(WebhookDelivery.status).where(
+        WebhookDelivery.endpoint_id == switched_off.id))) == {"pending"}
+
+
+@pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
+def test_an_app_whose_only_endpoint_is_disabled_still_stages(
+        webapp, db, db_connection, login_app, secret_box, stream, postgres):
+    """The sync's first probe ("any endpoint at all?") counts disabled endpoints."""
+    switched_off, _ = add_webhook(db, secret_box, login_app, events=["login.succeeded"])
+    switched_off.enabled = False
+    db.commit()
+    Login(webapp, login_app.app_id, login_app.plain_secrets["custom_auth"]).tokens(
+        user_id="dee")
+    _apply(db_connection, _read_all(stream), postgres)
+    (staged,) = _staged(db_connection, login_app)
+    assert staged[1] == "login.succeeded" and staged[4] == 1
 
 
 def _request(registry, db):
@@ -185,6 +238,12 @@ def test_user_actions_stage_with_their_transaction(db, registry, login_app, secr
     event = db.get(WebhookEvent, kept)
     assert event.type == "user.deleted" and event.data == data
     (delivery,) = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == kept))
+    assert delivery.endpoint_id == endpoint.id and delivery.status == "pending"
+
+    endpoint.enabled = False  # a disabled endpoint's events are held for it, not dropped
+    db.flush()
+    held = outbox.stage(request, login_app, EventType.USER_DELETED, data)
+    (delivery,) = db.scalars(select(WebhookDelivery).where(WebhookDelivery.event_id == held))
     assert delivery.endpoint_id == endpoint.id and delivery.status == "pending"
 
 

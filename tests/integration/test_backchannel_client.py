@@ -184,7 +184,7 @@ def test_redirect_to_an_internal_url_is_not_followed(status):
 def test_hanging_tenant_is_unreachable_after_one_deadline():
     with serving(hang) as tenant:
         verdict, elapsed = call(f"http://127.0.0.1:{tenant.port}/auth")
-    assert verdict.kind == "unreachable"
+    assert (verdict.kind, verdict.cause) == ("unreachable", "timeout")
     assert TOTAL_DEADLINE - 0.5 <= elapsed < TOTAL_DEADLINE + 1.5
     assert tenant.connections == 1  # no retry: one connection, one deadline
 
@@ -227,14 +227,15 @@ def test_closed_port_is_unreachable_quickly():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     verdict, elapsed = call(f"http://127.0.0.1:{port}/auth")
-    assert verdict.kind == "unreachable"
+    assert (verdict.kind, verdict.cause) == ("unreachable", "refused")
+    assert client.unreachable_description(verdict) == "the login endpoint refused the connection"
     assert elapsed < 1.0
 
 
 def test_tenant_closing_without_an_answer_is_unreachable():
     with serving(lambda handler: None) as tenant:
         verdict, _ = call(f"http://127.0.0.1:{tenant.port}/auth")
-    assert verdict.kind == "unreachable"
+    assert (verdict.kind, verdict.cause) == ("unreachable", "closed")
 
 
 def test_garbage_answer_is_a_tenant_error():
@@ -281,6 +282,7 @@ def test_dns_failure_is_unreachable():
 
     verdict, _ = call("http://tenant.test/auth", resolve=failing)
     assert verdict.kind == "unreachable" and verdict.detail.startswith("dns:")
+    assert verdict.cause == "dns"
 
 
 def test_slow_dns_counts_against_the_deadline():
@@ -363,6 +365,7 @@ def test_https_with_a_certificate_for_another_name_is_unreachable(tls_tenant):
     verdict, _ = call(f"https://other.test:{tls_tenant.port}/auth",
                       resolve=_resolver(["127.0.0.1"], []))
     assert verdict.kind == "unreachable" and verdict.detail.startswith("tls:")
+    assert verdict.cause == "tls"
     assert tls_tenant.requests == []
 
 

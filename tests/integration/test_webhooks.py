@@ -5,27 +5,39 @@ The receiver checks every request with the documented recipe
 (``saas.webhooks.verify.verify_webhook``, docs/webhooks.md) and refuses the
 first three: those events still arrive, with the same ids, once it recovers.
 Events staged in a transaction are delivered only after it commits, and never
-when it rolls back — even though the worker is kicked while it is open.
+when it rolls back — even though the worker is kicked while it is open. Events
+raised while the endpoint is disabled wait for it and arrive once it is enabled.
+Under ``make run``'s development.ini (no worker) the web process delivers them.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 
+import plaster
 import pytest
+import webtest
+from alembic import command
 from pyramid import testing
-from sqlalchemy import select, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from saas.apikeys.services import create_api_key
+from saas.apps.services import create_app
+from saas.config import configure
 from saas.crypto import SecretBox
+from saas.passwords import Passwords
+from saas.tenants.services import sign_up
 from saas.webhooks import outbox
 from saas.webhooks.endpoints import create_endpoint
 from saas.webhooks.events import EVENT_TYPES
 from saas.webhooks.models import EventType, WebhookAttempt, WebhookDelivery
 from saas.webhooks.verify import InvalidSignature, verify_webhook
+from tests.conftest import ROOT, alembic_config
 from tests.flows import CLIENT_REDIRECT, Login
 from tests.functional.test_webhooks_support import Receiver, running_receiver
 from tests.integration.test_sync_worker import SyncEnv
@@ -189,3 +201,105 @@ def test_delivery_waits_for_the_commit_and_a_rollback_sends_nothing(hooks):
             WebhookDelivery, WebhookDelivery.id == WebhookAttempt.delivery_id).where(
             WebhookDelivery.endpoint_id == hooks.endpoint.id)).all()
     assert len(attempts) == 2 and all(a.ok for a in attempts)
+
+
+def _deliveries(hooks: HookEnv) -> dict[str, str]:
+    """event id → delivery status, for the endpoint."""
+    with hooks.env.engine.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT event_id, status FROM webhook_deliveries WHERE endpoint_id = :e"),
+            {"e": hooks.endpoint.id}).all()
+    return {str(event_id): status for event_id, status in rows}
+
+
+def test_events_raised_while_disabled_arrive_once_with_their_ids_after_enabling(hooks):
+    hooks.receiver.answer = lambda request, n: 200
+    env = hooks.env
+    hook = f"/v1/manage/apps/{env.app.app_id}/webhooks/{hooks.endpoint.id}"
+    auth = {"Authorization": f"Bearer {hooks.api_key}"}
+    assert hooks.web.patch_json(hook, {"enabled": False}, headers=auth).json["enabled"] is False
+    env.start_worker()
+
+    # A login synced by the worker (user.created, login.succeeded) and a tenant's action.
+    ann = env.login(hooks.web, "ann")
+    env.wait_for(lambda: "ann" in env.users(), "ann synced")
+    hooks.manage("post", f"users/{ann['user']['id']}/disable")  # user.disabled
+    held = env.wait_for(lambda: len(_deliveries(hooks)) >= 3 and _deliveries(hooks),
+                        "three held deliveries")
+    assert set(held.values()) == {"pending"}
+    time.sleep(QUIET_SECONDS)  # beat runs the delivery task every second meanwhile
+    assert hooks.receiver.requests == [], "delivered while the endpoint was disabled"
+    assert set(_deliveries(hooks).values()) == {"pending"}
+
+    assert hooks.web.patch_json(hook, {"enabled": True}, headers=auth).json["enabled"] is True
+    env.wait_for(lambda: set(_deliveries(hooks).values()) == {"delivered"},
+                 "the held deliveries delivered")
+    time.sleep(QUIET_SECONDS)  # nothing comes twice
+    received = [event["id"] for event in hooks.verified()]
+    assert sorted(received) == sorted(held)  # exactly once each, with the original ids
+    assert {event["type"] for event in hooks.verified()} == {
+        "user.created", "login.succeeded", "user.disabled"}
+
+
+def test_make_run_delivers_login_webhooks_from_the_web_process(tmp_path):
+    """development.ini as ``make run`` reads it (SQLite, the in-process store, Celery
+    eager, ``saas.sync.embedded``), only moved to a fresh database and store: no
+    worker runs, yet a login's events and a tenant action's event reach the receiver."""
+    settings = dict(plaster.get_settings(os.path.join(ROOT, "development.ini"), "app:main"))
+    assert settings["saas.sync.embedded"] == "true" and settings["celery.always_eager"] == "true"
+    settings.update({"sqlalchemy.url": f"sqlite:///{tmp_path / 'development.sqlite'}",
+                     "redis.url": f"memory://make-run-{uuid.uuid4().hex}",
+                     "saas.public_base_url": "http://bk.test"})
+    command.upgrade(alembic_config(settings["sqlalchemy.url"]), "head")
+    engine = create_engine(settings["sqlalchemy.url"])
+    box = SecretBox(settings["saas.master_key"])
+    with running_receiver() as receiver:
+        with Session(engine, expire_on_commit=False) as session:
+            member = sign_up(session, Passwords(), tenant_name="Dev", email="dev@example.com",
+                             password="development password")
+            app, secrets = create_app(session, box, tenant_id=member.tenant_id, name="Dev",
+                                      custom_auth_endpoint="https://tenant.example.com/auth",
+                                      redirect_uris=[CLIENT_REDIRECT], allow_private=True)
+            _endpoint, secret = create_endpoint(session, box, app, {
+                "url": receiver.url, "events": list(EVENT_TYPES)})
+            _key, api_key = create_api_key(session, member.tenant_id, "dev")
+            session.commit()
+        before = set(threading.enumerate())
+        wsgi = configure(settings).make_wsgi_app()
+        embedded = set(threading.enumerate()) - before
+        web = webtest.TestApp(wsgi, extra_environ={"HTTP_HOST": "bk.test"})
+        try:
+            def received() -> dict[str, list[dict]]:
+                events: dict[str, list[dict]] = {}
+                for request in list(receiver.requests):
+                    event = verify_webhook(request.body,
+                                           request.headers["Bridgekeeper-Signature"], secret)
+                    events.setdefault(event["type"], []).append(event)
+                return events
+
+            ann = Login(web, app.app_id, secrets["custom_auth"]).tokens(user_id="ann")
+            _wait(lambda: {"user.created", "login.succeeded"} <= set(received()),
+                  "the login's webhooks")
+            web.post(f"/v1/manage/apps/{app.app_id}/users/{ann['user']['id']}/disable",
+                     headers={"Authorization": f"Bearer {api_key}"}, status=204)
+            _wait(lambda: "user.disabled" in received(), "the tenant action's webhook")
+            time.sleep(QUIET_SECONDS)
+            events = received()
+            assert {type_: len(found) for type_, found in events.items()} == {
+                "user.created": 1, "login.succeeded": 1, "user.disabled": 1}
+            assert events["login.succeeded"][0]["data"]["external_id"] == "ann"
+            with Session(engine) as session:
+                assert set(session.scalars(select(WebhookDelivery.status))) == {"delivered"}
+        finally:
+            wsgi.registry["saas.sync.embedded_stop"].set()
+            for thread in embedded:
+                thread.join(timeout=10)
+            wsgi.registry["saas.db_engine"].dispose()
+            engine.dispose()
+
+
+def _wait(predicate, what: str, seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what}: not received within {seconds} s"
+        time.sleep(0.1)
