@@ -26,6 +26,9 @@ class Reason(enum.StrEnum):
     STATE_REPLAYED = "state_replayed"
     STATE_APP_MISMATCH = "state_app_mismatch"
     STATE_NOT_BOUND = "state_not_bound"
+    # The binding cookie cannot have come back: the login started on another
+    # host than this request's, or this request's is not saas.public_base_url's.
+    HOST_MISMATCH = "host_mismatch"
     TOKEN_MISSING = "token_missing"
     TOKEN_MALFORMED = "token_malformed"
     TOKEN_ALG_NOT_ALLOWED = "token_alg_not_allowed"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from saas.apps.models import SecretKind
 from saas.crypto import constant_time_equals
 from saas.errors import ApiError, Reason
 from saas.events import append_event, audit_from_request
+from saas.flows.hosts import host_mismatch, request_host
 from saas.flows.jwt_strict import sign_request_token
 from saas.flows.login import LoginFailed, client_redirect, complete_login, record_failure
 from saas.flows.nonces import (
@@ -28,6 +30,8 @@ from saas.flows.pkce import valid_challenge
 from saas.flows.redirect_uris import redirect_uri_allowed, with_query
 from saas.ratelimit import client_ip, enforce
 from saas.redis import pipeline
+
+log = logging.getLogger(__name__)
 
 MAX_CLIENT_STATE = 512
 MAX_DATA_BYTES = 4096
@@ -150,6 +154,8 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
         "started_at": int(request.now),
         "flow": flow,
         "data": auth.data,
+        # Where the binding cookie lives: a callback on another host lacks it.
+        "host": request_host(request),
     }, client=pipe)
     append_event(pipe, request.redis_keys, [audit_from_request(
         request, "login.started", "success", app_id=app.app_id, tenant_id=app.tenant_id,
@@ -194,8 +200,15 @@ def check_state_binding(request, app: AppConfig, state: str | None) -> None:
     cookie = request.cookies.get(state_cookie_name(state), "")
     if issued_for is not None and not constant_time_equals(cookie, state_binding(state)):
         reason = request.nonces.unconsumed_state_reason(app.app_id, state)
-        record_failure(request, app, str(reason), None)
-        raise _state_error(app, reason, _STATE_MESSAGES[reason])
+        record, description = None, _STATE_MESSAGES[reason]
+        if reason == Reason.STATE_NOT_BOUND:
+            record = request.nonces.peek_state(app.app_id, state)
+            mismatch = host_mismatch(request, (record or {}).get("host"))
+            if mismatch:
+                reason, description = Reason.HOST_MISMATCH, mismatch
+                log.warning("login refused, host_mismatch: %s (app %s)", mismatch, app.app_id)
+        record_failure(request, app, str(reason), record)
+        raise _state_error(app, reason, description)
 
 
 def consume_state(request, app: AppConfig, state: str) -> dict:

@@ -15,11 +15,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from saas.client import AccessTokenVerifier
+from tests.flows import pkce_pair
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +61,29 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "SAAS_PUBLIC_BASE_URL")}
     return {**env, **extra}
+
+
+def redirect_login(client: httpx.Client, base: str, app_id: str, page: str) -> dict:
+    """authorize → the tenant's form (alice) → callback → code → the token
+    answer. ``client`` keeps cookies like a browser."""
+    verifier, challenge = pkce_pair()
+    started = client.get(f"{base}/v1/apps/{app_id}/authorize", params={
+        "redirect_uri": page, "state": "demo", "code_challenge": challenge})
+    assert started.status_code == 302, started.text
+    form = parse_qs(urlsplit(started.headers["location"]).query)
+    signed_in = client.post(str(started.headers["location"]).split("?")[0], data={
+        **{name: form[name][0] for name in ("redirect_uri", "state", "token")},
+        "id": "alice", "passphrase": "wonderland"})
+    assert signed_in.status_code == 302, signed_in.text
+    back = client.get(signed_in.headers["location"])
+    assert back.status_code == 302, back.text
+    landed = parse_qs(urlsplit(back.headers["location"]).query)
+    assert back.headers["location"].startswith(page) and "code" in landed, landed
+    tokens = client.post(f"{base}/v1/apps/{app_id}/token", data={
+        "grant_type": "authorization_code", "code": landed["code"][0], "redirect_uri": page,
+        "code_verifier": verifier})
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()
 
 
 def test_guide_commands_and_demo(tmp_path):
@@ -124,6 +149,11 @@ def test_guide_commands_and_demo(tmp_path):
                                 json={"data": {"id": "alice", "passphrase": "wonderland"}})
             assert login.status_code == 200, login.text
             token = login.json()["access_token"]
+
+            # The redirect login, as the demo page's first button does it: the
+            # binding cookie set at authorize must come back with the callback.
+            tokens = redirect_login(client, base, app["app_id"], urls["demo"])
+            assert tokens["user"]["external_id"] == "1001"
 
         # Step 5 of the guide.
         claims = AccessTokenVerifier(base, app["app_id"]).verify(token)

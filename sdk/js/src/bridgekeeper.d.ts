@@ -67,7 +67,8 @@ export type ErrorCode =
 
 export type ReasonCode =
   | 'state_missing' | 'state_unknown' | 'state_replayed' | 'state_app_mismatch'
-  | 'state_not_bound' | 'token_missing' | 'token_malformed' | 'token_alg_not_allowed'
+  | 'state_not_bound' | 'host_mismatch' | 'token_missing' | 'token_malformed'
+  | 'token_alg_not_allowed'
   | 'token_bad_signature' | 'token_expired' | 'token_not_yet_valid' | 'token_too_old'
   | 'token_lifetime_too_long' | 'token_replayed' | 'user_id_missing' | 'user_id_invalid'
   | 'claims_invalid' | 'payload_too_large' | 'tenant_denied' | 'tenant_error'
