@@ -53,6 +53,11 @@ export interface LoginOptions {
   data?: Record<string, unknown>;
   /** Sign in in a popup instead of leaving the page. */
   popup?: boolean;
+  /**
+   * Sign in on Bridgekeeper's hosted form (`/v1/apps/{appId}/login`) instead of
+   * your endpoint's own page; needs the app's back-channel. Redirect or popup.
+   */
+  hosted?: boolean;
   /** `window.open` features of the popup. */
   popupFeatures?: string;
   /** Overrides the client's `redirectUri` for this login. */
@@ -105,14 +110,15 @@ export declare class BridgekeeperClient {
   /** Resolves once a session kept by the storage adapter has been restored. */
   readonly ready: Promise<void>;
   /** Redirect login: leaves the page (finish with `handleRedirect()`). */
-  login(options?: { redirectUri?: string }): Promise<void>;
+  login(options?: { redirectUri?: string; hosted?: boolean }): Promise<void>;
   /** Popup login or in-app form: resolves with the user. */
   login(options: LoginOptions & ({ popup: true } | { data: Record<string, unknown> }))
     : Promise<BridgekeeperUser>;
   login(options?: LoginOptions): Promise<BridgekeeperUser | void>;
   /** The Ionic Cloud call: in-app form when `loginData` has fields, else a redirect. */
   login(provider: 'custom', loginData?: Record<string, unknown>,
-    loginOptions?: { popup?: boolean; redirectUri?: string; [option: string]: unknown })
+    loginOptions?: { popup?: boolean; hosted?: boolean; redirectUri?: string;
+      [option: string]: unknown })
     : Promise<BridgekeeperUser | void>;
   loginWithCustomToken(token: string): Promise<BridgekeeperUser>;
   isRedirectCallback(url?: string): boolean;
