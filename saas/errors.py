@@ -95,6 +95,16 @@ def wants_json(request) -> bool:
     return best == "application/json"
 
 
+def heading(description: str) -> str:
+    """The description as the error page's heading: its first letter capitalised
+    unless it starts with a name that must be kept as written (``redirect_uri``,
+    ``saas.public_base_url``, a URL); the rest is never changed ("6 KiB", "PKCE")."""
+    first = description.split(" ", 1)[0]
+    if not first or any(mark in first for mark in "_.:/"):
+        return description
+    return description[0].upper() + description[1:]
+
+
 def render_error(request, error: ApiError):
     request.response.status_int = error.status
     for name, value in error.headers.items():
@@ -110,7 +120,7 @@ def render_error(request, error: ApiError):
         return render_to_response("json", body, request=request, response=request.response)
     return render_to_response(
         "saas:templates/error.html",
-        dict(body, status=error.status),
+        dict(body, status=error.status, heading=heading(error.description)),
         request=request,
         response=request.response,
     )

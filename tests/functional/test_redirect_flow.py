@@ -262,6 +262,16 @@ def test_a_request_on_a_host_other_than_the_public_url_is_host_mismatch(webapp, 
     assert "saas.public_base_url is http://bk.test" in refused.json["error_description"]
 
 
+def test_error_page_headings_keep_parameter_names_and_capitals_as_written(webapp, login_app):
+    missing = webapp.get(f"/v1/apps/{login_app.app_id}/authorize", {"code_challenge": "a" * 43},
+                         headers={"Accept": "text/html"}, status=400)
+    heading = missing.html.find("h1").text
+    assert heading == "redirect_uri is missing or not on the app's allow-list"
+    large = webapp.get(f"/v1/apps/{login_app.app_id}/callback", {"token": "x" * 7000},
+                       headers={"Accept": "text/html"}, status=413)
+    assert large.html.find("h1").text == "The token is larger than 6 KiB"
+
+
 def test_authorize_refusals(webapp, login_app):
     app_id = login_app.app_id
     accept = {"Accept": "application/json"}
