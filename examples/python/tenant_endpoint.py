@@ -11,7 +11,8 @@ It follows the three steps of the protocol:
 A refused user is sent back with ``&error=access_denied`` rather than a 401,
 so the app learns of the refusal.
 
-Run:  BRIDGEKEEPER_SECRET=... python tenant_endpoint.py --port 8765
+Run (from the repository's root, in Bridgekeeper's virtualenv, which has PyJWT):
+  BRIDGEKEEPER_SECRET=... .venv/bin/python examples/python/tenant_endpoint.py --port 8765
 """
 
 from __future__ import annotations

@@ -45,3 +45,21 @@ def test_the_development_server_is_reached_by_one_url_everywhere():
             mentions.setdefault(url, []).append(path.relative_to(ROOT).as_posix())
     assert mentions, f"no guide names the development URL {base_url}"
     assert set(mentions) == {base_url}, mentions
+
+
+def shell_lines(path: Path) -> list[str]:
+    text = path.read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(?:sh|bash|shell)\n(.*?)^```", text, flags=re.S | re.M)
+    return [line for block in blocks for line in block.splitlines()]
+
+
+def test_guides_run_python_from_the_virtualenv():
+    """A bare `python` has none of the dependencies (PyJWT, Bridgekeeper):
+    the guides say `.venv/bin/python`. The standard library's web server is
+    the one exception."""
+    bare = re.compile(r"(?:^|[\s(;&|])python3?\s+(?!-m http\.server\b)")
+    lines = {path.relative_to(ROOT).as_posix(): shell_lines(path) for path in guides()}
+    assert any(".venv/bin/python examples/python/tenant_endpoint.py" in line
+               for line in lines["examples/python/README.md"])
+    found = [(name, line) for name, text in lines.items() for line in text if bare.search(line)]
+    assert found == []
