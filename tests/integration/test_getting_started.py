@@ -174,3 +174,21 @@ def test_guide_commands_and_demo(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)
         demo.wait(timeout=10)
+
+
+@pytest.mark.parametrize("busy", ["BK_PORT", "TENANT_PORT", "DEMO_PORT"])
+def test_demo_refuses_a_busy_port_before_printing_anything(tmp_path, busy):
+    """`make demo` beside `make run` (both on 6543) once printed its banner
+    while another server answered on its port."""
+    ports = {name: free_port() for name in ("BK_PORT", "TENANT_PORT", "DEMO_PORT")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[busy]))
+        taken.listen()
+        env = clean_env(BK_CONFIG=tmp_config(tmp_path), DEMO_VAR=str(tmp_path / "demo"),
+                        **{name: str(port) for name, port in ports.items()})
+        done = subprocess.run([DEMO], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False)
+    assert done.returncode == 1
+    assert f"port {ports[busy]} ({busy}) is in use" in done.stderr
+    assert f"{busy}={ports[busy] + 1} make demo" in done.stderr
+    assert "demo is running" not in done.stdout + done.stderr
