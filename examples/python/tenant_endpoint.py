@@ -34,7 +34,8 @@ USERS = {
     "bob": {"passphrase": "builder", "id": "bob-42", "custom": {"plan": "free"}},
 }
 
-FORM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>
+FORM = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in</title></head>
 <body><h1>Sign in to Example Co.</h1>
 <form method="post">
 <input type="hidden" name="redirect_uri" value="{redirect_uri}">
