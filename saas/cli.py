@@ -1,4 +1,4 @@
-"""Operator CLI: ``saas-admin CONFIG_URI COMMAND [options]`` (DESIGN §8.1, §12).
+"""Operator CLI: ``saas-admin CONFIG_URI COMMAND [options]`` (README.md, "Operator CLI").
 
 Every command prints one JSON object on stdout. An error is one line on stderr
 with exit code 2 for bad usage and 1 for a failure (unknown tenant, email taken,

@@ -1,4 +1,4 @@
-"""The error contract (DESIGN §7): reason codes, JSON or HTML error answers.
+"""The error contract (docs/protocol.md §7): reason codes, JSON or HTML error answers.
 
 Views raise :class:`ApiError`; the exception views here turn it (and Redis
 outages, unknown routes and unexpected failures) into

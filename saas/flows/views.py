@@ -1,4 +1,4 @@
-"""Redirect custom auth (DESIGN §4): ``authorize`` and ``callback``."""
+"""Redirect custom auth (docs/protocol.md §4): ``authorize`` and ``callback``."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def _parse_data(raw: str | None) -> dict | None:
 
 @dataclass(frozen=True)
 class AuthorizeRequest:
-    """The checked parameters of DESIGN §4.1 (authorize and the hosted form)."""
+    """The checked parameters of docs/protocol.md §4.1 (authorize and the hosted form)."""
 
     redirect_uri: str
     client_state: str | None
@@ -167,7 +167,7 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
 
 def tenant_request(request, app: AppConfig, state: str, attempt_id: str,
                    data: dict | None) -> dict[str, str]:
-    """The query parameters of the call to the tenant endpoint (DESIGN §4.1)."""
+    """The query parameters of the call to the tenant endpoint (docs/protocol.md §4.1)."""
     now = int(request.now)
     secret = app.secret_candidates(SecretKind.CUSTOM_AUTH, request.secret_box, now)[0]
     callback = request.registry.settings["saas.public_base_url"] + callback_path(app.app_id)
@@ -188,7 +188,7 @@ def bind_state(request, response, state: str, path: str) -> None:
 
 
 def check_state_binding(request, app: AppConfig, state: str | None) -> None:
-    """DESIGN §12: the binding cookie is checked before the state is consumed."""
+    """docs/protocol.md §4.2 step 1: the binding cookie is checked before the state is consumed."""
     if not state:
         record_failure(request, app, str(Reason.STATE_MISSING), None)
         raise _state_error(app, Reason.STATE_MISSING, "the login has no state")

@@ -93,7 +93,7 @@ export declare class BridgekeeperError extends Error {
   readonly name: 'BridgekeeperError';
   /** RFC 6749 code, e.g. `access_denied`, or the SDK's own (`network_error`…). */
   error: ErrorCode;
-  /** Bridgekeeper's reason code (DESIGN §7), e.g. `tenant_denied`. */
+  /** Bridgekeeper's reason code (docs/protocol.md §7), e.g. `tenant_denied`. */
   reason: ReasonCode | null;
   description: string;
   /** HTTP status, or null when no answer was involved. */

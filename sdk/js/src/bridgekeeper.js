@@ -21,7 +21,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const POPUP_TIMEOUT_MS = 10 * 60_000;
 const POPUP_POLL_MS = 100;
 const RETRY_MAX_MS = 30_000;
-// Answers to a refresh that mean the session is over (DESIGN §6).
+// Answers to a refresh that mean the session is over (docs/protocol.md §6).
 const SESSION_ENDING = new Set(['refresh_reused', 'session_revoked', 'refresh_invalid']);
 const REDIRECT_PARAMS = ['code', 'state', 'error', 'error_description', 'reason', 'iss'];
 
@@ -243,7 +243,7 @@ class BridgekeeperClient {
     return this.#loginRedirect(options);
   }
 
-  /** Exchange a custom token your server signed (DESIGN §5.1). */
+  /** Exchange a custom token your server signed (docs/protocol.md §5.1). */
   async loginWithCustomToken(token) {
     if (typeof token !== 'string' || !token) throw new TypeError('loginWithCustomToken needs a token');
     await this.ready;

@@ -1,4 +1,4 @@
-// Redirect login: PKCE, state, the error return, the code exchange (DESIGN §4, §6).
+// Redirect login: PKCE, state, the error return, the code exchange (docs/protocol.md §4, §6).
 
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
