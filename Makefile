@@ -31,7 +31,7 @@ run: $(INSTALLED)
 	mkdir -p var
 	$(BIN)/saas-admin $(DEV_CONFIG) migrate
 	@echo
-	@echo "  Bridgekeeper is starting: open http://localhost:6543/dashboard/signup"
+	@echo "  Bridgekeeper is starting: open http://127.0.0.1:6543/dashboard/signup"
 	@echo
 	$(BIN)/pserve $(DEV_CONFIG)
 

@@ -1,6 +1,6 @@
 """Bridgekeeper: multi-tenant custom authentication as a service."""
 
-from setuptools import find_packages, setup
+from setuptools import find_namespace_packages, find_packages, setup
 
 requires = [
     "pyramid==2.1",
@@ -50,12 +50,18 @@ bench_require = [
     "py-spy==0.4.3",
 ]
 
+# The Python packages, and saas's data folders (templates, static files) as the
+# packages they are to Python, so setuptools ships their files (MANIFEST.in
+# names them) instead of warning that they are absent from `packages`.
+packages = find_packages(exclude=["tests", "tests.*"]) + find_namespace_packages(
+    include=["saas.templates", "saas.templates.*", "saas.static", "saas.static.*"])
+
 setup(
     name="bridgekeeper",
     version="0.1.0",
     description="Multi-tenant custom authentication for apps with their own user system",
     python_requires=">=3.11",
-    packages=find_packages(exclude=["tests", "tests.*"]),
+    packages=packages,
     include_package_data=True,
     zip_safe=False,
     install_requires=requires,

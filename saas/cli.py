@@ -1,4 +1,4 @@
-"""Operator CLI: ``saas-admin CONFIG_URI COMMAND [options]`` (DESIGN §8.1, §12).
+"""Operator CLI: ``saas-admin CONFIG_URI COMMAND [options]`` (README.md, "Operator CLI").
 
 Every command prints one JSON object on stdout. An error is one line on stderr
 with exit code 2 for bad usage and 1 for a failure (unknown tenant, email taken,
@@ -57,8 +57,21 @@ class CommandError(Exception):
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr, exit code 2."""
 
+    commands: tuple[str, ...] = ()  # the subcommands' names, set by build_parser
+
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def check_config_given(self, argv: list[str]) -> None:
+        """``saas-admin migrate`` (no config file) would otherwise read as the
+        config ``migrate`` missing its command: say what is missing instead."""
+        positional = [arg for arg in argv if not arg.startswith("-")]
+        if not argv:
+            self.error("a config file and a command are needed, "
+                       "e.g. saas-admin development.ini migrate")
+        if positional and positional[0] in self.commands and not os.path.exists(positional[0]):
+            self.error(f"a config file is needed before the command, e.g. saas-admin "
+                       f"development.ini {positional[0]} (production.ini in production)")
 
 
 def read_config(config_uri: str) -> Settings:
@@ -281,7 +294,7 @@ def _positive(value: str) -> int:
     return number
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser() -> _Parser:
     """The argument parser: CONFIG_URI, then one subcommand."""
     parser = _Parser(prog="saas-admin", description="Bridgekeeper operator commands.")
     parser.add_argument("config_uri", metavar="CONFIG_URI", help="e.g. production.ini")
@@ -315,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
               "Show the event sync backlog, its oldest entry's age and dead letters.")
     sub.add_argument("--dead-letters", type=int, default=10, metavar="N",
                      help="how many recent dead letters to list (default 10)")
+    parser.commands = tuple(commands.choices)
     return parser
 
 
@@ -327,8 +341,11 @@ def _one_line(exc: BaseException) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one command; returns the process exit code (0, 1 failure, 2 usage)."""
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
     try:
-        args = build_parser().parse_args(argv)
+        parser.check_config_given(argv)
+        args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
         return exc.code if isinstance(exc.code, int) else 2
     try:

@@ -1,4 +1,4 @@
-"""The error contract (DESIGN §7): reason codes, JSON or HTML error answers.
+"""The error contract (docs/protocol.md §7): reason codes, JSON or HTML error answers.
 
 Views raise :class:`ApiError`; the exception views here turn it (and Redis
 outages, unknown routes and unexpected failures) into
@@ -26,6 +26,9 @@ class Reason(enum.StrEnum):
     STATE_REPLAYED = "state_replayed"
     STATE_APP_MISMATCH = "state_app_mismatch"
     STATE_NOT_BOUND = "state_not_bound"
+    # The binding cookie cannot have come back: the login started on another
+    # host than this request's, or this request's is not saas.public_base_url's.
+    HOST_MISMATCH = "host_mismatch"
     TOKEN_MISSING = "token_missing"
     TOKEN_MALFORMED = "token_malformed"
     TOKEN_ALG_NOT_ALLOWED = "token_alg_not_allowed"
@@ -92,6 +95,16 @@ def wants_json(request) -> bool:
     return best == "application/json"
 
 
+def heading(description: str) -> str:
+    """The description as the error page's heading: its first letter capitalised
+    unless it starts with a name that must be kept as written (``redirect_uri``,
+    ``saas.public_base_url``, a URL); the rest is never changed ("6 KiB", "PKCE")."""
+    first = description.split(" ", 1)[0]
+    if not first or any(mark in first for mark in "_.:/"):
+        return description
+    return description[0].upper() + description[1:]
+
+
 def render_error(request, error: ApiError):
     request.response.status_int = error.status
     for name, value in error.headers.items():
@@ -107,7 +120,7 @@ def render_error(request, error: ApiError):
         return render_to_response("json", body, request=request, response=request.response)
     return render_to_response(
         "saas:templates/error.html",
-        dict(body, status=error.status),
+        dict(body, status=error.status, heading=heading(error.description)),
         request=request,
         response=request.response,
     )

@@ -1,6 +1,6 @@
 """Login-path events, appended to a Redis stream for the sync workers.
 
-The login path writes nothing to PostgreSQL (DESIGN §2). Each outcome appends
+The login path writes nothing to PostgreSQL (docs/architecture.md). Each outcome appends
 **one** stream entry — a single ``XADD``, so it is atomic — holding the audit
 records of the outcome and, for an accepted login, the user upsert with the
 ``custom``/``profile`` fields to merge. The format is documented in
@@ -41,7 +41,8 @@ EVENT_VERSION = 1
 
 @dataclass
 class AuditRecord:
-    """One audit row (DESIGN §9); ``details`` never holds secrets or tokens."""
+    """One audit row (docs/management-api.md, audit log); ``details`` never holds
+    secrets or tokens."""
 
     type: str
     outcome: str

@@ -1,7 +1,7 @@
 """Protections every response and request gets, whatever the view.
 
 * Request bodies over 64 KiB are refused with 413 before anything parses them
-  (DESIGN §7), chunked bodies included; a malformed form body is a 400.
+  (docs/protocol.md §7), chunked bodies included; a malformed form body is a 400.
 * Security headers: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   no-referrer`` (URLs here carry states and codes), and HSTS when the service
   runs behind https (``saas.secure_cookies``, i.e. production).

@@ -44,6 +44,14 @@ def _probe_engine(registry) -> Engine:
     return engine
 
 
+def database_check_name(registry) -> str:
+    """The readiness check's name for the configured database: ``postgres`` in
+    production (as docs/operations.md says), else the dialect, e.g. ``sqlite``
+    for development.ini's file — never "postgres" for a database that is not."""
+    backend = registry["saas.db_engine"].url.get_backend_name()
+    return "postgres" if backend == "postgresql" else backend
+
+
 def check_database(request) -> str | None:
     try:
         with _probe_engine(request.registry).connect() as connection:
@@ -101,7 +109,8 @@ def sync_status(request) -> dict | None:
 
 @view_config(route_name="readyz", renderer="json", request_method="GET")
 def readyz(request):
-    checks = {"postgres": check_database(request), "redis": check_redis(request)}
+    checks = {database_check_name(request.registry): check_database(request),
+              "redis": check_redis(request)}
     failing = sorted(name for name, problem in checks.items() if problem)
     body = {"status": "unavailable" if failing else "ok",
             "checks": {n: p or "ok" for n, p in checks.items()}}

@@ -248,7 +248,7 @@ class RateLimiter:
 
 
 def enforce(request, decision: Decision) -> None:
-    """Turn a refusal into the contract's 429 (DESIGN §7) with ``Retry-After``."""
+    """Turn a refusal into the contract's 429 (docs/protocol.md §7) with ``Retry-After``."""
     if decision.allowed:
         return
     raise ApiError(

@@ -8,7 +8,7 @@ def includeme(config) -> None:
     config.add_route("readyz", "/readyz")
     config.add_route("metrics", "/metrics")
     config.add_route("home", "/")
-    # The login protocol (DESIGN §4, §6).
+    # The login protocol (docs/protocol.md §4–§6).
     app = "/v1/apps/{app_id}"
     config.add_route("flows.authorize", app + "/authorize")
     config.add_route("flows.callback", app + "/callback")

@@ -7,7 +7,9 @@ The claims are Skygear's, byte for byte: ``sub``, ``iat``, ``exp`` (at most
 one hour after ``iat``) and ``skyprofile``, signed HS256 with the app's
 custom-token secret. See docs/custom-tokens.md.
 
-Run:  BRIDGEKEEPER_CUSTOM_TOKEN_SECRET=... python make_token.py USER_ID [EMAIL [USERNAME]]
+Run (from the repository's root, in Bridgekeeper's virtualenv, which has PyJWT):
+  BRIDGEKEEPER_CUSTOM_TOKEN_SECRET=... .venv/bin/python examples/custom-token/make_token.py
+  USER_ID [EMAIL [USERNAME]]
 (or give the user in BRIDGEKEEPER_USER_ID, BRIDGEKEEPER_USER_EMAIL,
 BRIDGEKEEPER_USER_USERNAME). Prints the token on stdout.
 """

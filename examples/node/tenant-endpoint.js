@@ -31,7 +31,8 @@ const escapeHtml = (text) => String(text).replace(/[&<>"']/g, (ch) => ({
   '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#x27;',
 }[ch]));
 
-const form = ({ redirectUri, state, token }) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>
+const form = ({ redirectUri, state, token }) => `<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in</title></head>
 <body><h1>Sign in to Example Co.</h1>
 <form method="post">
 <input type="hidden" name="redirect_uri" value="${escapeHtml(redirectUri)}">

@@ -11,7 +11,8 @@ It follows the three steps of the protocol:
 A refused user is sent back with ``&error=access_denied`` rather than a 401,
 so the app learns of the refusal.
 
-Run:  BRIDGEKEEPER_SECRET=... python tenant_endpoint.py --port 8765
+Run (from the repository's root, in Bridgekeeper's virtualenv, which has PyJWT):
+  BRIDGEKEEPER_SECRET=... .venv/bin/python examples/python/tenant_endpoint.py --port 8765
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ USERS = {
     "bob": {"passphrase": "builder", "id": "bob-42", "custom": {"plan": "free"}},
 }
 
-FORM = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in</title></head>
+FORM = """<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1"><title>Sign in</title></head>
 <body><h1>Sign in to Example Co.</h1>
 <form method="post">
 <input type="hidden" name="redirect_uri" value="{redirect_uri}">

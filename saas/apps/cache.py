@@ -1,4 +1,4 @@
-"""App settings for the login hot path, read from Redis (DESIGN §2).
+"""App settings for the login hot path, read from Redis (docs/architecture.md).
 
 The login endpoints never need PostgreSQL for an app whose settings are
 cached: ``load`` reads ``{prefix}:{app_id}:config`` (settings, the secrets'

@@ -100,7 +100,7 @@ def app_of_tenant(db: Session, tenant_id: uuid.UUID, app_id: str) -> App | None:
 
 
 def reveal_secrets(app: App, box: SecretBox) -> dict[str, dict[str, Any]]:
-    """The secrets in the shape of the management API (DESIGN §8.1)."""
+    """The secrets in the shape of the management API (docs/management-api.md)."""
     revealed = {}
     for kind in SecretKind:
         secret = app.secret(kind)
@@ -113,7 +113,7 @@ def reveal_secrets(app: App, box: SecretBox) -> dict[str, dict[str, Any]]:
 
 
 def app_as_dict(app: App) -> dict[str, Any]:
-    """The app object of the management API (DESIGN §8.1)."""
+    """The app object of the management API (docs/management-api.md)."""
     return {
         "app_id": app.app_id,
         "name": app.name,
@@ -131,7 +131,7 @@ def app_as_dict(app: App) -> dict[str, Any]:
     }
 
 
-# Settings a tenant may change (DESIGN §8.1), with their checks.
+# Settings a tenant may change (docs/management-api.md), with their checks.
 UPDATABLE = ("name", "custom_auth_endpoint", "redirect_uris", "backchannel",
              "custom_token_enabled", "require_bound_tokens", "access_token_ttl",
              "refresh_token_ttl", "hosted_form", "restart_url")

@@ -1,4 +1,5 @@
-"""Audit events (DESIGN §9): one row per event, the id is the idempotency key."""
+"""Audit events (docs/management-api.md, audit log): one row per event, the id is the
+idempotency key."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Writing audit rows from dashboard and management actions.
 
-Login-path events go through Redis and the sync workers instead (DESIGN §2);
+Login-path events go through Redis and the sync workers instead (docs/events.md);
 changes made on the dashboard, the management API or the CLI are written here,
 in the same transaction as the change, so one never lands without the other.
 """

@@ -1,4 +1,5 @@
-"""SSRF guard for tenant endpoints (DESIGN §5.2, §12 "Development switches").
+"""SSRF guard for tenant endpoints (docs/protocol.md §5.2;
+the switch ``saas.backchannel.allow_private`` in README.md).
 
 An endpoint is vetted once: its scheme, its host (literal IPs in every spelling
 an ``inet_aton``-style parser or a browser would accept, IDNA names) and every

@@ -1,4 +1,4 @@
-"""One server-to-server call to a tenant endpoint (DESIGN §5.2).
+"""One server-to-server call to a tenant endpoint (docs/protocol.md §5.2).
 
 The request goes to the vetted address (``addresses.vet_endpoint``) with the
 tenant's name in ``Host`` and in TLS (SNI and certificate check), redirects are

@@ -1,6 +1,6 @@
 """The test login: one back-channel call to the app's endpoint, shown step by step.
 
-The call is the one the hosted and in-app forms make (DESIGN §5.2): the same
+The call is the one the hosted and in-app forms make (docs/protocol.md §5.2): the same
 query parameters (``tenant_request``: ``redirect_uri``, ``state``, a request
 token signed with the custom-auth secret, ``data`` = the sample fields), the
 same client (``call_tenant``: SSRF guard, 5 s deadline, no redirects

@@ -1,4 +1,4 @@
-"""Every check of DESIGN §4.2 step 2 and §5.1, evaluated one by one for display.
+"""Every check of docs/protocol.md §4.2 step 2 and §5.1, evaluated one by one for display.
 
 The live validators (``saas.flows.jwt_strict``) stop at the first failure, as
 a login must; a developer wants to see every check at once. So the token is
@@ -243,7 +243,7 @@ def _structure(rows: Rows, token: object, limit: int, too_large: Reason) -> Deco
 
 def tenant_token_checks(token: object, *, secrets: Sequence[Secret], others: Sequence[Secret],
                         now: int, state: str | None, require_bound: bool) -> list[Check]:
-    """DESIGN §4.2 step 2, check by check (``state`` None: not compared)."""
+    """docs/protocol.md §4.2 step 2, check by check (``state`` None: not compared)."""
     rows = Rows()
     decoded = _structure(rows, token, MAX_TENANT_TOKEN_CHARS, Reason.PAYLOAD_TOO_LARGE)
     if decoded is None:
@@ -291,7 +291,7 @@ def _state_claim(rows: Rows, claims: dict, state: str | None, require_bound: boo
 
 def custom_token_checks(token: object, *, secrets: Sequence[Secret], others: Sequence[Secret],
                         now: int) -> list[Check]:
-    """DESIGN §5.1, check by check."""
+    """docs/protocol.md §5.1, check by check."""
     rows = Rows()
     decoded = _structure(rows, token, MAX_CUSTOM_TOKEN_CHARS, Reason.CLAIMS_INVALID)
     if decoded is None:

@@ -2,11 +2,11 @@
 
 The **verdict** comes from the live validators, in the live order:
 
-* tenant token (the redirect callback, DESIGN §4.2): size → state (format, app,
+* tenant token (the redirect callback, docs/protocol.md §4.2): size → state (format, app,
   live/used — read with ``EXISTS`` through ``NonceStore.unconsumed_state_reason``,
   never consumed) → ``verify_tenant_token`` → replay (``EXISTS`` on the marker
   ``claim_token_once`` would set) → disabled user;
-* custom token (§5.1): enabled → ``verify_custom_token`` → replay → disabled.
+* custom token (§5.1 there): enabled → ``verify_custom_token`` → replay → disabled.
 
 The live paths fuse the replay check with its consumption (``SET NX``), so the
 read-only variant is done here with ``EXISTS`` on the same key; a test shows
@@ -108,7 +108,7 @@ def token_used(request, app_id: str, replay_key: str) -> bool:
 
 
 def _after_verification(request, app: AppConfig, external_id: str, replay_key: str) -> None:
-    """DESIGN §4.2 steps 3–4 without their writes."""
+    """docs/protocol.md §4.2 steps 3–4 without their writes."""
     if token_used(request, app.app_id, replay_key):
         raise _Refused(Reason.TOKEN_REPLAYED, "this token was used already")
     if is_disabled(request, app.app_id, user_id_for(app, external_id)):

@@ -1,7 +1,7 @@
-"""Back-channel logins (DESIGN §5.2): Bridgekeeper asks the tenant endpoint
+"""Back-channel logins (docs/protocol.md §5.2): Bridgekeeper asks the tenant endpoint
 itself, server to server, and reads the verdict from the ``Location`` header.
 
-The tenant endpoint is called exactly as a browser would reach it (§4.1
+The tenant endpoint is called exactly as a browser would reach it (its §4.1
 parameters, ``data`` holding the form fields), so an endpoint written for the
 redirect protocol serves the hosted and in-app forms unchanged. The verdict's
 ``state`` must be ours, and the token then goes through the same checks as a

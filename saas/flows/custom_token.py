@@ -1,8 +1,8 @@
-"""Custom-token login (DESIGN §5.1, the Skygear protocol).
+"""Custom-token login (docs/protocol.md §5.1, the Skygear protocol).
 
 The tenant's server signs an HS256 JWT with the app's custom-token secret
 (``sub``, ``iat``, ``exp``, optional ``skyprofile``/``profile`` and
-``custom``); the client posts it here and gets the token response of §6.
+``custom``); the client posts it here and gets the token response of its §6.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The hosted sign-in form (DESIGN §5.2): ``GET/POST /v1/apps/{app_id}/login``.
+"""The hosted sign-in form (docs/protocol.md §5.2): ``GET/POST /v1/apps/{app_id}/login``.
 
 GET takes the authorize parameters and renders a page branded by the app.
 POST sends the fields to the tenant endpoint over the back-channel; success

@@ -1,4 +1,4 @@
-"""In-app form login (DESIGN §5.2): ``POST /v1/apps/{app_id}/login/custom``.
+"""In-app form login (docs/protocol.md §5.2): ``POST /v1/apps/{app_id}/login/custom``.
 
 The app collects the user's fields itself and posts them as ``{"data": {…}}``;
 Bridgekeeper asks the tenant endpoint over the back-channel and answers with

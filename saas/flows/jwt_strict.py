@@ -1,4 +1,4 @@
-"""Strict HS256 JWT handling for the login protocol (DESIGN §4.1, §4.2, §5.1).
+"""Strict HS256 JWT handling for the login protocol (docs/protocol.md §4.1, §4.2, §5.1).
 
 Pure functions: no Redis, no database, no Pyramid; ``now`` is passed in.
 Every refusal is a :class:`TokenRejected` carrying one contract reason code.
@@ -56,7 +56,7 @@ class TokenRejected(Exception):
 
 @dataclass(frozen=True)
 class TenantClaims:
-    """The checked claims of a tenant token (DESIGN §4.2 step 2)."""
+    """The checked claims of a tenant token (docs/protocol.md §4.2 step 2)."""
 
     user_id: str
     custom: dict | None
@@ -70,7 +70,7 @@ class TenantClaims:
 
 @dataclass(frozen=True)
 class CustomTokenClaims:
-    """The checked claims of a Skygear-style custom token (DESIGN §5.1)."""
+    """The checked claims of a Skygear-style custom token (docs/protocol.md §5.1)."""
 
     sub: str
     profile: dict | None
@@ -125,7 +125,7 @@ def sign_request_token(
     data: dict | None = None,
     lifetime: int = 300,
 ) -> str:
-    """Sign the request token sent to the tenant endpoint (DESIGN §4.1)."""
+    """Sign the request token sent to the tenant endpoint (docs/protocol.md §4.1)."""
     header = {"alg": "HS256", "typ": REQUEST_TOKEN_TYP}
     claims: dict[str, Any] = {"app_id": app_id, "iat": now, "exp": now + lifetime, "jti": jti}
     if data is not None:
@@ -252,7 +252,8 @@ def _verify_signature(parsed: _Parsed, secrets: Sequence[str]) -> bool:
 
 
 def signature_digest(token: str) -> str:
-    """Hex SHA-256 of the decoded signature bytes (the replay marker, §4.2 step 3)."""
+    """Hex SHA-256 of the decoded signature bytes (the replay marker,
+    docs/protocol.md §4.2 step 3)."""
     return hashlib.sha256(b64url_decode(token.rsplit(".", 1)[-1], canonical=False)).hexdigest()
 
 
@@ -314,7 +315,7 @@ def _depth(value: object) -> int:
 
 
 def check_object_limits(value: object, name: str = "object") -> dict:
-    """Check a ``custom``/``profile`` object against DESIGN §7's limits."""
+    """Check a ``custom``/``profile`` object against docs/protocol.md §7's limits."""
     if not isinstance(value, dict):
         raise TokenRejected(Reason.CLAIMS_INVALID, f"{name} is not a JSON object")
     try:
@@ -372,7 +373,7 @@ def verify_tenant_token(
     leeway: int = LEEWAY,
     max_age: int = MAX_TOKEN_AGE,
 ) -> TenantClaims:
-    """Verify a tenant's login verdict token (DESIGN §4.2 steps 2 and 3)."""
+    """Verify a tenant's login verdict token (docs/protocol.md §4.2 steps 2 and 3)."""
     token = _check_size(token, MAX_TENANT_TOKEN_CHARS, Reason.PAYLOAD_TOO_LARGE)
     parsed = _parse(token)
     _check_header(parsed.header)
@@ -419,7 +420,7 @@ def _jti(payload: dict) -> str | None:
 def verify_custom_token(
     token: str, *, secrets: Sequence[str], now: int, leeway: int = LEEWAY
 ) -> CustomTokenClaims:
-    """Verify a Skygear-style custom token (DESIGN §5.1)."""
+    """Verify a Skygear-style custom token (docs/protocol.md §5.1)."""
     token = _check_size(token, MAX_CUSTOM_TOKEN_CHARS, Reason.CLAIMS_INVALID)
     parsed = _parse(token)
     _check_header(parsed.header)

@@ -1,6 +1,6 @@
 """The steps every login shares, whatever the way in.
 
-* ``accept_tenant_token`` — DESIGN §4.2 steps 2–4 for a tenant's verdict
+* ``accept_tenant_token`` — docs/protocol.md §4.2 steps 2–4 for a tenant's verdict
   (redirect callback, hosted form, in-app form): verify the token, block its
   replay, refuse disabled users.
 * ``record_login`` — append the login event (user upsert + merge + audit) and

@@ -114,6 +114,11 @@ class NonceStore:
             return json.loads(value[0])
         raise StateError(Reason.STATE_REPLAYED if found == 2 else Reason.STATE_UNKNOWN)
 
+    def peek_state(self, app_id: str, state: str) -> dict[str, Any] | None:
+        """A live state's record, read without consuming it (to explain a refusal)."""
+        value = self.redis.get(self.keys.app(app_id, "state", state))
+        return json.loads(value) if value else None
+
     def unconsumed_state_reason(self, app_id: str, state: str) -> Reason:
         """Why a state cannot be used by a request lacking its binding cookie:
         ``state_not_bound`` while it is live, else replayed or unknown."""

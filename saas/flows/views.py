@@ -1,8 +1,9 @@
-"""Redirect custom auth (DESIGN §4): ``authorize`` and ``callback``."""
+"""Redirect custom auth (docs/protocol.md §4): ``authorize`` and ``callback``."""
 
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 
@@ -15,6 +16,7 @@ from saas.apps.models import SecretKind
 from saas.crypto import constant_time_equals
 from saas.errors import ApiError, Reason
 from saas.events import append_event, audit_from_request
+from saas.flows.hosts import host_mismatch, request_host
 from saas.flows.jwt_strict import sign_request_token
 from saas.flows.login import (
     LoginFailed,
@@ -34,6 +36,8 @@ from saas.flows.pkce import valid_challenge
 from saas.flows.redirect_uris import redirect_uri_allowed, with_query
 from saas.ratelimit import client_ip, enforce
 from saas.redis import pipeline
+
+log = logging.getLogger(__name__)
 
 MAX_CLIENT_STATE = 512
 MAX_DATA_BYTES = 4096
@@ -100,7 +104,7 @@ def _parse_data(raw: str | None) -> dict | None:
 
 @dataclass(frozen=True)
 class AuthorizeRequest:
-    """The checked parameters of DESIGN §4.1 (authorize and the hosted form)."""
+    """The checked parameters of docs/protocol.md §4.1 (authorize and the hosted form)."""
 
     redirect_uri: str
     client_state: str | None
@@ -156,6 +160,8 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
         "started_at": int(request.now),
         "flow": flow,
         "data": auth.data,
+        # Where the binding cookie lives: a callback on another host lacks it.
+        "host": request_host(request),
     }, client=pipe)
     append_event(pipe, request.redis_keys, [audit_from_request(
         request, "login.started", "success", app_id=app.app_id, tenant_id=app.tenant_id,
@@ -167,7 +173,7 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
 
 def tenant_request(request, app: AppConfig, state: str, attempt_id: str,
                    data: dict | None) -> dict[str, str]:
-    """The query parameters of the call to the tenant endpoint (DESIGN §4.1)."""
+    """The query parameters of the call to the tenant endpoint (docs/protocol.md §4.1)."""
     now = int(request.now)
     secret = app.secret_candidates(SecretKind.CUSTOM_AUTH, request.secret_box, now)[0]
     callback = request.registry.settings["saas.public_base_url"] + callback_path(app.app_id)
@@ -188,7 +194,7 @@ def bind_state(request, response, state: str, path: str) -> None:
 
 
 def check_state_binding(request, app: AppConfig, state: str | None) -> None:
-    """DESIGN §12: the binding cookie is checked before the state is consumed."""
+    """docs/protocol.md §4.2 step 1: the binding cookie is checked before the state is consumed."""
     if not state:
         record_failure(request, app, str(Reason.STATE_MISSING), None)
         raise _state_error(app, Reason.STATE_MISSING, "the login has no state")
@@ -200,8 +206,15 @@ def check_state_binding(request, app: AppConfig, state: str | None) -> None:
     cookie = request.cookies.get(state_cookie_name(state), "")
     if issued_for is not None and not constant_time_equals(cookie, state_binding(state)):
         reason = request.nonces.unconsumed_state_reason(app.app_id, state)
-        record_failure(request, app, str(reason), None)
-        raise _state_error(app, reason, _STATE_MESSAGES[reason])
+        record, description = None, _STATE_MESSAGES[reason]
+        if reason == Reason.STATE_NOT_BOUND:
+            record = request.nonces.peek_state(app.app_id, state)
+            mismatch = host_mismatch(request, (record or {}).get("host"))
+            if mismatch:
+                reason, description = Reason.HOST_MISMATCH, mismatch
+                log.warning("login refused, host_mismatch: %s (app %s)", mismatch, app.app_id)
+        record_failure(request, app, str(reason), record)
+        raise _state_error(app, reason, description)
 
 
 def consume_state(request, app: AppConfig, state: str) -> dict:

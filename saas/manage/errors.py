@@ -1,4 +1,4 @@
-"""The management API's error answers (DESIGN §7 shape, docs/management-api.md).
+"""The management API's error answers (docs/protocol.md §7 shape, docs/management-api.md).
 
 Besides the contract's reasons (``not_found``, ``payload_too_large``) the API
 uses its own, listed in :class:`ManageReason`.

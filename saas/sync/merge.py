@@ -1,4 +1,4 @@
-"""Last-writer-wins per top-level field, by server login time (DESIGN §2).
+"""Last-writer-wins per top-level field, by server login time (docs/events.md).
 
 Each field carries a version (``saas.sync.versions``: login time, then event
 id). A field is replaced only by a greater version, so the result depends on

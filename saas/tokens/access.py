@@ -1,4 +1,4 @@
-"""Access tokens: ES256 JWTs signed with the app's current key (DESIGN §6).
+"""Access tokens: ES256 JWTs signed with the app's current key (docs/protocol.md §6).
 
 Encoded and checked here with ``cryptography`` directly: one fixed header
 shape, one algorithm, the claims this service writes. PyJWT's generic

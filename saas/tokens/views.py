@@ -1,4 +1,4 @@
-"""The token endpoint, JWKS, ``/me`` and ``/logout`` (DESIGN §6)."""
+"""The token endpoint, JWKS, ``/me`` and ``/logout`` (docs/protocol.md §6)."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ class BadCursor(ValueError):
 
 
 def user_as_dict(user: EndUser) -> dict[str, Any]:
-    """The user object of the management API (DESIGN §8.1)."""
+    """The user object of the management API (docs/management-api.md)."""
     return {
         "id": str(user.id),
         "external_id": user.external_id,

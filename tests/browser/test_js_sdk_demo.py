@@ -1,6 +1,7 @@
 """The JavaScript SDK in a real browser: examples/demo/index.html, loading
 ``/v1/sdk.js`` from a live Bridgekeeper, signs alice in against the Python
-example endpoint — redirect, popup and in-app form — in Debian's chromium.
+example endpoint — redirect, popup, the hosted form and the in-app form — in
+Debian's chromium.
 
 Screenshots land in ``test-artifacts/`` for a person to look at.
 """
@@ -109,6 +110,26 @@ def test_redirect_login_end_to_end(page, demo):
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("status")).to_have_text("Signed out")
     assert page.evaluate("sessionStorage.length") == 0
+    assert page.errors == []
+
+
+def test_hosted_form_login(page, demo):
+    """login({hosted: true}): Bridgekeeper's own sign-in form, then back with a code."""
+    url, _tenant = demo
+    open_demo(page, url)
+    page.get_by_role("button", name="Sign in on the hosted form").click()
+    page.wait_for_url("**/v1/apps/*/login?*")
+    form_url = page.url
+    assert "redirect_uri=" in form_url and "code_challenge=" in form_url
+    page.get_by_label("User ID").fill("alice")
+    page.get_by_label("Passphrase").fill("not it")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Sign-in failed")
+    page.get_by_label("Passphrase").fill("wonderland")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("status")).to_have_text("Signed in as 1001")
+    assert page.url == url
+    screenshot(page, "js-sdk-demo-hosted.png")
     assert page.errors == []
 
 

@@ -339,6 +339,21 @@ def test_bad_usage_exits_2(cli, args):
     one_line_error(cli(*args), 2)
 
 
+@pytest.mark.parametrize("args", [["migrate"], ["create-app", "--tenant", "x@example.com"]])
+def test_a_command_without_a_config_file_says_so(args, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no file named like the command here
+    code = main(args)
+    error = one_line_error(Result(code, *capsys.readouterr()), 2)
+    assert "a config file is needed before the command" in error
+    assert f"e.g. saas-admin development.ini {args[0]}" in error
+    assert "required: COMMAND" not in error
+
+
+def test_no_arguments_at_all_names_both(capsys):
+    error = one_line_error(Result(main([]), *capsys.readouterr()), 2)
+    assert "a config file and a command are needed" in error
+
+
 def test_the_console_script_runs(ini_path, new_email, engine):
     script = Path(sys.executable).with_name("saas-admin")
     if not script.exists():

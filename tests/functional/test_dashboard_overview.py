@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import urlsplit
 
 import pytest
 
 from saas.audit.models import Outcome
 from saas.dashboard.charts import RANGES, login_chart, nice_step
 from tests.factories import make_app
+from tests.flows import query_of
 from tests.functional.dashboard_helpers import build_world, make_event, sign_in
 
 
@@ -102,3 +104,26 @@ def test_ranges_start_on_a_bucket_boundary():
     now = dt.datetime(2026, 3, 10, 15, 42, 7, tzinfo=dt.UTC)
     assert RANGES["24h"].since(now) == dt.datetime(2026, 3, 9, 16, tzinfo=dt.UTC)
     assert RANGES["30d"].since(now) == dt.datetime(2026, 2, 9, tzinfo=dt.UTC)
+
+
+def test_the_hosted_sign_in_form_can_be_tried_from_the_overview(webapp, world, db):
+    page = webapp.get(_path(world))
+    assert page.html.find(id="try-hosted-form") is None  # back-channel off
+    assert "needs a custom-auth endpoint, a redirect URI and the back-channel" in page.text
+
+    world.app.backchannel = True
+    world.app.custom_auth_endpoint = "https://tenant.example.com/auth"
+    world.app.redirect_uris = ["myapp://cb", "https://app.example.com/callback"]
+    db.commit()
+    link = webapp.get(_path(world)).html.find(id="try-hosted-form")
+    assert link.text == "Try the hosted sign-in form"
+    url = urlsplit(link["href"])
+    assert (url.scheme, url.netloc, url.path) == ("http", "bk.test",
+                                                  f"/v1/apps/{world.app.app_id}/login")
+    assert query_of(link["href"])["redirect_uri"] == "https://app.example.com/callback"
+    form = webapp.get(f"{url.path}?{url.query}")
+    assert form.status_int == 200
+    assert form.html.find("h1").text == "Sign in to Space Run"
+    assert form.html.find("input", attrs={"name": "state"})["value"]
+    again = webapp.get(_path(world)).html.find(id="try-hosted-form")["href"]
+    assert query_of(again)["code_challenge"] != query_of(link["href"])["code_challenge"]

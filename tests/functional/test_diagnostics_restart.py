@@ -56,6 +56,14 @@ def _not_bound(ctx: Ctx):
     return ctx.callback(login.state)
 
 
+def _host_mismatch(ctx: Ctx):
+    """Started on 127.0.0.1, back at the public URL's host: the cookie stayed behind."""
+    started = ctx.webapp.get(f"/v1/apps/{ctx.app.app_id}/authorize", {
+        "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1]},
+        extra_environ={"HTTP_HOST": "127.0.0.1:6543"})
+    return ctx.callback(query_of(started.location)["state"])
+
+
 def _hosted_not_bound(ctx: Ctx):
     form = ctx.webapp.get(f"/v1/apps/{ctx.app.app_id}/login", {
         "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1]}).forms[0]
@@ -71,6 +79,7 @@ CASES = [
     ("callback expired state", _expired, "state_unknown"),
     ("callback replayed state", _replayed, "state_replayed"),
     ("callback state not bound", _not_bound, "state_not_bound"),
+    ("callback on another host", _host_mismatch, "host_mismatch"),
     ("callback state of another app", lambda ctx: ctx.callback(ctx.login(ctx.other).state),
      "state_app_mismatch"),
     ("hosted form state not bound", _hosted_not_bound, "state_not_bound"),

@@ -40,6 +40,16 @@ def test_readyz_names_the_failing_dependency(app_settings):
     assert response.json["checks"]["redis"] == "ok"
 
 
+def test_readyz_names_the_database_it_checks(app_settings, tmp_path):
+    """development.ini's SQLite is reported as sqlite, not as PostgreSQL."""
+    sqlite = dict(app_settings, **{"sqlalchemy.url": f"sqlite:///{tmp_path}/bk.sqlite"})
+    ready = webtest.TestApp(configure(sqlite).make_wsgi_app()).get("/readyz").json
+    assert ready["status"] == "ok" and ready["checks"] == {"sqlite": "ok", "redis": "ok"}
+    missing = dict(app_settings, **{"sqlalchemy.url": f"sqlite:///{tmp_path}/no/such/dir.db"})
+    down = webtest.TestApp(configure(missing).make_wsgi_app()).get("/readyz", status=503)
+    assert down.json["failing"] == ["sqlite"] and down.json["checks"]["sqlite"] == "unreachable"
+
+
 def test_redis_down_gives_503_store_unavailable_not_500(app_settings):
     broken = dict(app_settings, **{"redis.url": "redis://127.0.0.1:1/0"})
     app = webtest.TestApp(configure(broken).make_wsgi_app())

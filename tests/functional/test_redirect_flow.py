@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import jwt
@@ -10,7 +11,15 @@ import pytest
 
 from saas.flows.jwt_strict import REQUEST_TOKEN_TYP
 from tests.factories import make_app
-from tests.flows import CLIENT_REDIRECT, Login, authorize, callback, query_of, tenant_token
+from tests.flows import (
+    CLIENT_REDIRECT,
+    Login,
+    authorize,
+    callback,
+    pkce_pair,
+    query_of,
+    tenant_token,
+)
 
 
 def start(webapp, app, **kw) -> Login:
@@ -198,6 +207,69 @@ def test_state_not_bound_to_this_browser_is_refused_and_left_intact(webapp, logi
     for name, value in saved.items():
         webapp.set_cookie(name, value)
     assert "code" in query_of(login.finish().location)
+
+
+def test_login_started_on_another_host_than_the_public_url_is_host_mismatch(
+        webapp, login_app, caplog):
+    """The by-hand demo's trap: the page opens authorize on 127.0.0.1 while
+    saas.public_base_url says bk.test, so the binding cookie never comes back."""
+    aside = {"HTTP_HOST": "127.0.0.1:6543"}
+    started = webapp.get(f"/v1/apps/{login_app.app_id}/authorize", {
+        "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1],
+    }, extra_environ=aside, status=302)
+    assert "bk_state_" in started.headers["Set-Cookie"]  # kept for 127.0.0.1 only
+    back = query_of(started.location)
+    assert back["redirect_uri"].startswith("http://bk.test/")  # where the tenant sends the user
+    token = tenant_token(login_app.plain_secrets["custom_auth"], state=back["state"])
+    with caplog.at_level(logging.WARNING, logger="saas.flows"):
+        page = webapp.get(f"/v1/apps/{login_app.app_id}/callback",
+                          {"state": back["state"], "token": token, "flow": "custom"},
+                          headers={"Accept": "text/html"}, status=400)
+    assert "<code>host_mismatch</code>" in page.text
+    assert "started on 127.0.0.1:6543 but came back to bk.test:80" in page.text
+    assert "another browser" not in page.text
+    logged = [r.getMessage() for r in caplog.records if r.name == "saas.flows.views"]
+    assert any("host_mismatch" in line and "127.0.0.1:6543" in line for line in logged), logged
+
+
+def test_callback_on_another_host_than_the_public_url_is_host_mismatch(
+        webapp, login_app, caplog):
+    login = start(webapp, login_app)  # on bk.test, the public base URL's host
+    token = tenant_token(login_app.plain_secrets["custom_auth"], state=login.state)
+    with caplog.at_level(logging.WARNING, logger="saas.flows"):
+        refused = webapp.get(f"/v1/apps/{login_app.app_id}/callback",
+                             {"state": login.state, "token": token},
+                             extra_environ={"HTTP_HOST": "localhost:6543"},
+                             headers={"Accept": "application/json"}, status=400)
+    assert refused.json["reason"] == "host_mismatch"
+    assert "localhost:6543" in refused.json["error_description"]
+    assert any("host_mismatch" in r.getMessage() and "localhost:6543" in r.getMessage()
+               for r in caplog.records if r.name == "saas.flows.views")
+    assert "code" in query_of(login.finish().location)  # the state was left intact
+
+
+def test_a_request_on_a_host_other_than_the_public_url_is_host_mismatch(webapp, login_app):
+    """Started and returned on the same host, but not the public one, no cookie."""
+    aside = {"HTTP_HOST": "localhost:6543"}
+    started = webapp.get(f"/v1/apps/{login_app.app_id}/authorize", {
+        "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1],
+    }, extra_environ=aside, status=302)
+    webapp.reset()
+    state = query_of(started.location)["state"]
+    refused = webapp.get(f"/v1/apps/{login_app.app_id}/callback", {"state": state, "token": "x"},
+                         extra_environ=aside, headers={"Accept": "application/json"}, status=400)
+    assert refused.json["reason"] == "host_mismatch"
+    assert "saas.public_base_url is http://bk.test" in refused.json["error_description"]
+
+
+def test_error_page_headings_keep_parameter_names_and_capitals_as_written(webapp, login_app):
+    missing = webapp.get(f"/v1/apps/{login_app.app_id}/authorize", {"code_challenge": "a" * 43},
+                         headers={"Accept": "text/html"}, status=400)
+    heading = missing.html.find("h1").text
+    assert heading == "redirect_uri is missing or not on the app's allow-list"
+    large = webapp.get(f"/v1/apps/{login_app.app_id}/callback", {"token": "x" * 7000},
+                       headers={"Accept": "text/html"}, status=413)
+    assert large.html.find("h1").text == "The token is larger than 6 KiB"
 
 
 def test_authorize_refusals(webapp, login_app):

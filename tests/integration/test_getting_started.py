@@ -15,11 +15,13 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
 from saas.client import AccessTokenVerifier
+from tests.flows import pkce_pair
 
 pytestmark = pytest.mark.integration
 
@@ -59,6 +61,29 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "REDIS_URL", "SAAS_PUBLIC_BASE_URL")}
     return {**env, **extra}
+
+
+def redirect_login(client: httpx.Client, base: str, app_id: str, page: str) -> dict:
+    """authorize → the tenant's form (alice) → callback → code → the token
+    answer. ``client`` keeps cookies like a browser."""
+    verifier, challenge = pkce_pair()
+    started = client.get(f"{base}/v1/apps/{app_id}/authorize", params={
+        "redirect_uri": page, "state": "demo", "code_challenge": challenge})
+    assert started.status_code == 302, started.text
+    form = parse_qs(urlsplit(started.headers["location"]).query)
+    signed_in = client.post(str(started.headers["location"]).split("?")[0], data={
+        **{name: form[name][0] for name in ("redirect_uri", "state", "token")},
+        "id": "alice", "passphrase": "wonderland"})
+    assert signed_in.status_code == 302, signed_in.text
+    back = client.get(signed_in.headers["location"])
+    assert back.status_code == 302, back.text
+    landed = parse_qs(urlsplit(back.headers["location"]).query)
+    assert back.headers["location"].startswith(page) and "code" in landed, landed
+    tokens = client.post(f"{base}/v1/apps/{app_id}/token", data={
+        "grant_type": "authorization_code", "code": landed["code"][0], "redirect_uri": page,
+        "code_verifier": verifier})
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()
 
 
 def test_guide_commands_and_demo(tmp_path):
@@ -125,6 +150,11 @@ def test_guide_commands_and_demo(tmp_path):
             assert login.status_code == 200, login.text
             token = login.json()["access_token"]
 
+            # The redirect login, as the demo page's first button does it: the
+            # binding cookie set at authorize must come back with the callback.
+            tokens = redirect_login(client, base, app["app_id"], urls["demo"])
+            assert tokens["user"]["external_id"] == "1001"
+
         # Step 5 of the guide.
         claims = AccessTokenVerifier(base, app["app_id"]).verify(token)
         assert claims["ext"] == "1001"
@@ -144,3 +174,21 @@ def test_guide_commands_and_demo(tmp_path):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)
         demo.wait(timeout=10)
+
+
+@pytest.mark.parametrize("busy", ["BK_PORT", "TENANT_PORT", "DEMO_PORT"])
+def test_demo_refuses_a_busy_port_before_printing_anything(tmp_path, busy):
+    """`make demo` beside `make run` (both on 6543) once printed its banner
+    while another server answered on its port."""
+    ports = {name: free_port() for name in ("BK_PORT", "TENANT_PORT", "DEMO_PORT")}
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", ports[busy]))
+        taken.listen()
+        env = clean_env(BK_CONFIG=tmp_config(tmp_path), DEMO_VAR=str(tmp_path / "demo"),
+                        **{name: str(port) for name, port in ports.items()})
+        done = subprocess.run([DEMO], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=TIMEOUT, check=False)
+    assert done.returncode == 1
+    assert f"port {ports[busy]} ({busy}) is in use" in done.stderr
+    assert f"{busy}={ports[busy] + 1} make demo" in done.stderr
+    assert "demo is running" not in done.stdout + done.stderr

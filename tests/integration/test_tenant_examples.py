@@ -163,6 +163,15 @@ def _request_token(secret: str, **claims) -> str:
                       headers={"typ": "bk-request+jwt"})
 
 
+def test_the_example_sign_in_form_fits_a_phone(tenant_example):
+    secret = "example-secret-0123456789abcdef-0123456789"
+    form = httpx.get(tenant_example(secret) + "/auth", params={
+        "redirect_uri": "http://127.0.0.1:9/v1/apps/abcd1234/callback?flow=custom",
+        "state": "s1", "token": _request_token(secret)}, timeout=10)
+    assert form.status_code == 200 and "<form" in form.text
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in form.text
+
+
 def test_the_example_checks_the_request_token_and_reads_data(tenant_example):
     """Step 1 refuses a forged request token with 401; a request token whose
     `data` holds credentials (server-to-server use) is answered at once."""

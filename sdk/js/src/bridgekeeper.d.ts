@@ -53,6 +53,11 @@ export interface LoginOptions {
   data?: Record<string, unknown>;
   /** Sign in in a popup instead of leaving the page. */
   popup?: boolean;
+  /**
+   * Sign in on Bridgekeeper's hosted form (`/v1/apps/{appId}/login`) instead of
+   * your endpoint's own page; needs the app's back-channel. Redirect or popup.
+   */
+  hosted?: boolean;
   /** `window.open` features of the popup. */
   popupFeatures?: string;
   /** Overrides the client's `redirectUri` for this login. */
@@ -67,7 +72,8 @@ export type ErrorCode =
 
 export type ReasonCode =
   | 'state_missing' | 'state_unknown' | 'state_replayed' | 'state_app_mismatch'
-  | 'state_not_bound' | 'token_missing' | 'token_malformed' | 'token_alg_not_allowed'
+  | 'state_not_bound' | 'host_mismatch' | 'token_missing' | 'token_malformed'
+  | 'token_alg_not_allowed'
   | 'token_bad_signature' | 'token_expired' | 'token_not_yet_valid' | 'token_too_old'
   | 'token_lifetime_too_long' | 'token_replayed' | 'user_id_missing' | 'user_id_invalid'
   | 'claims_invalid' | 'payload_too_large' | 'tenant_denied' | 'tenant_error'
@@ -87,7 +93,7 @@ export declare class BridgekeeperError extends Error {
   readonly name: 'BridgekeeperError';
   /** RFC 6749 code, e.g. `access_denied`, or the SDK's own (`network_error`…). */
   error: ErrorCode;
-  /** Bridgekeeper's reason code (DESIGN §7), e.g. `tenant_denied`. */
+  /** Bridgekeeper's reason code (docs/protocol.md §7), e.g. `tenant_denied`. */
   reason: ReasonCode | null;
   description: string;
   /** HTTP status, or null when no answer was involved. */
@@ -104,14 +110,15 @@ export declare class BridgekeeperClient {
   /** Resolves once a session kept by the storage adapter has been restored. */
   readonly ready: Promise<void>;
   /** Redirect login: leaves the page (finish with `handleRedirect()`). */
-  login(options?: { redirectUri?: string }): Promise<void>;
+  login(options?: { redirectUri?: string; hosted?: boolean }): Promise<void>;
   /** Popup login or in-app form: resolves with the user. */
   login(options: LoginOptions & ({ popup: true } | { data: Record<string, unknown> }))
     : Promise<BridgekeeperUser>;
   login(options?: LoginOptions): Promise<BridgekeeperUser | void>;
   /** The Ionic Cloud call: in-app form when `loginData` has fields, else a redirect. */
   login(provider: 'custom', loginData?: Record<string, unknown>,
-    loginOptions?: { popup?: boolean; redirectUri?: string; [option: string]: unknown })
+    loginOptions?: { popup?: boolean; hosted?: boolean; redirectUri?: string;
+      [option: string]: unknown })
     : Promise<BridgekeeperUser | void>;
   loginWithCustomToken(token: string): Promise<BridgekeeperUser>;
   isRedirectCallback(url?: string): boolean;

@@ -21,7 +21,7 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const POPUP_TIMEOUT_MS = 10 * 60_000;
 const POPUP_POLL_MS = 100;
 const RETRY_MAX_MS = 30_000;
-// Answers to a refresh that mean the session is over (DESIGN §6).
+// Answers to a refresh that mean the session is over (docs/protocol.md §6).
 const SESSION_ENDING = new Set(['refresh_reused', 'session_revoked', 'refresh_invalid']);
 const REDIRECT_PARAMS = ['code', 'state', 'error', 'error_description', 'reason', 'iss'];
 
@@ -226,21 +226,24 @@ class BridgekeeperClient {
    * Log the user in.
    * - `login()`: redirect to the sign-in page (PKCE + state); finish with handleRedirect().
    * - `login({popup: true})`: the same in a popup; resolves with the user.
+   * - `login({hosted: true})`: Bridgekeeper's hosted sign-in form instead of your
+   *   endpoint's page (the app's back-channel must be on); with `popup: true` too.
    * - `login({data})`: the in-app form, through the back-channel; resolves with the user.
    * The Ionic Cloud call `login('custom', loginData, loginOptions)` works too.
    */
   login(options = {}, ...ionic) {
     if (options === 'custom') {
       const [data, more] = ionic;
-      const { popup, redirectUri } = more ?? {};
-      return this.login(data && Object.keys(data).length ? { data } : { popup, redirectUri });
+      const { popup, hosted, redirectUri } = more ?? {};
+      return this.login(data && Object.keys(data).length ? { data }
+        : { popup, hosted, redirectUri });
     }
     if (options.data !== undefined) return this.#loginInApp(options.data);
     if (options.popup) return this.#loginPopup(options);
     return this.#loginRedirect(options);
   }
 
-  /** Exchange a custom token your server signed (DESIGN §5.1). */
+  /** Exchange a custom token your server signed (docs/protocol.md §5.1). */
   async loginWithCustomToken(token) {
     if (typeof token !== 'string' || !token) throw new TypeError('loginWithCustomToken needs a token');
     await this.ready;
@@ -349,30 +352,32 @@ class BridgekeeperClient {
 
   // ----- logins ----------------------------------------------------------------
 
-  async #authorizeUrl({ redirectUri, state, verifier }) {
+  // The hosted form takes the authorize parameters at its own path.
+  async #authorizeUrl({ redirectUri, state, verifier }, hosted) {
     const params = new URLSearchParams({
       redirect_uri: redirectUri,
       code_challenge: await pkceChallenge(verifier),
       code_challenge_method: 'S256',
       state,
     });
-    return `${this.#baseUrl}${this.#path('/authorize')}?${params}`;
+    return `${this.#baseUrl}${this.#path(hosted ? '/login' : '/authorize')}?${params}`;
   }
 
-  async #newTransaction(redirectUri) {
+  async #newTransaction(redirectUri, hosted) {
     if (!redirectUri) throw new TypeError('Bridgekeeper: a redirectUri is required to log in');
     const transaction = { state: randomString(), verifier: randomString(), redirectUri };
-    const url = await this.#authorizeUrl(transaction);
+    const url = await this.#authorizeUrl(transaction, Boolean(hosted));
     return { transaction, url };
   }
 
-  async #loginRedirect({ redirectUri = this.#redirectUri } = {}) {
-    const { transaction, url } = await this.#newTransaction(redirectUri);
+  async #loginRedirect({ redirectUri = this.#redirectUri, hosted = false } = {}) {
+    const { transaction, url } = await this.#newTransaction(redirectUri, hosted);
     await this.#transactions.set(this.#transactionKey, JSON.stringify(transaction));
     this.#navigate(url);
   }
 
-  #loginPopup({ redirectUri = this.#redirectUri, popupFeatures = 'popup,width=480,height=680' }) {
+  #loginPopup({ redirectUri = this.#redirectUri, hosted = false,
+    popupFeatures = 'popup,width=480,height=680' }) {
     // Opened before anything is awaited, so the click that called login() allows it.
     const popup = typeof globalThis.open === 'function'
       ? globalThis.open('about:blank', this.#popupName, popupFeatures) : null;
@@ -384,7 +389,7 @@ class BridgekeeperClient {
       let transaction;
       try {
         await this.ready;
-        const started = await this.#newTransaction(redirectUri);
+        const started = await this.#newTransaction(redirectUri, hosted);
         transaction = started.transaction;
         // Kept in this window's memory only: a copy of sessionStorage in the
         // popup holds nothing its page could exchange.

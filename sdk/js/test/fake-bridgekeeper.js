@@ -1,5 +1,5 @@
 // A fake Bridgekeeper for the unit tests: a fetch that records calls and
-// answers like the service's contract (DESIGN §5–§7). Not a test file itself.
+// answers like the service's contract (docs/protocol.md §5–§7). Not a test file itself.
 
 import { createHash } from 'node:crypto';
 

@@ -1,5 +1,5 @@
 // In-app form and custom-token logins, /me, and how every refusal surfaces
-// (DESIGN §5, §7): a refused login is a rejected promise, never silence.
+// (docs/protocol.md §5, §7): a refused login is a rejected promise, never silence.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

@@ -62,6 +62,21 @@ describe('login({popup: true})', () => {
     assert.equal(s256(exchange.params.code_verifier), authorize.searchParams.get('code_challenge'));
   });
 
+  test('with hosted: true the popup shows the hosted sign-in form', async () => {
+    const popup = fakePopup();
+    globalThis.open = () => popup;
+    const fetch = fakeFetch(() => json(200, tokens()));
+    const bk = client({ fetch });
+    const login = bk.login({ popup: true, hosted: true });
+    await until(() => popup.opened.length === 1);
+    const form = new URL(popup.opened[0]);
+    assert.equal(form.origin + form.pathname, `${BASE}/v1/apps/${APP_ID}/login`);
+    assert.equal(form.searchParams.get('redirect_uri'), REDIRECT);
+    popup.land(`${REDIRECT}?code=form-code&state=${form.searchParams.get('state')}`);
+    assert.equal((await login).externalId, '1001');
+    assert.equal(s256(fetch.calls[0].params.code_verifier), form.searchParams.get('code_challenge'));
+  });
+
   test('an error return in the popup rejects with its reason', async () => {
     const popup = fakePopup();
     globalThis.open = () => popup;

@@ -1,4 +1,4 @@
-// Redirect login: PKCE, state, the error return, the code exchange (DESIGN §4, §6).
+// Redirect login: PKCE, state, the error return, the code exchange (docs/protocol.md §4, §6).
 
 import assert from 'node:assert/strict';
 import { afterEach, describe, test } from 'node:test';
@@ -61,6 +61,39 @@ describe('login() redirects with PKCE and a state', () => {
     const bk = client({ redirectUri: undefined, fetch: fakeFetch(() => json(200, {})),
       navigate: () => assert.fail('navigated') });
     await assert.rejects(bk.login(), TypeError);
+  });
+});
+
+describe('login({hosted: true}) opens the hosted sign-in form', () => {
+  test('the same contract parameters, at the form\'s path', async () => {
+    const fetch = fakeFetch(() => json(200, tokens()));
+    const transactions = mapStorage({ sync: true });
+    const navigated = [];
+    const bk = client({ fetch, transactionStorage: transactions,
+      navigate: (u) => navigated.push(u) });
+    await bk.login({ hosted: true });
+    assert.equal(navigated.length, 1);
+    const url = new URL(navigated[0]);
+    assert.equal(url.origin + url.pathname, `${BASE}/v1/apps/${APP_ID}/login`);
+    const stored = JSON.parse(transactions.values.get(`bridgekeeper:${APP_ID}:login`));
+    assert.deepEqual(Object.fromEntries(url.searchParams), {
+      redirect_uri: REDIRECT, code_challenge: s256(stored.verifier),
+      code_challenge_method: 'S256', state: stored.state,
+    });
+    // The form's 303 lands on redirectUri like authorize's callback: same finish.
+    const user = await bk.handleRedirect(back({ code: 'form-code', state: stored.state }));
+    assert.equal(user.externalId, '1001');
+    assert.equal(fetch.calls[0].params.code_verifier, stored.verifier);
+  });
+
+  test('the Ionic call passes hosted along; the default stays authorize', async () => {
+    const navigated = [];
+    const bk = client({ fetch: fakeFetch(() => json(200, tokens())),
+      navigate: (u) => navigated.push(u) });
+    await bk.login('custom', {}, { hosted: true });
+    await bk.login({ hosted: false });
+    assert.deepEqual(navigated.map((u) => new URL(u).pathname),
+      [`/v1/apps/${APP_ID}/login`, `/v1/apps/${APP_ID}/authorize`]);
   });
 });
 

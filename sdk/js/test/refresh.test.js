@@ -1,5 +1,5 @@
 // Refresh: rotation, one request in flight, the automatic timer (mock timers),
-// and the answers that end a session (DESIGN §6).
+// and the answers that end a session (docs/protocol.md §6).
 
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
