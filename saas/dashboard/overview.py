@@ -7,7 +7,7 @@ import datetime as dt
 from pyramid.view import view_config
 
 from saas.audit.queries import login_stats
-from saas.dashboard.charts import DEFAULT_RANGE, RANGES, login_chart
+from saas.dashboard.charts import DEFAULT_RANGE, RANGES, login_chart, reason_bars
 from saas.security import Permission
 
 
@@ -23,6 +23,6 @@ def app_overview(context, request) -> dict:
         "period": period,
         "ranges": RANGES.values(),
         "chart": login_chart(stats),
-        "failures_by_reason": stats["failures_by_reason"],
+        "reason_bars": reason_bars(stats["failures_by_reason"]),
         "base_url": request.registry.settings["saas.public_base_url"],
     }
