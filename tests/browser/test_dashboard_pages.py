@@ -46,22 +46,22 @@ def site(app_settings):
         engine.dispose()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, prefix: str = "dashboard") -> None:
     os.makedirs(ARTIFACTS, exist_ok=True)
-    page.screenshot(path=os.path.join(ARTIFACTS, f"dashboard-{name}.png"), full_page=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{prefix}-{name}.png"), full_page=True)
 
 
-def sign_up_and_create_app(page, base: str, email: str) -> str:
+def sign_up_and_create_app(page, base: str, email: str, prefix: str = "dashboard") -> str:
     page.goto(base + "/dashboard/apps")
     page.wait_for_url("**/dashboard/signin?next=*")
-    shot(page, "signin")
+    shot(page, "signin", prefix)
     page.get_by_role("link", name="Create an account").click()
     page.get_by_label("Organisation name").fill("Acme Games")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/dashboard/apps")
-    shot(page, "apps-empty")
+    shot(page, "apps-empty", prefix)
     page.get_by_role("link", name="Create your first app").click()
     page.get_by_label("Name").fill("Space Run")
     page.get_by_label("Custom-auth endpoint").fill("http://127.0.0.1:9/auth")
