@@ -6,7 +6,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.apps.cache import publish_app
-from saas.apps.services import apps_of_tenant, create_app
+from saas.apps.services import apps_of_tenant, checked_settings, create_app
 from saas.apps.validation import InvalidSetting
 from saas.dashboard.common import audit, field
 from saas.security import Permission
@@ -31,8 +31,12 @@ def app_create(context, request) -> dict | HTTPSeeOther:
         "name": field(request, "name", 200),
         "custom_auth_endpoint": field(request, "custom_auth_endpoint", 2048),
         "redirect_uris": field(request, "redirect_uris", 100_000),
+        "restart_url": field(request, "restart_url", 2048).strip(),
     }
+    allow_private = request.registry.settings["saas.backchannel.allow_private"]
     try:
+        restart = checked_settings({"restart_url": values["restart_url"] or None},
+                                   allow_private=allow_private)
         app, _secrets = create_app(
             request.db,
             request.secret_box,
@@ -40,7 +44,8 @@ def app_create(context, request) -> dict | HTTPSeeOther:
             name=values["name"],
             custom_auth_endpoint=values["custom_auth_endpoint"].strip() or None,
             redirect_uris=values["redirect_uris"].splitlines(),
-            allow_private=request.registry.settings["saas.backchannel.allow_private"],
+            allow_private=allow_private,
+            **restart,
         )
     except InvalidSetting as exc:
         request.response.status_int = 400

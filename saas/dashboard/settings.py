@@ -12,6 +12,7 @@ from saas.apps.models import App
 from saas.apps.services import checked_settings, update_app
 from saas.apps.validation import InvalidSetting, validate_redirect_uri
 from saas.dashboard.common import audit, checked, field
+from saas.flows.redirect_uris import restart_link
 from saas.security import Permission
 
 FORM_ROWS = 5
@@ -148,7 +149,9 @@ def _page(context, values: dict[str, Any], errors: dict[str, Any]) -> dict[str, 
     rows = min(MAX_FORM_ROWS, max(FORM_ROWS, len(values["hosted_fields"]) + 1))
     summary = [FIELDS[name] for name in FIELDS if name in errors]
     return {"app": context.app, "tab": "settings", "values": values, "errors": errors,
-            "summary": summary, "rows": rows, "field_types": FIELD_TYPES}
+            "summary": summary, "rows": rows, "field_types": FIELD_TYPES,
+            # Where the state-failure page links while no restart URL is set.
+            "default_restart": restart_link(None, context.app.redirect_uris or [])}
 
 
 @view_config(route_name="dashboard.app.settings", renderer="dashboard/app_settings.html",

@@ -22,13 +22,16 @@ def sign_up(webapp, email="founder@example.com", password=DEFAULT_PASSWORD, stat
 
 
 def create_app_via_form(
-    webapp, name="Space Run", uris="https://game.example.com/cb\nspacerun://auth", status=303
+    webapp, name="Space Run", uris="https://game.example.com/cb\nspacerun://auth", status=303,
+    **fields,
 ):
     page = webapp.get("/dashboard/apps/new")
     form = page.forms[1]
     form["name"] = name
     form["redirect_uris"] = uris
     form["custom_auth_endpoint"] = "http://127.0.0.1:9000/auth"
+    for key, value in fields.items():
+        form[key] = value
     return form.submit(status=status)
 
 
@@ -136,6 +139,22 @@ def test_another_tenants_app_is_not_found(webapp, db, passwords, secret_box):
         status=404,
     )
     assert foreign_app.app_id not in webapp.get("/dashboard/apps").text
+
+
+def test_the_new_app_form_takes_a_restart_url(webapp, db):
+    sign_up(webapp)
+    created = create_app_via_form(webapp, restart_url="https://game.example.com/play")
+    app_id = created.follow().html.find(id="app-id").text
+    app = db.scalar(select(App).where(App.app_id == app_id))
+    assert app.restart_url == "https://game.example.com/play"
+    settings = webapp.get(f"/dashboard/apps/{app_id}/settings").forms[1]
+    assert settings["restart_url"].value == "https://game.example.com/play"
+    # Without one, the settings say where the state-failure page links instead.
+    other = create_app_via_form(webapp, name="Other",
+                                uris="spacerun://auth\nhttps://x.example.com/cb")
+    other_id = other.follow().html.find(id="app-id").text
+    hint = webapp.get(f"/dashboard/apps/{other_id}/settings").html.find(id="restart_url-hint")
+    assert "that page links to https://x.example.com/." in hint.text
 
 
 def test_invalid_redirect_uri_is_refused_with_a_message(webapp, db):
