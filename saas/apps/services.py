@@ -19,8 +19,8 @@ from saas.apps.validation import (
     InvalidSetting,
     validate_endpoint,
     validate_name,
-    validate_redirect_uri,
     validate_redirect_uris,
+    validate_restart_url,
 )
 from saas.crypto import SecretBox
 from saas.db import utcnow
@@ -209,7 +209,7 @@ def checked_settings(changes: dict[str, Any], *, allow_private: bool) -> dict[st
         elif name == "restart_url":
             if value is not None and not isinstance(value, str):
                 raise InvalidSetting("restart_url must be a URL or null.")
-            checked[name] = validate_redirect_uri(value) if value else None
+            checked[name] = validate_restart_url(value) if value else None
     return checked
 
 
