@@ -136,6 +136,14 @@ def test_every_dashboard_page_fits_a_phone(browser, site):  # noqa: F811
             page.goto(url)
         fits_every_width(page, name)
 
+    page.goto(f"{base}/dashboard/apps/new")
+    page.get_by_label("Redirect URIs").fill("javascript:alert(1)\nhttp://evil.example.com/cb")
+    page.get_by_label("Restart URL").fill("javascript:history.back()")
+    page.get_by_role("button", name="Create app").click()
+    expect(page.locator(".error-summary a")).to_have_count(3)  # name, redirect URIs, restart URL
+    expect(page.get_by_label("Restart URL")).to_have_attribute("aria-invalid", "true")
+    fits(page, "app-new-errors")
+
     page.goto(app)
     page.get_by_text("Show the numbers as a table").click()
     fits(page, "overview-table")

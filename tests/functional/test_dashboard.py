@@ -164,6 +164,34 @@ def test_invalid_redirect_uri_is_refused_with_a_message(webapp, db):
     assert db.execute(text("SELECT count(*) FROM apps")).scalar() == 0
 
 
+def test_the_new_app_form_shows_every_error_next_to_its_field(webapp, db):
+    sign_up(webapp)
+    page = webapp.get("/dashboard/apps/new")
+    form = page.forms[1]
+    form["name"] = "   "
+    form["custom_auth_endpoint"] = "ftp://files.example.com/auth"
+    form["redirect_uris"] = ("javascript:alert(1)\nhttps://game.example.com/cb\n"
+                             "http://evil.example.com/cb")
+    form["restart_url"] = "data:text/html,hi"
+    response = form.submit(status=400)
+    html = response.html
+    assert html.find(id="name-error").text == "The name must have 1 to 200 characters."
+    assert html.find(id="custom_auth_endpoint-error").text
+    assert [li.text for li in html.select("#redirect_uris-error li")] == [
+        "The redirect URI scheme 'javascript' is not allowed.",
+        "The redirect URI 'http://evil.example.com/cb' must use https (http is for loopback)."]
+    assert html.find(id="restart_url-error").text == (
+        "The restart URL scheme 'data' is not allowed.")
+    for name in ("name", "custom_auth_endpoint", "redirect_uris", "restart_url"):
+        assert html.find(id=name)["aria-invalid"] == "true"
+        assert f"{name}-error" in html.find(id=name)["aria-describedby"]
+    summary = [a["href"] for a in html.select(".error-summary a")]
+    assert summary == ["#name", "#custom_auth_endpoint", "#redirect_uris", "#restart_url"]
+    # What was typed stays, to be corrected.
+    assert response.forms[1]["restart_url"].value == "data:text/html,hi"
+    assert db.execute(text("SELECT count(*) FROM apps")).scalar() == 0
+
+
 def test_duplicate_email_sign_up_is_refused(webapp):
     sign_up(webapp, email="dup@example.com")
     webapp.reset()
