@@ -22,6 +22,7 @@ from saas.apps.validation import (
     validate_redirect_uris,
     validate_restart_url,
 )
+from saas.clock import iso_utc
 from saas.crypto import SecretBox
 from saas.db import utcnow
 
@@ -107,7 +108,7 @@ def reveal_secrets(app: App, box: SecretBox) -> dict[str, dict[str, Any]]:
         valid_until = secret.previous_valid_until if secret.previous_ciphertext else None
         revealed[kind.value] = {
             "current": box.decrypt(secret.current_ciphertext),
-            "previous_valid_until": valid_until.isoformat() if valid_until else None,
+            "previous_valid_until": iso_utc(valid_until),
         }
     return revealed
 
@@ -126,8 +127,8 @@ def app_as_dict(app: App) -> dict[str, Any]:
         "refresh_token_ttl": app.refresh_token_ttl,
         "hosted_form": app.hosted_form,
         "restart_url": app.restart_url,
-        "created_at": app.created_at.isoformat(),
-        "updated_at": app.updated_at.isoformat(),
+        "created_at": iso_utc(app.created_at),
+        "updated_at": iso_utc(app.updated_at),
     }
 
 

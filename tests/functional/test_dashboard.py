@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlalchemy import select, text
@@ -139,6 +140,16 @@ def test_another_tenants_app_is_not_found(webapp, db, passwords, secret_box):
         status=404,
     )
     assert foreign_app.app_id not in webapp.get("/dashboard/apps").text
+
+
+def test_the_apps_list_gives_created_times_with_their_utc_offset(webapp):
+    sign_up(webapp)
+    create_app_via_form(webapp)
+    page = webapp.get("/dashboard/apps")
+    assert page.html.find("th", string="Created (UTC)") is not None
+    (created,) = page.html.select("#apps tbody time")
+    assert dt.datetime.fromisoformat(created["datetime"]).utcoffset() == dt.timedelta(0)
+    assert created.text == created["datetime"][:16].replace("T", " ")
 
 
 def test_the_new_app_form_takes_a_restart_url(webapp, db):
