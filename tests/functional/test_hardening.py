@@ -71,5 +71,8 @@ def test_the_hosted_login_form_keeps_its_own_csp(webapp, login_app, db, registry
         "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1], "state": "cs"})
     # No form-action: the 303 to the client's redirect URI must not be blocked.
     assert page.headers["Content-Security-Policy"] == (
-        "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'")
     assert page.headers["X-Frame-Options"] == "DENY"
+    # Its icon is the service's own, which the policy allows.
+    assert page.html.select_one('link[rel="icon"]')["href"].endswith("/static/favicon.svg")
