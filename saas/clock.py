@@ -24,6 +24,12 @@ def to_ms(value: dt.datetime | None) -> int | None:
     return (value - EPOCH) // MILLISECOND
 
 
+def iso_utc(value: dt.datetime | None) -> str | None:
+    """A time as the APIs show it: ISO 8601 in UTC with its offset (``+00:00``),
+    to the millisecond; a naive time (SQLite's) is UTC."""
+    return from_ms(to_ms(value)).isoformat() if value is not None else None
+
+
 def includeme(config) -> None:
     offset = float(config.registry.settings.get("saas.clock_offset", 0) or 0)
     config.registry["saas.clock_offset"] = offset

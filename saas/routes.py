@@ -8,6 +8,7 @@ def includeme(config) -> None:
     config.add_route("readyz", "/readyz")
     config.add_route("metrics", "/metrics")
     config.add_route("home", "/")
+    config.add_route("favicon", "/favicon.ico")
     # The login protocol (docs/protocol.md §4–§6).
     app = "/v1/apps/{app_id}"
     config.add_route("flows.authorize", app + "/authorize")

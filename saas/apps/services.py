@@ -19,9 +19,10 @@ from saas.apps.validation import (
     InvalidSetting,
     validate_endpoint,
     validate_name,
-    validate_redirect_uri,
     validate_redirect_uris,
+    validate_restart_url,
 )
+from saas.clock import iso_utc
 from saas.crypto import SecretBox
 from saas.db import utcnow
 
@@ -107,7 +108,7 @@ def reveal_secrets(app: App, box: SecretBox) -> dict[str, dict[str, Any]]:
         valid_until = secret.previous_valid_until if secret.previous_ciphertext else None
         revealed[kind.value] = {
             "current": box.decrypt(secret.current_ciphertext),
-            "previous_valid_until": valid_until.isoformat() if valid_until else None,
+            "previous_valid_until": iso_utc(valid_until),
         }
     return revealed
 
@@ -126,8 +127,8 @@ def app_as_dict(app: App) -> dict[str, Any]:
         "refresh_token_ttl": app.refresh_token_ttl,
         "hosted_form": app.hosted_form,
         "restart_url": app.restart_url,
-        "created_at": app.created_at.isoformat(),
-        "updated_at": app.updated_at.isoformat(),
+        "created_at": iso_utc(app.created_at),
+        "updated_at": iso_utc(app.updated_at),
     }
 
 
@@ -209,7 +210,7 @@ def checked_settings(changes: dict[str, Any], *, allow_private: bool) -> dict[st
         elif name == "restart_url":
             if value is not None and not isinstance(value, str):
                 raise InvalidSetting("restart_url must be a URL or null.")
-            checked[name] = validate_redirect_uri(value) if value else None
+            checked[name] = validate_restart_url(value) if value else None
     return checked
 
 

@@ -55,28 +55,37 @@ def validate_endpoint(url: str, *, allow_private: bool) -> str:
         raise InvalidSetting(str(exc)) from exc
 
 
-def validate_redirect_uri(uri: str) -> str:
-    """An allow-listed redirect URI: absolute, no fragment, compared exactly later."""
+def validate_redirect_uri(uri: str, what: str = "redirect URI") -> str:
+    """An allow-listed redirect URI: absolute, no fragment, compared exactly later.
+
+    ``what`` names the setting in the messages (the restart URL follows the
+    same rules and must not be reported as a redirect URI).
+    """
     uri = uri.strip()
     if not uri or len(uri) > MAX_URI_LENGTH:
-        raise InvalidSetting("A redirect URI must have 1 to 2048 characters.")
+        raise InvalidSetting(f"A {what} must have 1 to 2048 characters.")
     if any(ord(c) < 0x21 or c in "\\" for c in uri):
-        raise InvalidSetting(f"The redirect URI {uri!r} contains spaces or odd characters.")
+        raise InvalidSetting(f"The {what} {uri!r} contains spaces or odd characters.")
     parts = urlsplit(uri)
     if not parts.scheme or not _SCHEME.match(parts.scheme):
-        raise InvalidSetting(f"The redirect URI {uri!r} needs a scheme.")
+        raise InvalidSetting(f"The {what} {uri!r} needs a scheme.")
     if parts.fragment or "#" in uri:
-        raise InvalidSetting(f"The redirect URI {uri!r} must not contain a fragment.")
+        raise InvalidSetting(f"The {what} {uri!r} must not contain a fragment.")
     if parts.scheme in ("http", "https"):
         if not parts.hostname:
-            raise InvalidSetting(f"The redirect URI {uri!r} needs a host.")
+            raise InvalidSetting(f"The {what} {uri!r} needs a host.")
         if parts.username or parts.password:
-            raise InvalidSetting(f"The redirect URI {uri!r} must not contain credentials.")
+            raise InvalidSetting(f"The {what} {uri!r} must not contain credentials.")
         if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise InvalidSetting(f"The redirect URI {uri!r} must use https (http is for loopback).")
+            raise InvalidSetting(f"The {what} {uri!r} must use https (http is for loopback).")
     elif parts.scheme in ("javascript", "data", "file", "vbscript"):
-        raise InvalidSetting(f"The redirect URI scheme {parts.scheme!r} is not allowed.")
+        raise InvalidSetting(f"The {what} scheme {parts.scheme!r} is not allowed.")
     return uri
+
+
+def validate_restart_url(url: str) -> str:
+    """Where users start a failed login again: the rules of a redirect URI."""
+    return validate_redirect_uri(url, what="restart URL")
 
 
 def validate_redirect_uris(uris: list[str]) -> list[str]:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.apps.cache import publish_app
 from saas.apps.services import apps_of_tenant, create_app
 from saas.apps.validation import InvalidSetting
+from saas.dashboard.app_form import check_each, summary, uri_errors, uri_lines
 from saas.dashboard.common import audit, field
 from saas.security import Permission
 
@@ -21,7 +24,24 @@ def apps_list(context, request) -> dict:
 @view_config(route_name="dashboard.apps.new", renderer="dashboard/app_new.html",
              request_method="GET", permission=Permission.VIEW)
 def app_new_form(request) -> dict:
-    return {"errors": {}, "values": {}}
+    return {"errors": {}, "values": {}, "summary": []}
+
+
+def validate_new_app(values: dict[str, str], *, allow_private: bool
+                     ) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Checked settings of a new app and every field's errors at once."""
+    errors: dict[str, Any] = {}
+    candidates: dict[str, Any] = {
+        "name": values["name"],
+        "custom_auth_endpoint": values["custom_auth_endpoint"] or None,
+        "restart_url": values["restart_url"] or None,
+    }
+    bad_uris = uri_errors(values["redirect_uris"])
+    if bad_uris:
+        errors["redirect_uris"] = bad_uris
+    else:
+        candidates["redirect_uris"] = uri_lines(values["redirect_uris"])
+    return check_each(candidates, errors, allow_private=allow_private), errors
 
 
 @view_config(route_name="dashboard.apps.new", renderer="dashboard/app_new.html",
@@ -29,22 +49,21 @@ def app_new_form(request) -> dict:
 def app_create(context, request) -> dict | HTTPSeeOther:
     values = {
         "name": field(request, "name", 200),
-        "custom_auth_endpoint": field(request, "custom_auth_endpoint", 2048),
+        "custom_auth_endpoint": field(request, "custom_auth_endpoint", 2048).strip(),
         "redirect_uris": field(request, "redirect_uris", 100_000),
+        "restart_url": field(request, "restart_url", 2048).strip(),
     }
-    try:
-        app, _secrets = create_app(
-            request.db,
-            request.secret_box,
-            tenant_id=context.tenant_id,
-            name=values["name"],
-            custom_auth_endpoint=values["custom_auth_endpoint"].strip() or None,
-            redirect_uris=values["redirect_uris"].splitlines(),
-            allow_private=request.registry.settings["saas.backchannel.allow_private"],
-        )
-    except InvalidSetting as exc:
+    allow_private = request.registry.settings["saas.backchannel.allow_private"]
+    settings, errors = validate_new_app(values, allow_private=allow_private)
+    if errors:
         request.response.status_int = 400
-        return {"errors": {"form": str(exc)}, "values": values}
+        return {"errors": errors, "values": values, "summary": summary(errors)}
+    try:
+        app, _secrets = create_app(request.db, request.secret_box, tenant_id=context.tenant_id,
+                                   allow_private=allow_private, **settings)
+    except InvalidSetting as exc:  # the endpoint's name stopped resolving meanwhile, say
+        request.response.status_int = 400
+        return {"errors": {"form": str(exc)}, "values": values, "summary": []}
     audit(request, context, "app.created", app=app, details={"name": app.name})
     publish_app(request, app)
     request.session.flash(f"App “{app.name}” created. Reveal its secrets below when you need them.")

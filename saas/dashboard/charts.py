@@ -2,7 +2,9 @@
 
 ``login_chart`` turns the buckets of ``saas.audit.queries.login_stats`` into
 plain geometry; the template draws it and repeats the numbers in a table for
-screen readers and anyone who prefers numbers.
+screen readers and anyone who prefers numbers. ``reason_bars`` sizes the
+failures-by-reason meters the same way: SVG attributes, never an inline style
+(the CSP refuses those).
 """
 
 from __future__ import annotations
@@ -121,3 +123,17 @@ def login_chart(stats: dict[str, Any]) -> Chart:
         chart.logins += item["logins"]
         chart.failures += item["failures"]
     return chart
+
+
+@dataclass(frozen=True)
+class ReasonBar:
+    reason: str
+    count: int
+    share: float  # the bar's length, in percent of the most frequent reason's
+
+
+def reason_bars(failures_by_reason: dict[str, int]) -> list[ReasonBar]:
+    """One meter per failure reason, in the given order, the longest at 100."""
+    most = max(failures_by_reason.values(), default=0)
+    return [ReasonBar(reason, count, round(count / most * 100, 1) if most else 0.0)
+            for reason, count in failures_by_reason.items()]

@@ -9,7 +9,7 @@ from pyramid.view import view_config
 
 from saas.apps.models import App
 from saas.audit.queries import login_stats
-from saas.dashboard.charts import DEFAULT_RANGE, RANGES, login_chart
+from saas.dashboard.charts import DEFAULT_RANGE, RANGES, login_chart, reason_bars
 from saas.flows.pkce import s256
 from saas.flows.redirect_uris import with_query
 from saas.security import Permission
@@ -43,7 +43,7 @@ def app_overview(context, request) -> dict:
         "period": period,
         "ranges": RANGES.values(),
         "chart": login_chart(stats),
-        "failures_by_reason": stats["failures_by_reason"],
+        "reason_bars": reason_bars(stats["failures_by_reason"]),
         "base_url": base_url,
         "hosted_try_url": hosted_form_try_url(base_url, context.app),
     }

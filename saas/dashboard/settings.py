@@ -9,28 +9,16 @@ from pyramid.view import view_config
 
 from saas.apps.cache import publish_app, unpublish_app
 from saas.apps.models import App
-from saas.apps.services import checked_settings, update_app
-from saas.apps.validation import InvalidSetting, validate_redirect_uri
+from saas.apps.services import update_app
+from saas.dashboard.app_form import check_each, summary, uri_errors, uri_lines
 from saas.dashboard.common import audit, checked, field
+from saas.flows.redirect_uris import restart_link
 from saas.security import Permission
 
 FORM_ROWS = 5
 MAX_FORM_ROWS = 10
 FIELD_TYPES = ("text", "password", "email", "tel", "number")
 TOGGLES = ("backchannel", "custom_token_enabled", "require_bound_tokens")
-# Where the error summary links each setting's error to (the field's id, its label).
-FIELDS = {
-    "name": ("name", "Name"),
-    "custom_auth_endpoint": ("custom_auth_endpoint", "Custom-auth endpoint"),
-    "redirect_uris": ("redirect_uris", "Redirect URIs"),
-    "restart_url": ("restart_url", "Restart URL"),
-    "access_token_ttl": ("access_token_ttl", "Access-token lifetime"),
-    "refresh_token_ttl": ("refresh_token_ttl", "Refresh-token lifetime"),
-    "backchannel": ("backchannel", "Back-channel logins"),
-    "custom_token_enabled": ("custom_token_enabled", "Custom tokens"),
-    "require_bound_tokens": ("require_bound_tokens", "Require bound tokens"),
-    "hosted_form": ("hosted_title", "Hosted sign-in form"),
-}
 
 
 def values_of(app: App) -> dict[str, Any]:
@@ -69,17 +57,6 @@ def _posted_values(request) -> dict[str, Any]:
     }
 
 
-def _uri_errors(text: str) -> list[str]:
-    errors = []
-    for line in text.splitlines():
-        if line.strip():
-            try:
-                validate_redirect_uri(line)
-            except InvalidSetting as exc:
-                errors.append(str(exc))
-    return errors
-
-
 def _candidates(values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     """The posted values in the shapes ``checked_settings`` takes."""
     changes: dict[str, Any] = {
@@ -88,12 +65,11 @@ def _candidates(values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any
         "restart_url": values["restart_url"] or None,
         **{name: values[name] for name in TOGGLES},
     }
-    uri_errors = _uri_errors(values["redirect_uris"])
-    if uri_errors:
-        errors["redirect_uris"] = uri_errors
+    bad_uris = uri_errors(values["redirect_uris"])
+    if bad_uris:
+        errors["redirect_uris"] = bad_uris
     else:
-        changes["redirect_uris"] = [line.strip() for line in values["redirect_uris"].splitlines()
-                                    if line.strip()]
+        changes["redirect_uris"] = uri_lines(values["redirect_uris"])
     for name in ("access_token_ttl", "refresh_token_ttl"):
         try:
             changes[name] = int(values[name])
@@ -117,16 +93,9 @@ def validate_form(app: App, values: dict[str, Any], *, allow_private: bool
     depend on the endpoint's name resolving at that moment.
     """
     errors: dict[str, Any] = {}
-    settings: dict[str, Any] = {}
-    for name, value in _candidates(values, errors).items():
-        if value == _stored(app, name):
-            continue
-        try:
-            settings.update(checked_settings({name: value}, allow_private=allow_private))
-        except InvalidSetting as exc:
-            message = _readable(name, str(exc))
-            errors[name] = [message] if name == "redirect_uris" else message
-    return settings, errors
+    changed = {name: value for name, value in _candidates(values, errors).items()
+               if value != _stored(app, name)}
+    return check_each(changed, errors, allow_private=allow_private), errors
 
 
 def _stored(app: App, name: str) -> Any:
@@ -135,20 +104,12 @@ def _stored(app: App, name: str) -> Any:
     return getattr(app, name)
 
 
-def _readable(name: str, message: str) -> str:
-    # The services name the API field ("access_token_ttl must be …"); the form
-    # shows the message under the field already.
-    if message.startswith(name + " "):
-        rest = message[len(name) + 1:]
-        return rest[:1].upper() + rest[1:]
-    return message
-
-
 def _page(context, values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     rows = min(MAX_FORM_ROWS, max(FORM_ROWS, len(values["hosted_fields"]) + 1))
-    summary = [FIELDS[name] for name in FIELDS if name in errors]
     return {"app": context.app, "tab": "settings", "values": values, "errors": errors,
-            "summary": summary, "rows": rows, "field_types": FIELD_TYPES}
+            "summary": summary(errors), "rows": rows, "field_types": FIELD_TYPES,
+            # Where the state-failure page links while no restart URL is set.
+            "default_restart": restart_link(None, context.app.redirect_uris or [])}
 
 
 @view_config(route_name="dashboard.app.settings", renderer="dashboard/app_settings.html",

@@ -72,8 +72,10 @@ def _harden(response):
     response.headers["X-Frame-Options"] = "DENY"
     # No form-action: browsers apply it to the redirect after the POST, and
     # the client's redirect URI (any origin, custom schemes) must be reachable.
+    # img-src: the service's icon.
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
     )
     response.headers["Referrer-Policy"] = "no-referrer"
     return response

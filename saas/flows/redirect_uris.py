@@ -1,5 +1,5 @@
-"""Redirect URIs: exact allow-list matching (RFC 8252 loopback ports) and
-building the redirect back to the client."""
+"""Redirect URIs: exact allow-list matching (RFC 8252 loopback ports),
+building the redirect back to the client, and where a failed login restarts."""
 
 from __future__ import annotations
 
@@ -55,3 +55,16 @@ def with_query(uri: str, params: dict[str, str | None]) -> str:
     if base.endswith(("?", "&")):
         separator = ""
     return base + separator + query + hash_ + fragment
+
+
+def restart_link(restart_url: str | None, redirect_uris: list[str]) -> str | None:
+    """Where a user whose login cannot go on starts again: the app's restart
+    URL, else the web origin of its first http(s) redirect URI (a custom
+    scheme names no page a browser can show); None when there is neither."""
+    if restart_url:
+        return restart_url
+    for uri in redirect_uris:
+        parts = urlsplit(uri)
+        if parts.scheme in ("http", "https") and parts.netloc:
+            return f"{parts.scheme}://{parts.netloc}/"
+    return None

@@ -33,7 +33,7 @@ from saas.flows.nonces import (
     state_cookie_name,
 )
 from saas.flows.pkce import valid_challenge
-from saas.flows.redirect_uris import redirect_uri_allowed, with_query
+from saas.flows.redirect_uris import redirect_uri_allowed, restart_link, with_query
 from saas.ratelimit import client_ip, enforce
 from saas.redis import pipeline
 
@@ -248,8 +248,9 @@ _STATE_MESSAGES = {
 
 
 def _state_error(app: AppConfig, reason: Reason, description: str) -> ApiError:
+    restart = restart_link(app.restart_url, app.redirect_uris)
     return ApiError(400, "invalid_request", reason, description,
-                    links={"restart_url": app.restart_url} if app.restart_url else None)
+                    links={"restart_url": restart} if restart else None)
 
 
 @view_config(route_name="flows.callback", request_method="GET")

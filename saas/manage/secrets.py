@@ -19,6 +19,7 @@ from saas.apps.services import (
     revoke_previous_secret,
     rotate_secret,
 )
+from saas.clock import iso_utc
 from saas.manage.apps import no_store
 from saas.manage.changes import audit
 from saas.manage.contexts import AppScope, SecretScope
@@ -57,8 +58,7 @@ def rotate(context: SecretScope, request) -> dict[str, Any]:
     publish_app(request, context.app)
     no_store(request)
     valid_until = context.app.secret(context.kind).previous_valid_until
-    return {"current": secret,
-            "previous_valid_until": valid_until.isoformat() if valid_until else None}
+    return {"current": secret, "previous_valid_until": iso_utc(valid_until)}
 
 
 @view_config(route_name="manage.app.secret.revoke_previous", request_method="POST",

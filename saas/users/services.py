@@ -9,7 +9,6 @@ PostgreSQL.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import json
 import uuid
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from saas.apps.models import App
-from saas.clock import from_ms, to_ms
+from saas.clock import iso_utc
 from saas.users.disabled import set_disabled
 from saas.users.models import EndUser
 from saas.users.pending import pending_key
@@ -40,13 +39,9 @@ def user_as_dict(user: EndUser) -> dict[str, Any]:
         "custom": user.custom,
         "profile": user.profile,
         "disabled": user.disabled,
-        "created_at": _iso(user.created_at),
-        "last_login_at": _iso(user.last_login_at),
+        "created_at": iso_utc(user.created_at),
+        "last_login_at": iso_utc(user.last_login_at),
     }
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return from_ms(to_ms(value)).isoformat() if value is not None else None
 
 
 def encode_cursor(*parts: Any) -> str:

@@ -46,22 +46,22 @@ def site(app_settings):
         engine.dispose()
 
 
-def shot(page, name: str) -> None:
+def shot(page, name: str, prefix: str = "dashboard") -> None:
     os.makedirs(ARTIFACTS, exist_ok=True)
-    page.screenshot(path=os.path.join(ARTIFACTS, f"dashboard-{name}.png"), full_page=True)
+    page.screenshot(path=os.path.join(ARTIFACTS, f"{prefix}-{name}.png"), full_page=True)
 
 
-def sign_up_and_create_app(page, base: str, email: str) -> str:
+def sign_up_and_create_app(page, base: str, email: str, prefix: str = "dashboard") -> str:
     page.goto(base + "/dashboard/apps")
     page.wait_for_url("**/dashboard/signin?next=*")
-    shot(page, "signin")
+    shot(page, "signin", prefix)
     page.get_by_role("link", name="Create an account").click()
     page.get_by_label("Organisation name").fill("Acme Games")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/dashboard/apps")
-    shot(page, "apps-empty")
+    shot(page, "apps-empty", prefix)
     page.get_by_role("link", name="Create your first app").click()
     page.get_by_label("Name").fill("Space Run")
     page.get_by_label("Custom-auth endpoint").fill("http://127.0.0.1:9/auth")
@@ -148,21 +148,36 @@ def test_sign_up_create_an_app_edit_settings_and_see_the_chart(browser, site):
     page.close()
 
 
+def copies(page, button: str, source: str) -> None:
+    """The copy button puts the value of ``source`` on the clipboard."""
+    page.get_by_role("button", name=button).click()
+    expect(page.get_by_role("button", name=button)).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == page.inner_text(source).strip()
+
+
 def test_the_other_pages(browser, site):
     base, email, engine = site
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page = browser.new_page(viewport={"width": 1280, "height": 900},
+                            permissions=["clipboard-read", "clipboard-write"])
     app_id = sign_up_and_create_app(page, base, email)
     add_activity(engine, app_id)
 
     page.get_by_label("Your password").first.fill(PASSWORD)
     page.get_by_role("button", name="Reveal secrets").click()
     expect(page.locator("#secret-custom-auth")).to_be_visible()
+    copies(page, "Copy the custom-auth secret", "#secret-custom-auth")
+    copies(page, "Copy the app id", "#app-id")
     page.locator("#custom_token-password").fill(PASSWORD)
     page.locator("#custom_token-grace").fill("48")
     page.locator("form.rotate").nth(1).get_by_role("button", name="Rotate").click()
     expect(page.locator("#new-secret")).to_be_visible()
     expect(page.locator("#custom_token-previous")).to_contain_text("valid until")
     shot(page, "secrets-rotated")
+    copies(page, "Copy the new secret", "#new-secret")
+
+    page.get_by_role("link", name="Overview").click()
+    copies(page, "Copy the Callback URL", "#url-callback")
+    assert page.inner_text("#url-callback") == f"{base}/v1/apps/{app_id}/callback"
 
     page.get_by_role("link", name="Users").click()
     page.get_by_label("Search by external id").fill("pilot0")
@@ -186,6 +201,7 @@ def test_the_other_pages(browser, site):
     page.get_by_label("Name").fill("CI deploy")
     page.get_by_role("button", name="Create key").click()
     assert page.inner_text("#new-key").startswith("bk_")
+    copies(page, "Copy the new key", "#new-key")
     shot(page, "api-keys")
 
     page.get_by_role("link", name="Members").click()
@@ -193,6 +209,7 @@ def test_the_other_pages(browser, site):
     page.get_by_label("Role", exact=True).select_option("viewer")
     page.get_by_role("button", name="Create invitation link").click()
     link = page.inner_text("#invite-link")
+    copies(page, "Copy the invitation link", "#invite-link")
     shot(page, "members")
 
     invitee = browser.new_page(viewport={"width": 1280, "height": 900})

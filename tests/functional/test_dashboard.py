@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 from sqlalchemy import select, text
@@ -22,13 +23,16 @@ def sign_up(webapp, email="founder@example.com", password=DEFAULT_PASSWORD, stat
 
 
 def create_app_via_form(
-    webapp, name="Space Run", uris="https://game.example.com/cb\nspacerun://auth", status=303
+    webapp, name="Space Run", uris="https://game.example.com/cb\nspacerun://auth", status=303,
+    **fields,
 ):
     page = webapp.get("/dashboard/apps/new")
     form = page.forms[1]
     form["name"] = name
     form["redirect_uris"] = uris
     form["custom_auth_endpoint"] = "http://127.0.0.1:9000/auth"
+    for key, value in fields.items():
+        form[key] = value
     return form.submit(status=status)
 
 
@@ -138,10 +142,64 @@ def test_another_tenants_app_is_not_found(webapp, db, passwords, secret_box):
     assert foreign_app.app_id not in webapp.get("/dashboard/apps").text
 
 
+def test_the_apps_list_gives_created_times_with_their_utc_offset(webapp):
+    sign_up(webapp)
+    create_app_via_form(webapp)
+    page = webapp.get("/dashboard/apps")
+    assert page.html.find("th", string="Created (UTC)") is not None
+    (created,) = page.html.select("#apps tbody time")
+    assert dt.datetime.fromisoformat(created["datetime"]).utcoffset() == dt.timedelta(0)
+    assert created.text == created["datetime"][:16].replace("T", " ")
+
+
+def test_the_new_app_form_takes_a_restart_url(webapp, db):
+    sign_up(webapp)
+    created = create_app_via_form(webapp, restart_url="https://game.example.com/play")
+    app_id = created.follow().html.find(id="app-id").text
+    app = db.scalar(select(App).where(App.app_id == app_id))
+    assert app.restart_url == "https://game.example.com/play"
+    settings = webapp.get(f"/dashboard/apps/{app_id}/settings").forms[1]
+    assert settings["restart_url"].value == "https://game.example.com/play"
+    # Without one, the settings say where the state-failure page links instead.
+    other = create_app_via_form(webapp, name="Other",
+                                uris="spacerun://auth\nhttps://x.example.com/cb")
+    other_id = other.follow().html.find(id="app-id").text
+    hint = webapp.get(f"/dashboard/apps/{other_id}/settings").html.find(id="restart_url-hint")
+    assert "that page links to https://x.example.com/." in hint.text
+
+
 def test_invalid_redirect_uri_is_refused_with_a_message(webapp, db):
     sign_up(webapp)
     response = create_app_via_form(webapp, uris="javascript:alert(1)", status=400)
     assert "not allowed" in response.text
+    assert db.execute(text("SELECT count(*) FROM apps")).scalar() == 0
+
+
+def test_the_new_app_form_shows_every_error_next_to_its_field(webapp, db):
+    sign_up(webapp)
+    page = webapp.get("/dashboard/apps/new")
+    form = page.forms[1]
+    form["name"] = "   "
+    form["custom_auth_endpoint"] = "ftp://files.example.com/auth"
+    form["redirect_uris"] = ("javascript:alert(1)\nhttps://game.example.com/cb\n"
+                             "http://evil.example.com/cb")
+    form["restart_url"] = "data:text/html,hi"
+    response = form.submit(status=400)
+    html = response.html
+    assert html.find(id="name-error").text == "The name must have 1 to 200 characters."
+    assert html.find(id="custom_auth_endpoint-error").text
+    assert [li.text for li in html.select("#redirect_uris-error li")] == [
+        "The redirect URI scheme 'javascript' is not allowed.",
+        "The redirect URI 'http://evil.example.com/cb' must use https (http is for loopback)."]
+    assert html.find(id="restart_url-error").text == (
+        "The restart URL scheme 'data' is not allowed.")
+    for name in ("name", "custom_auth_endpoint", "redirect_uris", "restart_url"):
+        assert html.find(id=name)["aria-invalid"] == "true"
+        assert f"{name}-error" in html.find(id=name)["aria-describedby"]
+    summary = [a["href"] for a in html.select(".error-summary a")]
+    assert summary == ["#name", "#custom_auth_endpoint", "#redirect_uris", "#restart_url"]
+    # What was typed stays, to be corrected.
+    assert response.forms[1]["restart_url"].value == "data:text/html,hi"
     assert db.execute(text("SELECT count(*) FROM apps")).scalar() == 0
 
 

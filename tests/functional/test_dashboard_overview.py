@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from saas.audit.models import Outcome
-from saas.dashboard.charts import RANGES, login_chart, nice_step
+from saas.dashboard.charts import RANGES, ReasonBar, login_chart, nice_step, reason_bars
 from tests.factories import make_app
 from tests.flows import query_of
 from tests.functional.dashboard_helpers import build_world, make_event, sign_in
@@ -51,6 +51,10 @@ def test_last_24_hours_by_hour(webapp, world):
     assert sum(int(r.select("td")[0].text) for r in rows) == 5
     reasons = [li.text.split() for li in page.html.select("#failure-reasons li")]
     assert reasons == [["tenant_denied", "2"], ["token_expired", "1"]]
+    # The meters' lengths are SVG attributes: the CSP refuses inline styles.
+    meters = page.html.select("#failure-reasons svg.meter rect.meter-fill")
+    assert [rect["width"] for rect in meters] == ["100.0", "50.0"]
+    assert page.html.select("#failure-reasons [style]") == []
     toggle = page.html.select_one(".segmented [aria-current=true]")
     assert toggle.text == "Last 24 hours"
 
@@ -98,6 +102,13 @@ def test_bars_stay_inside_the_plot_and_scale_with_their_value():
     assert tallest.height == pytest.approx((chart.bottom - chart.top) * 23 / 40, abs=.01)
     assert chart.xlabels[0][1] == "00:00" and len(chart.xlabels) == 8
     assert (chart.logins, chart.failures) == (276, 24)
+
+
+def test_reason_bars_are_sized_against_the_most_frequent_reason():
+    assert reason_bars({"tenant_denied": 3, "token_expired": 2, "user_disabled": 1}) == [
+        ReasonBar("tenant_denied", 3, 100.0), ReasonBar("token_expired", 2, 66.7),
+        ReasonBar("user_disabled", 1, 33.3)]
+    assert reason_bars({}) == []
 
 
 def test_ranges_start_on_a_bucket_boundary():

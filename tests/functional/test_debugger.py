@@ -90,8 +90,8 @@ def debug(ctx: Ctx, kind: str, token: str, state: str = "", status: int = 200) -
         assert 'id="verdict-user"' in page.text
         return None
     # The first failing check of the list is the verdict's.
-    first = re.search(r'class="check-fail">\s*<th scope="row">[^<]*</th>\s*<td>.*?</td>\s*'
-                      r'<td><code>([a-z_]+)</code>', page.text, re.S)
+    first = re.search(r'class="check-fail">\s*<th scope="row">[^<]*</th>\s*<td[^>]*>.*?</td>\s*'
+                      r'<td[^>]*><code>([a-z_]+)</code>', page.text, re.S)
     assert first is not None and first.group(1) == found.group(1), page.text
     return found.group(1)
 

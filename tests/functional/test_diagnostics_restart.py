@@ -1,6 +1,8 @@
 """Recoverable expired logins (issue #10, DESIGN §9.1): every page shown for a
 state failure links to the app's ``restart_url`` when it is set ("start the
-login again"), and is a plain dead end otherwise — callback and hosted form."""
+login again"), else to the origin of its first web redirect URI, and only an
+app with neither leaves the user to go back by hand — callback and hosted
+form. The codes for support sit in a collapsed block."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, query_of
 
 RESTART = "https://game.example.com/start?from=expired"
 LINK = "Start the login again"
+NATIVE = "myapp://cb"
 
 
 @dataclass
@@ -22,6 +25,7 @@ class Ctx:
     other: object
     registry: object
     accept: str
+    redirect_uri: str
 
     def callback(self, state: str | None):
         params = {"token": "x"} if state is None else {"state": state, "token": "x"}
@@ -33,8 +37,10 @@ class Ctx:
                                 status=400, headers={"Accept": self.accept})
 
     def login(self, app=None) -> Login:
-        app = app or self.app
-        return Login(self.webapp, app.app_id, self.app.plain_secrets["custom_auth"])
+        if app is not None:  # the other app allows the usual client only
+            return Login(self.webapp, app.app_id, self.app.plain_secrets["custom_auth"])
+        return Login(self.webapp, self.app.app_id, self.app.plain_secrets["custom_auth"],
+                     redirect_uri=self.redirect_uri)
 
 
 def _expired(ctx: Ctx):
@@ -66,7 +72,7 @@ def _host_mismatch(ctx: Ctx):
 
 def _hosted_not_bound(ctx: Ctx):
     form = ctx.webapp.get(f"/v1/apps/{ctx.app.app_id}/login", {
-        "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1]}).forms[0]
+        "redirect_uri": ctx.redirect_uri, "code_challenge": pkce_pair()[1]}).forms[0]
     ctx.webapp.reset()
     return ctx.hosted_post(form["state"].value)
 
@@ -97,23 +103,39 @@ def apps(login_app, db, secret_box):
     return login_app, other
 
 
+# (restart_url, redirect URIs, the link the page shows)
+SETUPS = {
+    "restart_url": (RESTART, [CLIENT_REDIRECT, NATIVE], RESTART),
+    "first web redirect URI's origin": (None, [NATIVE, CLIENT_REDIRECT, "http://127.0.0.1/loop"],
+                                        "https://app.example.com/"),
+    "dead end": (None, [NATIVE], None),
+}
+
+
 @pytest.mark.parametrize("media", ["text/html", "application/json"])
 @pytest.mark.parametrize(("case", "reason"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("restart", [RESTART, None], ids=["restart_url", "dead end"])
-def test_state_failure_pages_link_the_restart_url(webapp, db, registry, apps, case, reason,
-                                                  media, restart):
+@pytest.mark.parametrize("setup", list(SETUPS))
+def test_state_failure_pages_link_a_way_to_start_again(webapp, db, registry, apps, case, reason,
+                                                       media, setup):
     app, other = apps
-    app.restart_url = restart
+    app.restart_url, app.redirect_uris, link = SETUPS[setup]
     db.commit()
     registry["saas.app_cache"].store(app)
-    page = case(Ctx(webapp, app, other, registry, media))
+    page = case(Ctx(webapp, app, other, registry, media, app.redirect_uris[0]))
     if media == "application/json":
         assert page.json["reason"] == reason
-        assert page.json.get("restart_url") == restart
+        assert page.json.get("restart_url") == link
         return
-    assert page.content_type == "text/html" and reason in page.text
+    assert page.content_type == "text/html"
     links = [a for a in page.html.find_all("a") if a.get_text(strip=True) == LINK]
-    if restart:
-        assert [a["href"] for a in links] == [RESTART]
+    if link:
+        assert [a["href"] for a in links] == [link]
     else:
-        assert links == [] and "restart" not in page.text.lower()
+        assert links == []
+        assert "Go back to the app you came from" in page.text
+    # Status, reason and request id are there for support, folded away.
+    details = page.html.select_one("details.dev-details")
+    assert details is not None and not details.has_attr("open")
+    facts = details.get_text(" ", strip=True)
+    assert "400" in facts and reason in facts
+    assert page.headers["X-Request-ID"] in facts

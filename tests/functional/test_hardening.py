@@ -39,7 +39,7 @@ def test_malformed_form_bodies_are_400_not_500(webapp):
         assert response.json["error_description"] == "the form body is malformed"
 
 
-STRICT_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; "
+STRICT_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 
 
@@ -51,9 +51,11 @@ def test_dashboard_html_gets_a_strict_csp_no_framing_and_no_store(webapp):
         if response.content_type == "text/html":
             assert response.headers["Content-Security-Policy"] == STRICT_CSP
             assert response.headers["X-Frame-Options"] == "DENY"
-    # The pages need no script and no inline style, so the policy costs nothing.
+    # The pages need no inline script or style, so the policy costs nothing.
     page = webapp.get("/dashboard/signin")
-    assert "<script" not in page.text and "style=" not in page.text
+    assert [s["src"].rsplit("/", 2)[1:] for s in page.html.select("script")] == [
+        ["static", "copy.js"]]
+    assert "style=" not in page.text
 
 
 def test_json_and_static_answers_get_no_csp(webapp):
@@ -71,5 +73,8 @@ def test_the_hosted_login_form_keeps_its_own_csp(webapp, login_app, db, registry
         "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1], "state": "cs"})
     # No form-action: the 303 to the client's redirect URI must not be blocked.
     assert page.headers["Content-Security-Policy"] == (
-        "default-src 'none'; style-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+        "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'")
     assert page.headers["X-Frame-Options"] == "DENY"
+    # Its icon is the service's own, which the policy allows.
+    assert page.html.select_one('link[rel="icon"]')["href"].endswith("/static/favicon.svg")

@@ -11,7 +11,8 @@ import transaction
 from sqlalchemy import select
 
 from saas.apps.cache import publish_app
-from saas.apps.models import SecretKind
+from saas.apps.models import App, SecretKind
+from saas.apps.services import app_as_dict
 from saas.audit.models import AuditEvent
 from tests.flows import CLIENT_REDIRECT, Login, authorize, query_of
 from tests.functional.test_manage_support import ENDPOINT
@@ -106,6 +107,26 @@ def test_list_and_read_show_only_the_tenants_apps(api, tenant):
     assert set(listed[0]) == APP_FIELDS
     read = api.get(tenant.app_path).json
     assert read == listed[0] and read["custom_auth_endpoint"] == ENDPOINT
+
+
+def _utc(text: str) -> dt.datetime:
+    """An ISO 8601 time that must carry a UTC offset."""
+    value = dt.datetime.fromisoformat(text)
+    assert value.utcoffset() == dt.timedelta(0), text
+    return value
+
+
+def test_times_carry_their_utc_offset(api, tenant):
+    listed = api.get("apps").json["apps"][0]
+    assert _utc(listed["created_at"]) <= _utc(listed["updated_at"])
+    rotated = api.post(tenant.app_path + "/secrets/custom_token/rotate").json
+    assert _utc(rotated["previous_valid_until"]) > dt.datetime.now(dt.UTC)
+    # SQLite (make run) hands back naive times; another zone is shown in UTC.
+    naive = dt.datetime(2026, 3, 10, 9, 30, 5, 123456)
+    india = dt.datetime(2026, 3, 10, 15, 0, 5, 123456,
+                        tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
+    shown = app_as_dict(App(app_id="abcd1234", name="x", created_at=naive, updated_at=india))
+    assert shown["created_at"] == shown["updated_at"] == "2026-03-10T09:30:05.123000+00:00"
 
 
 def test_patch_changes_settings_the_login_path_uses_at_once(api, tenant, webapp, registry, db):

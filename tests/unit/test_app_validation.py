@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from saas.apps.validation import InvalidSetting, validate_endpoint, validate_redirect_uris
+from saas.apps.validation import (
+    InvalidSetting,
+    validate_endpoint,
+    validate_redirect_uris,
+    validate_restart_url,
+)
 
 
 @pytest.mark.parametrize("url", [
@@ -26,14 +31,23 @@ def test_development_allows_loopback_http_without_dns():
         validate_endpoint("gopher://127.0.0.1/", allow_private=True)
 
 
-@pytest.mark.parametrize("uri", [
-    "javascript:alert(1)", "http://example.com/cb", "https://app.example.com/cb#frag",
-    "https://user@app.example.com/cb", "https://app.example.com/c b", "https:///cb",
-    "https://app.example.com\\@evil.com/",
-])
+BAD_URIS = ["javascript:alert(1)", "http://example.com/cb", "https://app.example.com/cb#frag",
+            "https://user@app.example.com/cb", "https://app.example.com/c b", "https:///cb",
+            "https://app.example.com\\@evil.com/", "no-scheme",
+            "https://app.example.com/" + "x" * 2048]
+
+
+@pytest.mark.parametrize("uri", BAD_URIS)
 def test_bad_redirect_uris_are_refused(uri):
-    with pytest.raises(InvalidSetting):
+    with pytest.raises(InvalidSetting, match="redirect URI"):
         validate_redirect_uris([uri])
+
+
+@pytest.mark.parametrize("url", BAD_URIS)
+def test_a_bad_restart_url_is_named_as_such(url):
+    with pytest.raises(InvalidSetting, match="restart URL") as refused:
+        validate_restart_url(url)
+    assert "redirect" not in str(refused.value)
 
 
 def test_good_redirect_uris_are_kept_once_in_order():

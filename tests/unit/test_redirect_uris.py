@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from saas.flows.redirect_uris import redirect_uri_allowed, with_query
+from saas.flows.redirect_uris import redirect_uri_allowed, restart_link, with_query
 
 LISTED = ["https://app.example.com/callback", "myapp://auth/cb", "http://127.0.0.1/cb",
           "http://[::1]/cb"]
@@ -74,3 +74,15 @@ def test_with_query_appends_with_the_right_separator():
     assert with_query("https://a.example/cb?x=1", {"code": "c d"}) == (
         "https://a.example/cb?x=1&code=c+d")
     assert with_query("myapp://cb", {"error": "e"}) == "myapp://cb?error=e"
+
+
+@pytest.mark.parametrize(("restart_url", "uris", "link"), [
+    ("https://game.example.com/start", LISTED, "https://game.example.com/start"),
+    (None, LISTED, "https://app.example.com/"),
+    (None, ["myapp://auth/cb", "http://127.0.0.1:8765/cb?x=1", "https://app.example.com/cb"],
+     "http://127.0.0.1:8765/"),
+    (None, ["myapp://auth/cb", "https:///no-host"], None),
+    (None, [], None),
+])
+def test_the_restart_link_is_the_restart_url_else_the_first_web_origin(restart_url, uris, link):
+    assert restart_link(restart_url, uris) == link
