@@ -65,7 +65,7 @@ def _not_bound(ctx: Ctx):
 def _host_mismatch(ctx: Ctx):
     """Started on 127.0.0.1, back at the public URL's host: the cookie stayed behind."""
     started = ctx.webapp.get(f"/v1/apps/{ctx.app.app_id}/authorize", {
-        "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1]},
+        "redirect_uri": ctx.redirect_uri, "code_challenge": pkce_pair()[1]},
         extra_environ={"HTTP_HOST": "127.0.0.1:6543"})
     return ctx.callback(query_of(started.location)["state"])
 
