@@ -17,7 +17,6 @@ token in plain text.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -26,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 
 from saas.crypto import hash_token
+from saas.jwt.codec import b64url_encode
 
 RETRY_GRACE_MS = 10_000
 
@@ -126,7 +126,7 @@ class SessionStore:
 
     def _successor(self, refresh_token: str, sid: str) -> str:
         mac = hmac.new(self._successor_key, refresh_token.encode("utf-8"), hashlib.sha256)
-        return sid + "." + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+        return sid + "." + b64url_encode(mac.digest())
 
     def create(self, app_id: str, sid: str, user_id: str, external_id: str, ttl: int,
                client=None) -> str:

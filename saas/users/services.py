@@ -8,7 +8,6 @@ PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import uuid
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from saas.apps.models import App
 from saas.clock import from_ms, to_ms
+from saas.jwt.codec import b64url_decode_lenient, b64url_encode
 from saas.users.disabled import set_disabled
 from saas.users.models import EndUser
 from saas.users.pending import pending_key
@@ -50,12 +50,12 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def encode_cursor(*parts: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+    return b64url_encode(json.dumps(parts).encode())
 
 
 def decode_cursor(cursor: str, size: int) -> list[Any]:
     try:
-        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        parts = json.loads(b64url_decode_lenient(cursor))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadCursor(cursor) from exc
     if not isinstance(parts, list) or len(parts) != size:
