@@ -4,7 +4,8 @@
 * ``rules``   — named checks, run fail-fast by the login path or all at once by the debugger;
 * ``claims``  — the checks of claims every kind of token shares (times, ids, objects);
 * ``hs256``   — what every HS256 login token must pass, and the request token we sign;
-* ``tenant_tokens``, ``custom_tokens`` — the two kinds of login token (DESIGN §4.2, §5.1).
+* ``tenant_tokens``, ``custom_tokens`` — the two kinds of login token (DESIGN §4.2, §5.1);
+* ``es256``   — access tokens (DESIGN §6), signed and checked with ``cryptography`` directly.
 
 Pure functions: no Redis, no database, no Pyramid; ``now`` is always passed in.
 """
