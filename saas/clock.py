@@ -1,5 +1,8 @@
 """The service's clock. ``saas.clock_offset`` (seconds) shifts it, so tests can
-run web processes with skewed clocks."""
+run web processes with skewed clocks.
+
+``request.now`` is the clock read once per request; services that keep time
+without a request at hand (the login sessions) are given the same clock."""
 
 from __future__ import annotations
 
@@ -30,8 +33,17 @@ def iso_utc(value: dt.datetime | None) -> str | None:
     return from_ms(to_ms(value)).isoformat() if value is not None else None
 
 
+class Clock:
+    """Epoch seconds, shifted by ``offset``."""
+
+    def __init__(self, offset: float = 0.0) -> None:
+        self.offset = offset
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
 def includeme(config) -> None:
     offset = float(config.registry.settings.get("saas.clock_offset", 0) or 0)
-    config.registry["saas.clock_offset"] = offset
-    config.add_request_method(lambda r: time.time() + r.registry["saas.clock_offset"], "now",
-                              reify=True)
+    config.registry["saas.clock"] = Clock(offset)
+    config.add_request_method(lambda r: r.registry["saas.clock"](), "now", reify=True)

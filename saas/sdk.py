@@ -26,7 +26,6 @@ Cross-origin calls (CORS)
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 import re
@@ -39,6 +38,7 @@ import sqlalchemy.exc
 from pyramid.response import Response
 
 from saas.config import ConfigurationError
+from saas.jwt.codec import b64url_encode
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,7 @@ def load_script() -> Script:
             "bridgekeeper: the JavaScript SDK saas/static/sdk/bridgekeeper.js (a link to "
             f"sdk/js/src/bridgekeeper.js) cannot be read: {exc}"
         ) from exc
-    digest = base64.urlsafe_b64encode(hashlib.sha256(body).digest()[:18]).decode()
+    digest = b64url_encode(hashlib.sha256(body).digest()[:18])
     return Script(body=body, etag=f"sha256-{digest}")
 
 

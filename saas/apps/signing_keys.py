@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 
@@ -12,6 +11,7 @@ from jwt.algorithms import ECAlgorithm
 
 from saas.apps.models import SigningKey
 from saas.crypto import SecretBox
+from saas.jwt.codec import b64url_encode
 
 
 def _thumbprint(jwk: dict) -> str:
@@ -20,7 +20,7 @@ def _thumbprint(jwk: dict) -> str:
         {k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True
     )
     digest = hashlib.sha256(canonical.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return b64url_encode(digest)
 
 
 def new_signing_key(box: SecretBox) -> SigningKey:

@@ -15,7 +15,7 @@ from pyramid.view import view_config
 from saas.apps.cache import config_of
 from saas.dashboard.common import field, no_store
 from saas.diagnostics.debugger import KINDS, TENANT, debug_token
-from saas.flows.jwt_strict import MAX_CUSTOM_TOKEN_CHARS
+from saas.jwt.custom_tokens import MAX_CUSTOM_TOKEN_CHARS
 from saas.security import Permission
 
 # A little over the largest token the service reads, so "too large" can be shown.

@@ -24,8 +24,7 @@ from typing import Any
 from saas.apps.cache import AppConfig
 from saas.backchannel.client import call_tenant, unreachable_description, with_params
 from saas.crypto import constant_time_equals
-from saas.diagnostics.checks import lenient_parts
-from saas.diagnostics.debugger import TENANT, Report, debug_token
+from saas.diagnostics.debugger import TENANT, Report, debug_token, lenient_parts
 from saas.errors import Reason
 from saas.flows.backchannel_login import new_backchannel_state
 from saas.flows.views import tenant_request

@@ -11,9 +11,11 @@ The **verdict** comes from the live validators, in the live order:
 The live paths fuse the replay check with its consumption (``SET NX``), so the
 read-only variant is done here with ``EXISTS`` on the same key; a test shows
 that the debugger's reasons equal the live endpoints' and that a token it was
-shown still logs in afterwards. The **checks** shown beside the verdict come
-from ``saas.diagnostics.checks``. Nothing is written to Redis or PostgreSQL,
-no event is appended; the token is never logged (only that the debugger ran).
+shown still logs in afterwards. The **checks** shown beside the verdict are
+the live validators' own rules (``TENANT_TOKEN_RULES``, ``CUSTOM_TOKEN_RULES``
+of ``saas.jwt``) run all at once instead of fail-fast. Nothing is written to
+Redis or PostgreSQL, no event is appended; the token is never logged (only
+that the debugger ran).
 """
 
 from __future__ import annotations
@@ -27,21 +29,15 @@ from typing import Any
 
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
-from saas.diagnostics.checks import (
-    FAIL,
-    PASS,
-    SKIP,
-    Check,
-    Secret,
-    custom_token_checks,
-    lenient_parts,
-    tenant_token_checks,
-)
 from saas.errors import Reason
-from saas.flows.jwt_strict import TokenRejected, verify_custom_token, verify_tenant_token
 from saas.flows.login import user_id_for
 from saas.flows.nonces import state_app_id
 from saas.flows.views import MAX_TOKEN_CHARS
+from saas.jwt.codec import b64url_decode_lenient
+from saas.jwt.custom_tokens import CUSTOM_TOKEN_RULES, custom_claims, custom_token
+from saas.jwt.hs256 import Secret
+from saas.jwt.rules import FAIL, PASS, SKIP, Row, TokenRejected, run_all
+from saas.jwt.tenant_tokens import TENANT_TOKEN_RULES, tenant_claims, tenant_token
 from saas.users.disabled import is_disabled
 
 log = logging.getLogger(__name__)
@@ -65,7 +61,7 @@ class Report:
     kind: str
     header: Any = None
     claims: Any = None
-    checks: list[Check] = field(default_factory=list)
+    checks: list[Row] = field(default_factory=list)
     reason: str | None = None  # None: the service would accept the token
     description: str = ""
     external_id: str | None = None
@@ -95,6 +91,26 @@ def secrets_of(request, app: AppConfig, kind: SecretKind, now: float) -> list[Se
 
 def _other_kind(kind: SecretKind) -> SecretKind:
     return SecretKind.CUSTOM_TOKEN if kind is SecretKind.CUSTOM_AUTH else SecretKind.CUSTOM_AUTH
+
+
+def _keys(request, app: AppConfig, kind: SecretKind, now: float) -> dict[str, Any]:
+    """The secrets the live path tries, and the words and the other kind's secrets
+    that let the rules' messages say which secret signed the token."""
+    tried = secrets_of(request, app, kind, now)
+    return {"secrets": [secret.value for secret in tried],
+            "labels": [secret.label for secret in tried],
+            "others": secrets_of(request, app, _other_kind(kind), now)}
+
+
+def lenient_parts(token: str) -> tuple[Any, Any]:
+    """Header and claims for display even when the token is malformed (None if not JSON)."""
+    shown = []
+    for part in [*token.split("."), "", ""][:2]:
+        try:
+            shown.append(json.loads(b64url_decode_lenient(part)))
+        except (ValueError, RecursionError):
+            shown.append(None)
+    return shown[0], shown[1]
 
 
 # -- read-only lookups -----------------------------------------------------------------
@@ -148,10 +164,10 @@ def tenant_verdict(request, app: AppConfig, token: str, state: str | None,
         raise _Refused(Reason.TOKEN_MISSING, "the tenant sent no token")
     now = request.now
     try:
-        claims = verify_tenant_token(
-            token, secrets=app.secret_candidates(SecretKind.CUSTOM_AUTH, request.secret_box, now),
-            now=int(now), state=state if state is not None else claimed_state,
-            require_bound=app.require_bound_tokens)
+        claims = tenant_claims(tenant_token(
+            token, **_keys(request, app, SecretKind.CUSTOM_AUTH, now), now=int(now),
+            state=state if state is not None else claimed_state,
+            require_bound=app.require_bound_tokens))
     except TokenRejected as exc:
         raise _Refused(exc.reason, exc.message) from None
     _after_verification(request, app, claims.user_id, "sig:" + claims.signature_digest)
@@ -166,9 +182,8 @@ def custom_verdict(request, app: AppConfig, token: str) -> str:
         raise _Refused(Reason.TOKEN_MISSING)
     now = request.now
     try:
-        claims = verify_custom_token(
-            token, secrets=app.secret_candidates(SecretKind.CUSTOM_TOKEN, request.secret_box, now),
-            now=int(now))
+        claims = custom_claims(custom_token(
+            token, **_keys(request, app, SecretKind.CUSTOM_TOKEN, now), now=int(now)))
     except TokenRejected as exc:
         raise _Refused(exc.reason, exc.message) from None
     _after_verification(request, app, claims.sub, claims.replay_key)
@@ -199,31 +214,31 @@ _STATE_DETAILS = {
 }
 
 
-def _state_checks(request, app: AppConfig, state: str | None) -> list[Check]:
+def _state_checks(request, app: AppConfig, state: str | None) -> list[Row]:
     if state is None:
-        return [Check("State", SKIP, "no state given: the state checks are skipped, and the "
-                                     "token's state claim, if any, is taken as the login's")]
+        return [Row("State", SKIP, "no state given: the state checks are skipped, and the "
+                                   "token's state claim, if any, is taken as the login's")]
     reason = state_verdict(request, app, state)
-    first = Check("State", FAIL, _STATE_DETAILS[reason], str(reason)) if reason else \
-        Check("State", PASS, "issued for this app, live and not used yet")
-    return [first, Check("Browser binding", SKIP, "the cookie set at authorize lives in the "
-                         "end user's browser; without it the callback answers state_not_bound")]
+    first = Row("State", FAIL, _STATE_DETAILS[reason], str(reason)) if reason else \
+        Row("State", PASS, "issued for this app, live and not used yet")
+    return [first, Row("Browser binding", SKIP, "the cookie set at authorize lives in the "
+                       "end user's browser; without it the callback answers state_not_bound")]
 
 
-def _enabled_check(app: AppConfig) -> Check:
+def _enabled_check(app: AppConfig) -> Row:
     if app.custom_token_enabled:
-        return Check("Custom tokens enabled", PASS, "on")
-    return Check("Custom tokens enabled", FAIL, "custom-token login is off for this app",
-                 str(Reason.FEATURE_DISABLED))
+        return Row("Custom tokens enabled", PASS, "on")
+    return Row("Custom tokens enabled", FAIL, "custom-token login is off for this app",
+               str(Reason.FEATURE_DISABLED))
 
 
 def _step(name: str, refused: _Refused | None, reasons: tuple[Reason, ...], passed: str,
-          reached: bool) -> Check:
+          reached: bool) -> Row:
     if refused is not None and refused.reason in reasons:
-        return Check(name, FAIL, refused.description, refused.reason)
+        return Row(name, FAIL, refused.description, refused.reason)
     if not reached:
-        return Check(name, SKIP, "not reached: the token failed an earlier check")
-    return Check(name, PASS, passed)
+        return Row(name, SKIP, "not reached: the token failed an earlier check")
+    return Row(name, PASS, passed)
 
 
 def _verdict(request, app: AppConfig, report: Report, token: str, state: str | None,
@@ -243,7 +258,7 @@ def _verdict(request, app: AppConfig, report: Report, token: str, state: str | N
     return None
 
 
-def _late_steps(refused: _Refused | None) -> list[Check]:
+def _late_steps(refused: _Refused | None) -> list[Row]:
     """Replay and disabled user: known only from the verdict (they run last)."""
     late = refused.reason if refused is not None else None
     return [
@@ -264,22 +279,21 @@ def debug_token(request, app: AppConfig, kind: str, token: str, state: str | Non
     now = int(request.now)
     header, claims = lenient_parts(token)
     report = Report(kind, header, claims, times=_times(claims, now))
-    secret_kind = _SECRET_OF[kind]
-    secrets = secrets_of(request, app, secret_kind, now)
-    others = secrets_of(request, app, _other_kind(secret_kind), now)
+    keys = _keys(request, app, _SECRET_OF[kind], now)
     refused = _verdict(request, app, report, token, state, backchannel_state)
     if kind == TENANT:
         state_rows = [] if backchannel_state else _state_checks(request, app, state)
-        report.checks = state_rows + tenant_token_checks(
-            token, secrets=secrets, others=others, now=now, state=backchannel_state or state,
-            require_bound=app.require_bound_tokens)
+        # The login's rules, run all at once; without a state the state claim is skipped.
+        report.checks = state_rows + run_all(TENANT_TOKEN_RULES, tenant_token(
+            token, **keys, now=now, state=backchannel_state or state,
+            require_bound=app.require_bound_tokens))
     else:
-        report.checks = [_enabled_check(app), *custom_token_checks(
-            token, secrets=secrets, others=others, now=now)]
+        report.checks = [_enabled_check(app),
+                         *run_all(CUSTOM_TOKEN_RULES, custom_token(token, **keys, now=now))]
     report.checks += _late_steps(refused)
     if refused is not None and not any(c.reason == refused.reason for c in report.checks):
         # The live validator refused for a reason the list did not pinpoint.
-        report.checks.append(Check("Live validator", FAIL, refused.description, refused.reason))
+        report.checks.append(Row("Live validator", FAIL, refused.description, refused.reason))
     if backchannel_state is None:
         log.info("token debugger used", extra={"app_id": app.app_id, "kind": kind,
                                                "verdict": report.reason or "accepted"})

@@ -12,7 +12,6 @@ from pyramid.view import view_config
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.errors import ApiError, Reason
-from saas.flows.jwt_strict import TokenRejected, verify_custom_token
 from saas.flows.login import (
     AcceptedUser,
     claim_first_use,
@@ -22,6 +21,8 @@ from saas.flows.login import (
 )
 from saas.flows.request_body import read_params
 from saas.flows.views import load_app
+from saas.jwt.custom_tokens import verify_custom_token
+from saas.jwt.rules import TokenRejected
 from saas.redis import pipeline
 from saas.tokens.sessions import new_sid
 from saas.tokens.views import start_session

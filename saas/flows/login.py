@@ -23,8 +23,9 @@ from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.errors import Reason
 from saas.events import UserUpsert, append_event, audit_from_request
-from saas.flows.jwt_strict import TokenRejected, verify_tenant_token
 from saas.flows.redirect_uris import with_query
+from saas.jwt.rules import TokenRejected
+from saas.jwt.tenant_tokens import verify_tenant_token
 from saas.redis import pipeline
 from saas.sync.versions import field_version
 from saas.tokens.sessions import new_sid

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
+
+from saas.jwt.codec import b64url_encode
 
 _CHALLENGE = re.compile(r"^[A-Za-z0-9_-]{43,128}$")
 _VERIFIER = re.compile(r"^[A-Za-z0-9._~-]{43,128}$")
@@ -17,7 +18,7 @@ def valid_challenge(challenge: str | None) -> bool:
 
 def s256(verifier: str) -> str:
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+    return b64url_encode(digest)
 
 
 def verifier_matches(verifier: str | None, challenge: str) -> bool:

@@ -17,7 +17,6 @@ from saas.crypto import constant_time_equals
 from saas.errors import ApiError, Reason
 from saas.events import append_event, audit_from_request
 from saas.flows.hosts import host_mismatch, request_host
-from saas.flows.jwt_strict import sign_request_token
 from saas.flows.login import (
     LoginFailed,
     client_redirect,
@@ -34,6 +33,7 @@ from saas.flows.nonces import (
 )
 from saas.flows.pkce import valid_challenge
 from saas.flows.redirect_uris import redirect_uri_allowed, restart_link, with_query
+from saas.jwt.hs256 import sign_request_token
 from saas.ratelimit import client_ip, enforce
 from saas.redis import pipeline
 

@@ -17,15 +17,16 @@ token in plain text.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from saas.crypto import hash_token
+from saas.jwt.codec import b64url_encode
 
 RETRY_GRACE_MS = 10_000
 
@@ -111,10 +112,15 @@ def _sid_of(refresh_token: str) -> str | None:
 
 
 class SessionStore:
-    def __init__(self, client, keys, successor_key: bytes) -> None:
+    """``clock``: the service's clock (``saas.clock``), for expiry times and the
+    retry grace; Redis's own clock expires the keys."""
+
+    def __init__(self, client, keys, successor_key: bytes,
+                 clock: Callable[[], float] = time.time) -> None:
         self.redis = client
         self.keys = keys
         self._successor_key = successor_key
+        self._clock = clock
         self._rotate = client.register_script(_ROTATE_AND_READ)
         self._create = client.register_script(_CREATE)
 
@@ -126,7 +132,7 @@ class SessionStore:
 
     def _successor(self, refresh_token: str, sid: str) -> str:
         mac = hmac.new(self._successor_key, refresh_token.encode("utf-8"), hashlib.sha256)
-        return sid + "." + base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+        return sid + "." + b64url_encode(mac.digest())
 
     def create(self, app_id: str, sid: str, user_id: str, external_id: str, ttl: int,
                client=None) -> str:
@@ -136,7 +142,7 @@ class SessionStore:
         self._create(
             keys=[self.session_key(app_id, sid), self._token_key(app_id, refresh_token),
                   self._user_key(app_id, user_id)],
-            args=[user_id, external_id, str(int(time.time()) + ttl), ttl, sid],
+            args=[user_id, external_id, str(int(self._clock()) + ttl), ttl, sid],
             client=client,
         )
         return refresh_token
@@ -191,7 +197,7 @@ class SessionStore:
                 self.session_key(app_id, sid),
                 self._token_key(app_id, successor),
             ],
-            args=[int(time.time() * 1000), RETRY_GRACE_MS, hash_token(successor), sid],
+            args=[int(self._clock() * 1000), RETRY_GRACE_MS, hash_token(successor), sid],
         )
         outcome = answer[0].decode()
         if outcome not in ("rotated", "retry", "reused"):
@@ -219,6 +225,7 @@ def includeme(config) -> None:
         registry["saas.redis"],
         registry["saas.redis_keys"],
         successor_key_from(registry.settings["saas.master_key"]),
+        registry["saas.clock"],
     )
     config.add_request_method(
         lambda r: r.registry["saas.sessions_store"], "login_sessions", reify=True

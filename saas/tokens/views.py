@@ -19,8 +19,8 @@ from saas.events import append_event, audit_from_request
 from saas.flows.pkce import verifier_matches
 from saas.flows.request_body import read_params, string_param
 from saas.flows.views import load_app
+from saas.jwt.es256 import AccessClaims, InvalidAccessToken
 from saas.redis import pipeline
-from saas.tokens.access import AccessClaims, InvalidAccessToken
 from saas.users.models import EndUser
 from saas.users.pending import parse_overlay, pending_key
 

@@ -8,7 +8,6 @@ PostgreSQL.
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from typing import Any
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from saas.apps.models import App
 from saas.clock import iso_utc
+from saas.jwt.codec import b64url_decode_lenient, b64url_encode
 from saas.users.disabled import set_disabled
 from saas.users.models import EndUser
 from saas.users.pending import pending_key
@@ -45,12 +45,12 @@ def user_as_dict(user: EndUser) -> dict[str, Any]:
 
 
 def encode_cursor(*parts: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+    return b64url_encode(json.dumps(parts).encode())
 
 
 def decode_cursor(cursor: str, size: int) -> list[Any]:
     try:
-        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        parts = json.loads(b64url_decode_lenient(cursor))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadCursor(cursor) from exc
     if not isinstance(parts, list) or len(parts) != size:

@@ -9,7 +9,7 @@ import time
 import jwt
 import pytest
 
-from saas.flows.jwt_strict import REQUEST_TOKEN_TYP
+from saas.jwt.hs256 import REQUEST_TOKEN_TYP
 from tests.factories import make_app
 from tests.flows import (
     CLIENT_REDIRECT,

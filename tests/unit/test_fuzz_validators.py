@@ -25,10 +25,12 @@ from hypothesis import strategies as st
 from webob import Request
 
 from saas.errors import ApiError, Reason
-from saas.flows.jwt_strict import TokenRejected, verify_custom_token, verify_tenant_token
 from saas.flows.pkce import valid_challenge, verifier_matches
 from saas.flows.redirect_uris import redirect_uri_allowed
 from saas.flows.request_body import read_params
+from saas.jwt.custom_tokens import verify_custom_token
+from saas.jwt.rules import TokenRejected
+from saas.jwt.tenant_tokens import verify_tenant_token
 
 pytestmark = pytest.mark.fuzz
 

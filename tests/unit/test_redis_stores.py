@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from saas.clock import Clock
 from saas.errors import Reason
 from saas.flows.nonces import NonceStore, StateError
 from saas.sync.versions import field_version
@@ -145,3 +146,17 @@ def test_session_rotation_retry_and_reuse(backend, monkeypatch):
     assert not store.is_active(APP, sid)
     assert store.rotate(APP, "junk").outcome == "invalid"
     assert store.rotate(APP, new_sid() + ".nope").outcome == "invalid"
+
+
+def test_sessions_keep_time_by_the_services_clock(backend):
+    """Expiry times and the retry grace follow the clock the store is given
+    (``saas.clock``, shifted by ``saas.clock_offset``), not the system's."""
+    clock = Clock(offset=-1000)
+    store = SessionStore(*backend, successor_key=b"k" * 32, clock=clock)
+    sid = new_sid()
+    first = store.create(APP, sid, "user", "ext", ttl=3600)
+    assert abs(store.get(APP, sid).expires_at - (clock() + 3600)) <= 1
+    assert store.rotate(APP, first).outcome == "rotated"
+    assert store.rotate(APP, first).outcome == "retry"
+    clock.offset += 11  # the 10 s grace is over by the store's clock
+    assert store.rotate(APP, first).outcome == "reused"

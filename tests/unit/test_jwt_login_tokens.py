@@ -13,15 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from saas.errors import Reason
-from saas.flows.jwt_strict import (
-    REQUEST_TOKEN_TYP,
-    TokenRejected,
-    check_object_limits,
-    sign_request_token,
-    signature_digest,
-    verify_custom_token,
-    verify_tenant_token,
-)
+from saas.jwt.claims import check_object_limits
+from saas.jwt.custom_tokens import verify_custom_token
+from saas.jwt.hs256 import REQUEST_TOKEN_TYP, sign_request_token, signature_digest
+from saas.jwt.rules import TokenRejected
+from saas.jwt.tenant_tokens import verify_tenant_token
 
 SECRET = "current-custom-auth-secret-0123456789abcdef"
 PREVIOUS = "previous-custom-auth-secret-0123456789abcdef"
