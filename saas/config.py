@@ -158,6 +158,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".logging")
     config.include(".request_id")
     config.include(".hardening")
+    config.include(".request_text")
     config.include(".crypto")
     config.include(".db")
     config.include(".redis")

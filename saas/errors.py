@@ -89,7 +89,8 @@ BROWSER_ROUTES = frozenset({"flows.authorize", "flows.callback", "flows.hosted_l
 
 def wants_json(request) -> bool:
     route = getattr(request.matched_route, "name", None)
-    if request.path.startswith("/v1/") and route not in BROWSER_ROUTES:
+    # The raw path: one that is not UTF-8 is refused, never decoded (saas.request_text).
+    if request.environ.get("PATH_INFO", "").startswith("/v1/") and route not in BROWSER_ROUTES:
         return True
     best = request.accept.best_match(["text/html", "application/json"])
     return best == "application/json"

@@ -1,7 +1,8 @@
 """Protections every response and request gets, whatever the view.
 
 * Request bodies over 64 KiB are refused with 413 before anything parses them
-  (docs/protocol.md §7), chunked bodies included; a malformed form body is a 400.
+  (docs/protocol.md §7), chunked bodies included; a malformed form body is a 400 (and so
+  is text that is not UTF-8: ``saas.request_text``).
 * Security headers: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   no-referrer`` (URLs here carry states and codes), and HSTS when the service
   runs behind https (``saas.secure_cookies``, i.e. production).
@@ -18,6 +19,7 @@ from __future__ import annotations
 import io
 
 from saas.errors import ApiError, Reason, render_error
+from saas.request_text import raw_path
 
 MAX_BODY_BYTES = 64 * 1024
 HSTS = "max-age=63072000; includeSubDomains"
@@ -56,14 +58,21 @@ def _form_parses(request) -> bool:
     return True
 
 
+def _refuse(request, error: ApiError):
+    # Outside pyramid_tm's transaction: the error page shows the signed-in
+    # member, read through request.db, which needs one.
+    with request.tm:
+        return render_error(request, error)
+
+
 def hardening_tween_factory(handler, registry):
     secure = registry.settings["saas.secure_cookies"]
 
     def hardening_tween(request):
         if request.method in ("POST", "PUT", "PATCH") and not _body_within_limit(request):
-            response = render_error(request, _too_large())
+            response = _refuse(request, _too_large())
         elif not _form_parses(request):
-            response = render_error(request, ApiError(
+            response = _refuse(request, ApiError(
                 400, "invalid_request", Reason.CLAIMS_INVALID, "the form body is malformed"))
         else:
             response = handler(request)
@@ -75,7 +84,8 @@ def hardening_tween_factory(handler, registry):
         if (response.content_type or "").lower() == "text/html":
             headers.setdefault("Content-Security-Policy", CSP)
             headers.setdefault("X-Frame-Options", "DENY")
-        if request.path == "/dashboard" or request.path.startswith("/dashboard/"):
+        path = raw_path(request)
+        if path == "/dashboard" or path.startswith("/dashboard/"):
             headers.setdefault("Cache-Control", "no-store")
         return response
 

@@ -7,6 +7,8 @@ import logging
 from pyramid.threadlocal import get_current_request
 from pythonjsonlogger.json import JsonFormatter
 
+from saas.request_text import raw_path
+
 
 class BridgekeeperJsonFormatter(JsonFormatter):
     def __init__(self, fmt=None, *args, **kwargs) -> None:
@@ -38,7 +40,7 @@ def access_log_tween_factory(handler, registry):
             "request",
             extra={
                 "method": request.method,
-                "path": request.path,
+                "path": raw_path(request),
                 "status": response.status_code,
                 "request_id": getattr(request, "request_id", None),
             },

@@ -39,6 +39,7 @@ from pyramid.response import Response
 
 from saas.config import ConfigurationError
 from saas.jwt.codec import b64url_encode
+from saas.request_text import raw_path
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +158,7 @@ def _add_vary(response, *names: str) -> None:
 def cors_tween_factory(handler, registry):
     def cors_tween(request):
         origin = request.headers.get("Origin")
-        match = CORS_PATH.match(request.path) if origin else None
+        match = CORS_PATH.match(raw_path(request)) if origin else None
         if match is None:
             return handler(request)
         if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:

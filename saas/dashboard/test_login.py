@@ -19,6 +19,7 @@ from saas.dashboard.common import audit, field, no_store
 from saas.diagnostics.backchannel import pretty, run_test_login
 from saas.flows.hosted import MAX_FIELD_CHARS, form_fields
 from saas.flows.views import MAX_DATA_BYTES
+from saas.request_text import is_text
 from saas.security import Permission
 
 
@@ -42,7 +43,8 @@ def _sample(request, fields: list[dict[str, str]]) -> tuple[dict, set[str], dict
         data = json.loads(raw)
     except (ValueError, RecursionError):
         data = None
-    if not isinstance(data, dict) or len(raw.encode("utf-8")) > MAX_DATA_BYTES:
+    if not isinstance(data, dict) or not is_text(data) \
+            or len(raw.encode("utf-8")) > MAX_DATA_BYTES:
         return {}, set(), shown, "Enter a JSON object of at most 4 KiB, or leave it empty."
     return data, set(), shown, None
 

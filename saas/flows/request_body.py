@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from saas.errors import ApiError, Reason
+from saas.request_text import is_text
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -32,6 +33,9 @@ def read_params(request, *, allow_form: bool = True) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
                            "the body must be a JSON object")
+        if not is_text(data):  # a "\ud800" escape: a string no UTF-8 can hold
+            raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
+                           "the body holds a string that is not UTF-8 text")
         return data
     if allow_form and content_type == "application/x-www-form-urlencoded":
         return {key: value for key, value in request.POST.items()}

@@ -36,6 +36,7 @@ from saas.flows.redirect_uris import redirect_uri_allowed, restart_link, with_qu
 from saas.jwt.hs256 import sign_request_token
 from saas.ratelimit import client_ip, enforce
 from saas.redis import pipeline
+from saas.request_text import is_text, query_params
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +98,8 @@ def _parse_data(raw: str | None) -> dict | None:
         data = json.loads(raw)
     except RecursionError as exc:  # 4 KiB of '[' nests deeper than Python recurses
         raise ValueError("data is nested too deeply") from exc
-    if not isinstance(data, dict):
-        raise ValueError("data must be a JSON object")
+    if not isinstance(data, dict) or not is_text(data):
+        raise ValueError("data must be a JSON object of UTF-8 text")
     return data
 
 
@@ -115,9 +116,10 @@ class AuthorizeRequest:
 def parse_authorize(request, app: AppConfig, flow: str) -> AuthorizeRequest | HTTPFound:
     """The request's parameters, or the redirect carrying the client's error.
 
-    A missing or unlisted ``redirect_uri`` is a 400 page, never a redirect.
+    A missing or unlisted ``redirect_uri`` is a 400 page, never a redirect;
+    so is one that is not UTF-8 (a listed URI is text).
     """
-    params = request.GET
+    params, all_text = query_params(request)
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri_allowed(redirect_uri, app.redirect_uris):
         raise ApiError(400, "invalid_request", Reason.REDIRECT_URI_NOT_ALLOWED,
@@ -129,6 +131,8 @@ def parse_authorize(request, app: AppConfig, flow: str) -> AuthorizeRequest | HT
         record_failure(request, app, str(reason), {"flow": flow})
         return _redirect_error(redirect_uri, client_state, reason, error, description)
 
+    if not all_text:  # the client's state too, when it is the culprit, is not echoed
+        return fail(Reason.CLAIMS_INVALID, "the query string is not UTF-8 text")
     if client_state is not None and len(client_state) > MAX_CLIENT_STATE:
         return fail(Reason.CLAIMS_INVALID, "state is longer than 512 characters")
     if params.get("code_challenge_method", "S256") != "S256" or not valid_challenge(challenge):
@@ -256,7 +260,11 @@ def _state_error(app: AppConfig, reason: Reason, description: str) -> ApiError:
 @view_config(route_name="flows.callback", request_method="GET")
 def callback(request):
     app = load_app(request)
-    params = request.GET
+    params, all_text = query_params(request)
+    if not all_text:  # before the state is touched: it stays usable
+        record_failure(request, app, str(Reason.CLAIMS_INVALID), None)
+        raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
+                       "the query string is not UTF-8 text")
     if len(params.get("token", "")) > MAX_TOKEN_CHARS:
         record_failure(request, app, str(Reason.PAYLOAD_TOO_LARGE), None)
         raise ApiError(413, "invalid_request", Reason.PAYLOAD_TOO_LARGE,

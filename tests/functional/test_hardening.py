@@ -5,7 +5,9 @@ from __future__ import annotations
 import webtest
 
 from saas.config import configure
+from tests.factories import make_member
 from tests.flows import CLIENT_REDIRECT, pkce_pair
+from tests.functional.dashboard_helpers import sign_in
 
 
 def test_bodies_over_64_kib_are_413_before_any_view(webapp):
@@ -37,6 +39,21 @@ def test_malformed_form_bodies_are_400_not_500(webapp):
         response = webapp.do_request(request, status=400)
         assert response.json["error"] == "invalid_request"
         assert response.json["error_description"] == "the form body is malformed"
+
+
+def test_a_signed_in_member_refused_before_any_view_gets_the_error_page(webapp, db,
+                                                                        passwords):
+    # The error page shows who is signed in, read from PostgreSQL: before the
+    # fix these refusals, made outside the request's transaction, crashed.
+    member = make_member(db, passwords)
+    db.commit()
+    sign_in(webapp, member.email)
+    too_large = webapp.post("/dashboard/apps/new", {"name": "x" * (64 * 1024)}, status=413)
+    malformed = webapp.do_request(webtest.TestRequest.blank(
+        "/dashboard/apps/new", method="POST", body=b"--x\r\n",
+        content_type="multipart/form-data", environ=webapp.extra_environ), status=400)
+    for page in (too_large, malformed):
+        assert page.content_type == "text/html" and member.email in page.text
 
 
 STRICT_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

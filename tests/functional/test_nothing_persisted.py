@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from urllib.parse import quote_from_bytes, urlencode
 
 import pytest
+import webtest
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -219,3 +221,78 @@ def test_refused_management_requests_persist_nothing(world, route, body, keyed, 
     assert response.status_int in (400, 401, 404, 413, 422), (response.status,
                                                                response.text[:300])
     world.check_refused(before, response, audited=False)
+
+
+# Bytes that are not UTF-8 (text around an invalid sequence), and where they go.
+NOT_UTF8 = st.tuples(
+    st.text(max_size=3),
+    st.sampled_from([b"\xff", b"\xfe\xff", b"\x80", b"\xc3\x28", b"\xc0\xaf", b"\xe2\x82",
+                     b"\xed\xa0\x80", b"\xf4\x90\x80\x80"]),
+    st.text(max_size=3)).map(lambda t: t[0].encode() + t[1] + t[2].encode())
+LONE_SURROGATE = st.integers(0xD800, 0xDFFF).map(lambda cp: f'"\\u{cp:04x}"'.encode())
+TEXT_ENDPOINTS = [
+    ("GET", "authorize"), ("GET", "login"), ("GET", "callback"), ("GET", "me"),
+    ("POST", "login"), ("POST", "token"), ("POST", "login/custom-token"),
+    ("POST", "login/custom"), ("POST", "logout"), ("GET", "manage/users"),
+    ("PATCH", "manage/app"), ("POST", "manage/rotate")]
+PLACES = ["query", "raw query", "path", "form", "raw form", "json", "Authorization", "Cookie",
+          "X-Requested-With"]
+
+
+def _not_text_request(world, method: str, endpoint: str, place: str, bad: bytes,
+                      surrogate: bytes, ip: str) -> webtest.TestRequest:
+    app_id = world.app.app_id
+    manage = endpoint.startswith("manage/")
+    segment = quote_from_bytes(bad, safe="") if place == "path" else app_id
+    path = {"manage/users": f"/v1/manage/apps/{segment}/users",
+            "manage/app": f"/v1/manage/apps/{segment}",
+            "manage/rotate": f"/v1/manage/apps/{segment}/secrets/custom_auth/rotate",
+            }.get(endpoint, f"/v1/apps/{segment}/{endpoint}")
+    query = {"redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1], "state": "s",
+             "flow": "custom", "token": "t"}
+    query_string = urlencode(query)
+    if place == "query":
+        query_string += "&state=" + quote_from_bytes(bad, safe="")
+    elif place == "raw query" or (method == "GET" and place in ("form", "raw form", "json")):
+        query_string += "&code_challenge=" + bad.decode("latin-1")
+    environ = dict(world.webapp.extra_environ, REMOTE_ADDR=ip, HTTP_ACCEPT="application/json",
+                   QUERY_STRING=query_string)
+    if manage:
+        environ["HTTP_AUTHORIZATION"] = "Bearer " + world.api_key
+    if place in ("Authorization", "Cookie", "X-Requested-With"):
+        prefix = {"Authorization": "Bearer ", "Cookie": "bk_session="}.get(place, "")
+        environ["HTTP_" + place.upper().replace("-", "_")] = prefix + bad.decode("latin-1")
+    request = webtest.TestRequest.blank(path, method=method, environ=environ)
+    if method != "GET":
+        # The hosted form reads a form body only; the management API, JSON only.
+        if (place == "json" and endpoint != "login") or (
+                manage and place not in ("form", "raw form")):
+            request.content_type = "application/json"
+            request.body = b'{"token": ' + surrogate + b', "data": {"id": ' + surrogate + b"}}"
+        else:
+            request.content_type = "application/x-www-form-urlencoded"
+            value = bad if place == "raw form" else quote_from_bytes(bad, safe="").encode()
+            request.body = b"grant_type=refresh_token&refresh_token=" + value
+    return request
+
+
+@pytest.mark.parametrize("place", PLACES)
+@pytest.mark.parametrize(("method", "name"), TEXT_ENDPOINTS)
+@settings(SWEEP, max_examples=5)
+@given(NOT_UTF8, LONE_SURROGATE, IPS)
+def test_requests_that_are_not_utf8_are_400_and_persist_nothing(world, method, name, place, bad,
+                                                                surrogate, ip):
+    request = _not_text_request(world, method, name, place, bad, surrogate, ip)
+    before = world.snapshot()
+    response = world.webapp.do_request(request, status="*")
+    # Authorize and the hosted form send an error in their parameters to the
+    # valid redirect_uri; a path or a header that is not text is a 400 page.
+    redirected = method == "GET" and name in ("authorize", "login") and place in (
+        "query", "raw query", "form", "raw form", "json")
+    assert response.status_int == (302 if redirected else 400), (
+        place, name, response.status, response.text[:300])
+    if response.status_int == 400 and response.content_type == "application/json":
+        assert response.json["error"] == "invalid_request"
+        assert response.json["reason"] in ("claims_invalid", "invalid_parameter",
+                                           "invalid_body")
+    world.check_refused(before, response, audited=not name.startswith("manage/"))
