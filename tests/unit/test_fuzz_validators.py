@@ -355,10 +355,10 @@ def test_fuzz_request_body_parser(body, content_type, allow_form):
 # Pieces of bytes, and whether each is UTF-8: text, invalid sequences, anything.
 NOT_UTF8 = st.sampled_from([b"\xff", b"\xfe", b"\x80", b"\xc3\x28", b"\xc0\xaf", b"\xe2\x82",
                             b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xf8\x88\x80\x80\x80"])
-PIECES = st.lists(st.text(max_size=4).map(str.encode) | NOT_UTF8 | st.binary(max_size=4),
+BYTE_PIECES = st.lists(st.text(max_size=4).map(str.encode) | NOT_UTF8 | st.binary(max_size=4),
                   max_size=3).map(b"".join)
 # Sent raw, pieces hold no '%': the oracle need not percent-decode them.
-RAW_PIECES = PIECES.map(lambda piece: piece.replace(b"%", b"p"))
+RAW_PIECES = BYTE_PIECES.map(lambda piece: piece.replace(b"%", b"p"))
 
 
 def _utf8(*pieces: bytes) -> bool:
@@ -378,7 +378,7 @@ def _wsgi(raw: bytes) -> str:
 def queries(draw) -> tuple[str, list[tuple[bytes, bytes]]]:
     """A query string of generated pairs, percent-encoded or raw, and its pairs."""
     raw = draw(st.booleans())
-    piece = RAW_PIECES.filter(lambda p: not re.search(rb"[&;=+]", p)) if raw else PIECES
+    piece = RAW_PIECES.filter(lambda p: not re.search(rb"[&;=+]", p)) if raw else BYTE_PIECES
     pairs = draw(st.lists(st.tuples(piece, piece), max_size=4))
     encode = _wsgi if raw else (lambda p: quote_from_bytes(p, safe=""))
     separator = draw(st.sampled_from(["&", ";", "&&"]))
@@ -411,7 +411,7 @@ def raw_requests(draw) -> tuple[Request, str | None]:
     header = draw(st.sampled_from(["Authorization", "Cookie", "X-Requested-With", "Origin",
                                    "User-Agent", "Referer"]))
     header_value = draw(RAW_PIECES)
-    field_name, field_value = draw(PIECES), draw(PIECES)
+    field_name, field_value = draw(BYTE_PIECES), draw(BYTE_PIECES)
     multipart = draw(st.booleans())
     if multipart:  # one field; its value on one line, so it holds no boundary
         field_value = re.sub(rb"[\r\n]", b"", field_value)
