@@ -71,16 +71,18 @@ def wait_until(done: Callable[[], Any], what: str, *,
 
 
 def finish(process: subprocess.Popen, what: str, *, progress: Callable[[], Any] | None = None,
-           stall: float = STALL_SECONDS, cap: float = CAP_SECONDS) -> tuple[Any, Any]:
-    """``process.communicate()`` for as long as the process (and its children)
-    use CPU, or ``progress`` changes; the process is killed when it hangs."""
+           stall: float = STALL_SECONDS, cap: float = CAP_SECONDS,
+           input: Any = None) -> tuple[Any, Any]:
+    """``process.communicate(input)`` for as long as the process (and its
+    children) use CPU, or ``progress`` changes; the process is killed when it hangs."""
     progress = progress or processes(process)
     start = changed = time.monotonic()
     seen = progress()
     while True:
         try:
-            return process.communicate(timeout=1)
+            return process.communicate(input, timeout=1)
         except subprocess.TimeoutExpired:
+            input = None  # sent: a retried communicate() goes on where it stopped
             now = time.monotonic()
             if (current := progress()) != seen:
                 seen, changed = current, now
@@ -98,11 +100,14 @@ def run(argv: Iterable[str], what: str | None = None, *, stall: float = STALL_SE
     without a fixed timeout: it waits while the command makes progress."""
     argv = list(argv)
     check = popen.pop("check", False)
+    input_ = popen.pop("input", None)
+    if input_ is not None:
+        popen.setdefault("stdin", subprocess.PIPE)
     if popen.pop("capture_output", False):
         popen.setdefault("stdout", subprocess.PIPE)
         popen.setdefault("stderr", subprocess.PIPE)
     process = subprocess.Popen(argv, **popen)
-    out, err = finish(process, what or " ".join(argv), stall=stall, cap=cap)
+    out, err = finish(process, what or " ".join(argv), stall=stall, cap=cap, input=input_)
     done = subprocess.CompletedProcess(argv, process.returncode, out, err)
     if check:
         done.check_returncode()
