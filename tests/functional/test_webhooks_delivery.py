@@ -286,9 +286,10 @@ def test_a_receiver_keeping_the_connection_open_does_not_hold_the_worker(
         started = time.monotonic()
         slow = dataclasses.replace(FAST, timeout=5)
         assert deliver_due(session_factory, secret_box, slow) == {"delivered": 1, "failed": 0}
-        assert time.monotonic() - started < 2
+        # Well under the 5 s timeout and the 10 s linger, even on a busy machine.
+        assert time.monotonic() - started < 4
         (attempt,) = _attempts(db, delivery)
-        assert attempt.response_snippet == "ok" and attempt.latency_ms < 1000
+        assert attempt.response_snippet == "ok" and attempt.latency_ms < 4000
     finally:
         release.set()
         thread.join(5)
