@@ -29,6 +29,7 @@ from saas.passwords import Passwords
 from saas.redis import Keys, redis_from_url
 from saas.tenants.models import Tenant
 from saas.tenants.services import sign_up
+from tests.waiting import REQUEST_SECONDS
 
 
 def free_port() -> int:
@@ -100,12 +101,13 @@ def committed_app(settings: dict, **app_fields) -> Iterator[tuple[object, dict]]
 
 def sign_in_at_tenant(tenant_url: str, user: str, passphrase: str) -> httpx.Response:
     """What the end user does on the tenant's page: read the form, submit it."""
-    page = httpx.get(tenant_url, timeout=10)
+    page = httpx.get(tenant_url, timeout=REQUEST_SECONDS)
     assert page.status_code == 200 and "Sign in" in page.text
     hidden = {name: html.unescape(value)
               for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', page.text)}
     verdict = httpx.post(tenant_url.split("?")[0],
-                         data={**hidden, "id": user, "passphrase": passphrase}, timeout=10)
+                         data={**hidden, "id": user, "passphrase": passphrase},
+                         timeout=REQUEST_SECONDS)
     assert verdict.status_code == 302
     return verdict
 

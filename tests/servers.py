@@ -24,7 +24,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,16 +31,11 @@ import psycopg
 import redis
 
 from tests.live import free_port
+from tests.waiting import CAP_SECONDS, processes, run, wait_until
 
-START_SECONDS = 30
-
-
-def _wait(predicate, what: str, seconds: float = START_SECONDS) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{what} did not happen within {seconds} s")
-        time.sleep(0.05)
+# pg_ctl's own wait for a start or stop: it fails at once if the server dies,
+# so its limit is only a cap, as long as a busy machine may need.
+PG_CTL_WAIT = str(int(CAP_SECONDS))
 
 
 def _children(pid: int) -> list[int]:
@@ -87,7 +81,8 @@ class RedisServer:
         for name, value in self.config.items():
             args += [f"--{name}", value]
         self.popen = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-        _wait(self._answers, f"redis-server on port {self.port} answering")
+        wait_until(self._answers, f"redis-server on port {self.port} answering",
+                   progress=processes(self.popen), describe=lambda: self.log()[-2000:])
 
     def _answers(self) -> bool:
         if self.popen.poll() is not None:
@@ -115,7 +110,8 @@ class RedisServer:
     def stop(self) -> None:
         self.resume()
         self._signal(signal.SIGTERM)
-        self.popen.wait(timeout=10)
+        wait_until(lambda: self.popen.poll() is not None, "redis-server's clean shutdown",
+                   progress=processes(self.popen))
 
     def kill(self) -> None:
         self._signal(signal.SIGKILL)
@@ -165,9 +161,8 @@ class PostgresServer:
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([str(self.bin / args[0]), *args[1:]], check=True, user=self.user,
-                       cwd=self.directory, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, timeout=60)
+        run([str(self.bin / args[0]), *args[1:]], check=True, user=self.user,
+            cwd=self.directory, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def initdb(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
@@ -176,7 +171,7 @@ class PostgresServer:
     def start(self) -> None:
         options = (f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
                    "-c fsync=off -c full_page_writes=off -c max_connections=40")
-        self._run("pg_ctl", "start", "-w", "-t", "30", "-D", str(self.data), "-o", options,
+        self._run("pg_ctl", "start", "-w", "-t", PG_CTL_WAIT, "-D", str(self.data), "-o", options,
                   "-l", str(self.directory / "postgres.log"))
 
     def log(self) -> str:
@@ -198,7 +193,7 @@ class PostgresServer:
         return True
 
     def stop(self) -> None:
-        self._run("pg_ctl", "stop", "-w", "-m", "fast", "-D", str(self.data))
+        self._run("pg_ctl", "stop", "-w", "-t", PG_CTL_WAIT, "-m", "fast", "-D", str(self.data))
 
     def kill(self) -> None:
         """SIGKILL the postmaster and every backend: a crash, recovered at start()."""
@@ -209,7 +204,7 @@ class PostgresServer:
         for victim in victims:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(victim, signal.SIGKILL)
-        _wait(lambda: not any(_alive(v) for v in victims), "the cluster's processes to die")
+        wait_until(lambda: not any(_alive(v) for v in victims), "end of the killed cluster")
         # A killed postmaster may linger as a zombie until our container's init
         # reaps it; its pid files would then block the restart.
         for lock in [self.data / "postmaster.pid", *self.directory.glob(".s.PGSQL.*.lock")]:

@@ -25,6 +25,12 @@ def key_kind(key: str, prefix: str) -> str:
     return head
 
 
+def key_app(key: str, prefix: str) -> str | None:
+    """The app a key belongs to (its hash tag), None for a global key."""
+    head = key[len(prefix) + 1:].partition(":")[0]
+    return head[1:-1] if head.startswith("{") and head != "{rl}" else None
+
+
 def keys_by_kind(client: redis.Redis, prefix: str) -> dict[str, set[str]]:
     """Every key under the prefix, grouped by kind (the event streams excluded)."""
     found: dict[str, set[str]] = {}

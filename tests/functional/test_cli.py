@@ -14,7 +14,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import uuid
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from saas.config import SETTINGS
 from saas.crypto import SecretBox
 from tests.conftest import MASTER_KEY
 from tests.live import forget_tenants_of
+from tests.waiting import run
 
 ROOT = Path(__file__).resolve().parents[2]
 OTHER_KEY = "other-master-key-abcdef0123456789-abcdef0123"
@@ -360,10 +360,8 @@ def test_the_console_script_runs(ini_path, new_email, engine):
         script = Path(shutil.which("saas-admin") or "saas-admin")
     env = {k: v for k, v in os.environ.items() if k not in {s.env for s in SETTINGS}}
     email = new_email()
-    completed = subprocess.run(
-        [str(script), ini_path, "create-tenant", "--email", email, "--name", "Sub"],
-        input=PASSWORD + "\n", capture_output=True, text=True, env=env, timeout=60, check=False,
-    )
+    completed = run([str(script), ini_path, "create-tenant", "--email", email, "--name", "Sub"],
+                    input=PASSWORD + "\n", capture_output=True, text=True, env=env)
     assert completed.returncode == 0, completed.stderr
     printed = json.loads(completed.stdout)
     assert printed["email"] == email

@@ -13,9 +13,6 @@ from saas.audit.models import AuditEvent, Outcome
 from saas.audit.queries import CSV_COLUMNS
 from tests.functional.test_manage_support import Tenant, make_tenant
 
-NOW = dt.datetime.now(dt.UTC).replace(minute=30, second=0, microsecond=0)
-
-
 
 @pytest.fixture
 def other_tenant(db, passwords, secret_box) -> Tenant:
@@ -23,8 +20,16 @@ def other_tenant(db, passwords, secret_box) -> Tenant:
 
 
 
-def hours_ago(hours: float) -> dt.datetime:
-    return NOW - dt.timedelta(hours=hours)
+@pytest.fixture
+def now() -> dt.datetime:
+    """Half past this hour, taken once per test (never at collection): events
+    whole hours before it stay clear of the hour buckets' edges."""
+    return dt.datetime.now(dt.UTC).replace(minute=30, second=0, microsecond=0)
+
+
+@pytest.fixture
+def hours_ago(now):
+    return lambda hours: now - dt.timedelta(hours=hours)
 
 
 def add_event(db, tenant, type_: str, at: dt.datetime, *, outcome=Outcome.SUCCESS,
@@ -37,7 +42,7 @@ def add_event(db, tenant, type_: str, at: dt.datetime, *, outcome=Outcome.SUCCES
 
 
 @pytest.fixture
-def log(db, tenant, other_tenant):
+def log(db, tenant, other_tenant, hours_ago):
     """Six login events of the tenant's app over five hours, one of another tenant."""
     user = tenant.user.id
     events = [
@@ -62,7 +67,7 @@ def ids(page: dict) -> list[str]:
     return [event["id"] for event in page["events"]]
 
 
-def test_events_newest_first_with_filters(api, tenant, log):
+def test_events_newest_first_with_filters(api, tenant, log, hours_ago):
     path = tenant.app_path + "/audit"
     everything = api.get(path).json
     assert ids(everything) == [str(e.id) for e in sorted(
@@ -115,7 +120,7 @@ def test_bad_filters_are_400(api, tenant, params, reason):
         assert error["error"] == "invalid_request" and error["reason"] == reason
 
 
-def test_csv_export_is_streamed_oldest_first_and_formula_safe(api, tenant, log):
+def test_csv_export_is_streamed_oldest_first_and_formula_safe(api, tenant, log, hours_ago):
     response = api.get(tenant.app_path + "/audit.csv", since=hours_ago(4.5).isoformat())
     assert response.content_type == "text/csv" and response.charset == "utf-8"
     assert response.headers["Content-Disposition"] == (
@@ -138,7 +143,7 @@ def test_csv_of_an_empty_log_is_the_header(api, tenant):
     assert list(csv.reader(io.StringIO(text))) == [list(CSV_COLUMNS)]
 
 
-def test_stats_per_hour_and_per_day(api, tenant, log):
+def test_stats_per_hour_and_per_day(api, tenant, log, hours_ago):
     path = tenant.app_path + "/stats"
     hourly = api.get(path, bucket="hour", since=hours_ago(6).isoformat()).json
     assert hourly["bucket"] == "hour"
@@ -161,11 +166,13 @@ def test_stats_per_hour_and_per_day(api, tenant, log):
 @pytest.mark.parametrize("params", [
     {"bucket": "week"},
     {"since": "soon"},
-    {"since": (NOW + dt.timedelta(hours=2)).isoformat()},
-    {"bucket": "hour", "since": (NOW - dt.timedelta(days=40)).isoformat()},
-    {"bucket": "day", "since": (NOW - dt.timedelta(days=400)).isoformat()},
+    {"since": dt.timedelta(hours=2)},  # from now: in the future
+    {"bucket": "hour", "since": dt.timedelta(days=-40)},
+    {"bucket": "day", "since": dt.timedelta(days=-400)},
 ])
-def test_stats_refuse_bad_parameters(api, tenant, params):
+def test_stats_refuse_bad_parameters(api, tenant, params, now):
+    params = {name: (now + value).isoformat() if isinstance(value, dt.timedelta) else value
+              for name, value in params.items()}
     error = api.get(tenant.app_path + "/stats", status=400, **params).json
     assert error["reason"] == "invalid_parameter"
 

@@ -138,14 +138,13 @@ def test_a_waiting_drain_takes_up_an_event_that_arrives_mid_run(
     worker.start()
     time.sleep(0.3)
     registry["saas.redis"].xadd(stream.stream, login_entry(login_app, "latecomer", 1000))
-    added = time.monotonic()
-    while stream.status()["backlog"] and time.monotonic() - added < 1.0:
+    while stream.status()["backlog"] and worker.is_alive():
         time.sleep(0.01)
-    taken_up = time.monotonic() - added
+    taken_up = time.monotonic()
     worker.join()
 
     assert outcome["result"].applied == 1
-    assert taken_up < 0.5  # acknowledged (after commit) well before the run's end
+    assert taken_up < outcome["ended"]  # acknowledged (after commit) before the run's end
     assert outcome["ended"] - started >= 1.4  # the run kept waiting until its budget
     assert db.scalar(select(EndUser.external_id).where(EndUser.app_id == login_app.id)) \
         == "latecomer"
@@ -153,8 +152,8 @@ def test_a_waiting_drain_takes_up_an_event_that_arrives_mid_run(
 
 def test_without_waiting_an_empty_stream_ends_the_run_at_once(stream, pending, session_factory):
     started = time.monotonic()
-    assert drain(stream, session_factory, time_budget=2.0).read == 0
-    assert time.monotonic() - started < 0.5
+    assert drain(stream, session_factory, time_budget=10.0).read == 0
+    assert time.monotonic() - started < 5.0  # half the budget: a busy machine is slow too
 
 
 def test_poison_is_dead_lettered_and_the_rest_lands(

@@ -24,6 +24,7 @@ from saas.webhooks.delivery import Policy, claim_due, deliver_due
 from saas.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookEndpoint
 from saas.webhooks.verify import verify_webhook
 from tests.functional.test_webhooks_support import add_delivery, add_webhook, running_receiver
+from tests.waiting import wait_until
 
 FAST = Policy(retry_base=0.05, retry_cap=0.1, retry_for=30, timeout=2, disable_after=3600,
               disable_min_failures=100, allow_private=True)
@@ -47,12 +48,18 @@ def _attempts(db, delivery) -> list[WebhookAttempt]:
         WebhookAttempt.delivery_id == delivery.id).order_by(WebhookAttempt.at)))
 
 
-def _run_until(session_factory, secret_box, policy, done, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while not done():
-        assert time.monotonic() < deadline, "the deliveries did not settle in time"
-        deliver_due(session_factory, secret_box, policy, time_budget=1.0)
-        time.sleep(0.05)
+def _run_until(session_factory, secret_box, policy, done):
+    """Deliver what is due until ``done()``, for as long as attempts are made."""
+    attempts = [0]
+
+    def step() -> bool:
+        if done():
+            return True
+        counts = deliver_due(session_factory, secret_box, policy, time_budget=1.0)
+        attempts[0] += counts["delivered"] + counts["failed"]
+        return False
+
+    wait_until(step, "the deliveries to settle", progress=lambda: attempts[0])
 
 
 def test_a_delivery_is_signed_posted_and_recorded(db, login_app, secret_box, receiver,
@@ -337,9 +344,10 @@ def test_a_receiver_keeping_the_connection_open_does_not_hold_the_worker(
         started = time.monotonic()
         slow = dataclasses.replace(FAST, timeout=5)
         assert deliver_due(session_factory, secret_box, slow) == {"delivered": 1, "failed": 0}
-        assert time.monotonic() - started < 2
+        # Well under the 5 s timeout and the 10 s linger, even on a busy machine.
+        assert time.monotonic() - started < 4
         (attempt,) = _attempts(db, delivery)
-        assert attempt.response_snippet == "ok" and attempt.latency_ms < 1000
+        assert attempt.response_snippet == "ok" and attempt.latency_ms < 4000
     finally:
         release.set()
         thread.join(5)

@@ -22,9 +22,13 @@ import pytest
 
 from saas.backchannel import client
 from saas.backchannel.client import MAX_BODY, TOTAL_DEADLINE, call_tenant
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
+# Upper time bounds leave this much for a busy machine's scheduling; each failure
+# they catch (a hang of 10-30 s, a deadline ignored, a retry) is slower still.
+SLACK = 4.0
 TOKEN = "T0KEN.secret.value"
 PASSWORD = "hunter2-passphrase"
 PARAMS = {"redirect_uri": "http://bk.test/v1/apps/a/callback?flow=custom", "state": "S",
@@ -160,7 +164,7 @@ def test_401_is_denied_within_two_seconds():
     with serving(answer(401, body=b"no")) as tenant:
         verdict, elapsed = call(f"http://127.0.0.1:{tenant.port}/auth")
     assert (verdict.kind, verdict.status) == ("denied", 401)
-    assert elapsed < 2.0
+    assert elapsed < TOTAL_DEADLINE  # answered, not timed out
 
 
 @pytest.mark.parametrize(("status", "kind"), [(403, "denied"), (500, "error"), (200, "error"),
@@ -185,7 +189,7 @@ def test_hanging_tenant_is_unreachable_after_one_deadline():
     with serving(hang) as tenant:
         verdict, elapsed = call(f"http://127.0.0.1:{tenant.port}/auth")
     assert (verdict.kind, verdict.cause) == ("unreachable", "timeout")
-    assert TOTAL_DEADLINE - 0.5 <= elapsed < TOTAL_DEADLINE + 1.5
+    assert TOTAL_DEADLINE - 0.5 <= elapsed < TOTAL_DEADLINE + SLACK  # the tenant hangs 30 s
     assert tenant.connections == 1  # no retry: one connection, one deadline
 
 
@@ -193,7 +197,7 @@ def test_trickling_tenant_cannot_stretch_the_deadline():
     with serving(trickle) as tenant:
         verdict, elapsed = call(f"http://127.0.0.1:{tenant.port}/auth", deadline=2.0)
     assert verdict.kind == "unreachable" and verdict.token is None
-    assert 1.5 <= elapsed < 3.0
+    assert 1.5 <= elapsed < 2.0 + SLACK  # trickling to the end would take over a minute
 
 
 def test_body_over_the_cap_is_not_read():
@@ -214,10 +218,10 @@ def test_body_over_the_cap_is_not_read():
 
     with serving(flood) as tenant:
         verdict, elapsed = call(f"http://127.0.0.1:{tenant.port}/auth")
-        assert tenant.done.wait(10)
+        wait_until(tenant.done.is_set, "the flooding tenant to stop")
     assert (verdict.kind, verdict.status) == ("error", 200)
     assert f"{MAX_BODY} body bytes read (capped)" in verdict.detail
-    assert elapsed < 2.0
+    assert elapsed < TOTAL_DEADLINE
     assert "stopped_by" in tenant.facts  # the client closed long before the end
     assert tenant.facts["written"] < total
 
@@ -229,7 +233,7 @@ def test_closed_port_is_unreachable_quickly():
     verdict, elapsed = call(f"http://127.0.0.1:{port}/auth")
     assert (verdict.kind, verdict.cause) == ("unreachable", "refused")
     assert client.unreachable_description(verdict) == "the login endpoint refused the connection"
-    assert elapsed < 1.0
+    assert elapsed < TOTAL_DEADLINE
 
 
 def test_tenant_closing_without_an_answer_is_unreachable():
@@ -297,7 +301,7 @@ def test_slow_dns_counts_against_the_deadline():
     finally:
         release.set()
     assert verdict.kind == "unreachable"
-    assert elapsed < 1.8
+    assert elapsed < 1.0 + SLACK  # the resolver alone takes 10 s
 
 
 # --- TLS: verified against the tenant's name while connecting to the vetted address ---
@@ -373,7 +377,7 @@ def test_https_to_a_plain_http_server_is_unreachable():
     with serving(answer(302, f"/cb?token={TOKEN}&state=S")) as tenant:
         verdict, elapsed = call(f"https://127.0.0.1:{tenant.port}/auth")
     assert verdict.kind == "unreachable" and verdict.token is None
-    assert elapsed < 2.0
+    assert elapsed < TOTAL_DEADLINE
 
 
 @pytest.mark.parametrize("endpoint", [None, ""])

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 
 import pytest
 
 from bench.run import SCENARIOS
+from tests.waiting import run
 
 pytestmark = pytest.mark.integration
 
@@ -25,11 +25,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def test_bench_smoke_runs_every_scenario_without_errors(tmp_path):
     output = tmp_path / "smoke.json"
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--smoke", "--output", str(output)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
+    done = run([sys.executable, "-m", "bench.run", "--smoke", "--output", str(output)],
+               cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
     assert "| scenario | req/s |" in done.stdout
     report = json.loads(output.read_text())

@@ -10,6 +10,7 @@ import pytest
 
 from tests.flows import CLIENT_REDIRECT, pkce_pair, query_of, tenant_token
 from tests.live import committed_app, live_server
+from tests.waiting import REQUEST_SECONDS
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ def test_fifty_concurrent_callbacks_yield_exactly_one_code(app_settings):
               "custom_auth_endpoint": "https://tenant.example.com/auth"}
     with (committed_app(app_settings, **fields) as (app, secrets),
           live_server(app_settings) as base,
-          httpx.Client(base_url=base, timeout=20) as client):
+          httpx.Client(base_url=base, timeout=REQUEST_SECONDS) as client):
         start = client.get(f"/v1/apps/{app.app_id}/authorize", params={
             "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1]})
         state = query_of(start.headers["location"])["state"]
@@ -29,7 +30,7 @@ def test_fifty_concurrent_callbacks_yield_exactly_one_code(app_settings):
         cookies = dict(client.cookies)
 
         def call(_):
-            with httpx.Client(base_url=base, timeout=20, cookies=cookies) as c:
+            with httpx.Client(base_url=base, timeout=REQUEST_SECONDS, cookies=cookies) as c:
                 return c.get(f"/v1/apps/{app.app_id}/callback",
                              params={"state": state, "token": token},
                              headers={"Accept": "application/json"})

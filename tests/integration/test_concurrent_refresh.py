@@ -10,6 +10,7 @@ import pytest
 
 from tests.flows import CLIENT_REDIRECT, pkce_pair, query_of, tenant_token
 from tests.live import committed_app, live_server
+from tests.waiting import REQUEST_SECONDS
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +20,7 @@ def test_twenty_concurrent_refreshes_share_one_successor_and_one_session(app_set
               "custom_auth_endpoint": "https://tenant.example.com/auth"}
     with (committed_app(app_settings, **fields) as (app, secrets),
           live_server(app_settings) as base,
-          httpx.Client(base_url=base, timeout=20) as client):
+          httpx.Client(base_url=base, timeout=REQUEST_SECONDS) as client):
         verifier, challenge = pkce_pair()
         start = client.get(f"/v1/apps/{app.app_id}/authorize", params={
             "redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge})
@@ -33,7 +34,7 @@ def test_twenty_concurrent_refreshes_share_one_successor_and_one_session(app_set
         sid = jwt.decode(tokens["access_token"], options={"verify_signature": False})["sid"]
 
         def refresh(_):
-            with httpx.Client(base_url=base, timeout=20) as c:
+            with httpx.Client(base_url=base, timeout=REQUEST_SECONDS) as c:
                 return c.post(f"/v1/apps/{app.app_id}/token", data={
                     "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
 

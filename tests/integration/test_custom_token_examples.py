@@ -17,12 +17,12 @@ import jwt
 import pytest
 
 from tests.live import committed_app, live_server
+from tests.waiting import REQUEST_SECONDS, run
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE_DIR = os.path.join(ROOT, "examples", "custom-token")
-MAKER_TIMEOUT = 30
 NPM_TIMEOUT = 600
 INSTALL_HINT = ("run `scripts/install-system-deps` as root (it installs the Debian packages "
                 "`ruby` and `ruby-jwt`)")
@@ -35,8 +35,7 @@ def _ruby() -> str:
     if ruby is None:
         pytest.fail(f"Ruby is required for the Ruby custom-token example but `ruby` is not on "
                     f"PATH: {INSTALL_HINT}", pytrace=False)
-    check = subprocess.run([ruby, "-e", "require 'jwt'"], capture_output=True, text=True,
-                           timeout=MAKER_TIMEOUT, check=False)
+    check = run([ruby, "-e", "require 'jwt'"], capture_output=True, text=True)
     if check.returncode != 0:
         pytest.fail(f"the Ruby `jwt` gem is missing (`require 'jwt'` failed: "
                     f"{check.stderr.strip()}): {INSTALL_HINT}", pytrace=False)
@@ -44,8 +43,8 @@ def _ruby() -> str:
 
 
 def _jsonwebtoken_resolves(node: str) -> bool:
-    check = subprocess.run([node, "-e", "require.resolve('jsonwebtoken')"], cwd=EXAMPLE_DIR,
-                           capture_output=True, timeout=MAKER_TIMEOUT, check=False)
+    check = run([node, "-e", "require.resolve('jsonwebtoken')"], cwd=EXAMPLE_DIR,
+                capture_output=True)
     return check.returncode == 0
 
 
@@ -88,8 +87,7 @@ def make_token(command: list[str], secret: str, args: list[str],
                user_env: dict[str, str] | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k not in USER_ENV}
     env.update(user_env or {}, BRIDGEKEEPER_CUSTOM_TOKEN_SECRET=secret)
-    made = subprocess.run([*command, *args], cwd=EXAMPLE_DIR, env=env, capture_output=True,
-                          text=True, timeout=MAKER_TIMEOUT, check=False)
+    made = run([*command, *args], cwd=EXAMPLE_DIR, env=env, capture_output=True, text=True)
     assert made.returncode == 0, f"{command[-1]} failed: {made.stderr}"
     token, newline = made.stdout.rstrip("\n"), made.stdout[-1:]
     assert newline == "\n" and "\n" not in token, f"expected one line: {made.stdout!r}"
@@ -103,7 +101,7 @@ def test_example_token_logs_in_once(app_settings, kind):
     email, username = f"{user_id}@example.com", "Zoë"
     with committed_app(app_settings, custom_token_enabled=True) as (app, secrets), \
             live_server(app_settings) as base, \
-            httpx.Client(base_url=base, timeout=10) as client:
+            httpx.Client(base_url=base, timeout=REQUEST_SECONDS) as client:
         secret = secrets["custom_token"]
         token = make_token(maker, secret, [user_id, email, username])
         claims = jwt.decode(token, secret, algorithms=["HS256"])

@@ -13,7 +13,6 @@ import signal
 import socket
 import subprocess
 import threading
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,13 +21,20 @@ import pytest
 
 from saas.client import AccessTokenVerifier
 from tests.flows import pkce_pair
+from tests.waiting import (
+    REQUEST_SECONDS,
+    STALL_SECONDS,
+    combined,
+    processes,
+    run,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 GUIDE = os.path.join(ROOT, "docs", "getting-started.md")
 DEMO = os.path.join(ROOT, "scripts", "demo")
-TIMEOUT = 60
 
 
 def guide_commands() -> list[str]:
@@ -97,8 +103,7 @@ def test_guide_commands_and_demo(tmp_path):
         argv = shlex.split(line)
         assert argv[:2] == [".venv/bin/saas-admin", "development.ini"], line
         argv[1] = config
-        done = subprocess.run(argv, cwd=ROOT, env=clean_env(), capture_output=True,
-                              text=True, timeout=TIMEOUT, check=False)
+        done = run(argv, line, cwd=ROOT, env=clean_env(), capture_output=True, text=True)
         assert done.returncode == 0, f"{line}\n{done.stderr}"
         printed.append(json.loads(done.stdout))
     assert [out.get("migrated") for out in printed[:1]] == [True]
@@ -125,20 +130,25 @@ def test_guide_commands_and_demo(tmp_path):
     threading.Thread(target=read, daemon=True).start()
     base = f"http://127.0.0.1:{ports['BK_PORT']}"
     try:
-        assert running.wait(TIMEOUT), "scripts/demo did not start:\n" + "".join(output)
-        time.sleep(0.5)  # the rest of the banner
-        banner = "".join(output)
+        # While its three processes start (slowly, on a busy machine).
+        wait_until(running.is_set, "scripts/demo running", progress=combined(
+            processes(demo), lambda: len(output)), describe=lambda: "".join(output))
         urls = {
             "demo": f"http://127.0.0.1:{ports['DEMO_PORT']}/demo/",
             "dashboard": f"{base}/dashboard/signin",
             "tenant": f"http://127.0.0.1:{ports['TENANT_PORT']}/auth",
         }
+        # The rest of the banner, printed right after.
+        wait_until(lambda: all(url in "".join(output) for url in urls.values())
+                   and "alice / wonderland" in "".join(output), "the demo's banner",
+                   progress=lambda: len(output), describe=lambda: "".join(output))
+        banner = "".join(output)
         for url in urls.values():
             assert url in banner
         assert "alice / wonderland" in banner
 
         app = json.loads((state / "demo-app.json").read_text())
-        with httpx.Client(timeout=10) as client:
+        with httpx.Client(timeout=REQUEST_SECONDS) as client:
             page = client.get(urls["demo"])
             assert page.status_code == 200
             assert json.dumps({"baseUrl": base, "appId": app["app_id"]}) in page.text
@@ -161,15 +171,16 @@ def test_guide_commands_and_demo(tmp_path):
 
         # Ctrl-C stops all three.
         os.killpg(demo.pid, signal.SIGINT)
-        demo.wait(timeout=TIMEOUT)
-        deadline = time.monotonic() + TIMEOUT
-        for port in ports.values():
-            while True:
-                with socket.socket() as sock:
-                    if sock.connect_ex(("127.0.0.1", port)) != 0:
-                        break
-                assert time.monotonic() < deadline, f"port {port} still answers after Ctrl-C"
-                time.sleep(0.2)
+        wait_until(lambda: demo.poll() is not None, "scripts/demo stopping after Ctrl-C",
+                   progress=processes(demo))
+
+        def closed(port: int) -> bool:
+            with socket.socket() as sock:
+                return sock.connect_ex(("127.0.0.1", port)) != 0
+
+        for port in ports.values():  # the demo has exited: nothing should answer by now
+            wait_until(lambda port=port: closed(port), f"port {port} closed after Ctrl-C",
+                       cap=STALL_SECONDS)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)
@@ -187,7 +198,7 @@ def test_demo_refuses_a_busy_port_before_printing_anything(tmp_path, busy):
         env = clean_env(BK_CONFIG=tmp_config(tmp_path), DEMO_VAR=str(tmp_path / "demo"),
                         **{name: str(port) for name, port in ports.items()})
         done = subprocess.run([DEMO], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=TIMEOUT, check=False)
+                              timeout=STALL_SECONDS, check=False)
     assert done.returncode == 1
     assert f"port {ports[busy]} ({busy}) is in use" in done.stderr
     assert f"{busy}={ports[busy] + 1} make demo" in done.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import time
 import uuid
 
@@ -21,13 +20,13 @@ from tests.live import (
     python_example,
     serve_wsgi,
 )
+from tests.waiting import run
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SDK_DIR = os.path.join(ROOT, "sdk", "js")
 SDK_SOURCE = os.path.join(SDK_DIR, "src", "bridgekeeper.js")
-NODE_TIMEOUT = 180
 APP_ORIGIN = "http://127.0.0.1:5173"  # a dev server's origin: the loopback URI allows any port
 
 
@@ -36,8 +35,8 @@ def node() -> str:
     if executable is None:
         pytest.fail("Node.js 20+ is required for the JavaScript SDK tests: `node` is not on PATH",
                     pytrace=False)
-    version = subprocess.run([executable, "--version"], capture_output=True, text=True,
-                             timeout=30, check=True).stdout.strip()
+    version = run([executable, "--version"], capture_output=True, text=True,
+                  check=True).stdout.strip()
     if int(version.lstrip("v").split(".")[0]) < 20:
         pytest.fail(f"Node.js 20+ is required for the JavaScript SDK tests, found {version}",
                     pytrace=False)
@@ -45,8 +44,8 @@ def node() -> str:
 
 
 def run_node_tests(target: str, env: dict[str, str]) -> str:
-    completed = subprocess.run([node(), "--test", target], cwd=ROOT, env=env,
-                               capture_output=True, text=True, timeout=NODE_TIMEOUT, check=False)
+    completed = run([node(), "--test", target], cwd=ROOT, env=env, capture_output=True,
+                    text=True)
     output = completed.stdout + completed.stderr
     assert completed.returncode == 0, f"node --test {target} failed:\n{output}"
     assert "# fail 0" in output and "# cancelled 0" in output, output

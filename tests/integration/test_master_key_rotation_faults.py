@@ -34,6 +34,7 @@ from tests.conftest import MASTER_KEY
 from tests.flows import CLIENT_REDIRECT
 from tests.functional.test_cli import write_ini
 from tests.live import committed_app, live_server
+from tests.waiting import REQUEST_SECONDS, finish, processes, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -67,20 +68,12 @@ def custom_token_login(base: str, app, secret: str) -> httpx.Response:
     token = jwt.encode({"sub": f"u-{uuid.uuid4().hex[:8]}", "iat": now, "exp": now + 300},
                        secret, algorithm="HS256")
     return httpx.post(f"{base}/v1/apps/{app.app_id}/login/custom-token", json={"token": token},
-                      timeout=10)
+                      timeout=REQUEST_SECONDS)
 
 
 def rotation(ini: str, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([SAAS_ADMIN, ini, "rotate-master-key", *extra], env=CLEAN_ENV,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(predicate, what: str, seconds: float = 30):
-    deadline = time.monotonic() + seconds
-    while not (result := predicate()):
-        assert time.monotonic() < deadline, f"no {what} within {seconds} s"
-        time.sleep(0.05)
-    return result
 
 
 def test_rotation_is_online_and_resumable(app_settings, redis_client, tmp_path):
@@ -99,13 +92,19 @@ def test_rotation_is_online_and_resumable(app_settings, redis_client, tmp_path):
         # Whatever happens, leave every secret under the run's key for later tests.
         stack.callback(lambda: subprocess.run([SAAS_ADMIN, back, "rotate-master-key"],
                                               env=CLEAN_ENV, capture_output=True, check=True))
-        with Session(engine) as session:
-            _key, api_key = create_api_key(session, made[0][0].tenant_id, "rotation")
-            session.commit()
         before = ciphertexts(engine)
         assert under(old_box, before) == set(before)
         secret_ids = sorted(row.split("/")[1] for row in before if row.endswith("/c"))
         held_id = secret_ids[2]  # the third row the rotation meets
+        # The API rotates a secret of an app whose rows are not held (it would
+        # wait for the test's lock, as the rotation does).
+        with engine.connect() as conn:
+            held_app = conn.execute(text("SELECT app_id FROM app_secrets WHERE id = :id"),
+                                    {"id": held_id}).scalar_one()
+        target = next(i for i, (app, _) in enumerate(made) if app.id != held_app)
+        with Session(engine) as session:
+            _key, api_key = create_api_key(session, made[target][0].tenant_id, "rotation")
+            session.commit()
 
         base = stack.enter_context(live_server(new_settings))  # new key, old as previous
         lock = engine.connect()
@@ -113,11 +112,13 @@ def test_rotation_is_online_and_resumable(app_settings, redis_client, tmp_path):
                      {"id": held_id})
         process = rotation(forward, "--batch-size", "1")
         try:
-            wait_for(lambda: len(under(new_box, ciphertexts(engine))) >= 2,
-                     "two rows rotated before the held one")
-            wait_for(lambda: lock.execute(text(
+            # As long as the rotation process runs (it starts slowly on a busy machine).
+            wait_until(lambda: len(under(new_box, ciphertexts(engine))) >= 2,
+                       "two rows rotated before the held one", progress=processes(process))
+            wait_until(lambda: lock.execute(text(
                 "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()")).scalar() >= 1, "the rotation to wait")
+                "AND datname = current_database()")).scalar() >= 1, "the rotation to wait",
+                progress=processes(process))
             midway = under(new_box, ciphertexts(engine))
             assert 2 <= len(midway) < len(before)
 
@@ -126,11 +127,11 @@ def test_rotation_is_online_and_resumable(app_settings, redis_client, tmp_path):
                 answer = custom_token_login(base, app, secrets["custom_token"])
                 assert answer.status_code == 200, answer.text
             rotated = httpx.post(
-                f"{base}/v1/manage/apps/{made[0][0].app_id}/secrets/custom_token/rotate",
+                f"{base}/v1/manage/apps/{made[target][0].app_id}/secrets/custom_token/rotate",
                 json={"grace_seconds": 60}, headers={"Authorization": f"Bearer {api_key}"},
-                timeout=10)
+                timeout=REQUEST_SECONDS)
             assert rotated.status_code == 200, rotated.text
-            made[0][1]["custom_token"] = rotated.json()["current"]
+            made[target][1]["custom_token"] = rotated.json()["current"]
 
             process.send_signal(signal.SIGKILL)  # interrupted mid-way
             process.wait(timeout=10)
@@ -146,7 +147,7 @@ def test_rotation_is_online_and_resumable(app_settings, redis_client, tmp_path):
         assert under(old_box, interrupted) >= remaining  # nothing left unreadable
 
         again = rotation(forward)
-        out, err = again.communicate(timeout=60)
+        out, err = finish(again, "the resumed rotation")
         assert again.returncode == 0, err
         assert out.strip() == f'{{"reencrypted": {len(remaining)}}}'  # only the rest
         after = ciphertexts(engine)

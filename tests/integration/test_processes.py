@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -28,6 +27,8 @@ from typing import IO
 import pytest
 import redis
 
+from tests.waiting import REQUEST_SECONDS, processes, wait_until
+
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -37,9 +38,7 @@ CONFIG_VARIABLES = (
     "SAAS_MASTER_KEY", "SAAS_MASTER_KEY_PREVIOUS", "SAAS_PUBLIC_BASE_URL",
     "SAAS_REDIS_PREFIX", "SAAS_SECURE_COOKIES", "SAAS_CONFIG",
 )
-START_SECONDS = 30
-REFUSE_SECONDS = 15
-STOP_SECONDS = 10
+STOP_SECONDS = 10  # after SIGTERM, before SIGKILL (teardown, nothing asserted)
 
 
 @dataclass
@@ -50,6 +49,11 @@ class Process:
 
     def output(self) -> tuple[str, str]:
         return _read(self.stdout), _read(self.stderr)
+
+    def progress(self) -> tuple:
+        """CPU time and output sizes (fstat: reading would move the shared offset)."""
+        return (*processes(self.popen)(), os.fstat(self.stdout.fileno()).st_size,
+                os.fstat(self.stderr.fileno()).st_size)
 
     def describe(self) -> str:
         out, err = self.output()
@@ -95,22 +99,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(predicate, process: Process, seconds: float, what: str):
-    """Poll ``predicate`` until it returns a true value; fail if the process dies."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
+def wait_for(predicate, process: Process, what: str):
+    """Poll ``predicate`` until it returns a true value, for as long as the
+    process makes progress; fail at once if it dies."""
+    def done():
+        if (result := predicate()) or process.popen.poll() is None:
             return result
-        if process.popen.poll() is not None:
-            pytest.fail(f"exited before {what}: {process.describe()}")
-        time.sleep(0.2)
-    pytest.fail(f"no {what} within {seconds} s: {process.describe()}")
+        pytest.fail(f"exited before {what}: {process.describe()}")
+
+    return wait_until(done, what, progress=process.progress, interval=0.2,
+                      describe=process.describe)
 
 
 def get_json(url: str) -> tuple[int, dict] | None:
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our http URL)
+        with urllib.request.urlopen(url, timeout=REQUEST_SECONDS) as response:  # noqa: S310
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -159,12 +162,10 @@ def celery_command(queue: str) -> list[str]:
     ]
 
 
-def assert_refused_for_master_key(process: Process, seconds: float) -> str:
+def assert_refused_for_master_key(process: Process) -> str:
     """The process exits non-zero by itself, naming SAAS_MASTER_KEY on one line."""
-    try:
-        process.popen.wait(timeout=seconds)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"still running after {seconds} s without SAAS_MASTER_KEY")
+    wait_until(lambda: process.popen.poll() is not None, "exit without SAAS_MASTER_KEY",
+               progress=processes(process.popen), describe=process.describe)
     assert process.popen.returncode != 0, process.describe()
     _, err = process.output()
     lines = [line for line in err.splitlines() if "SAAS_MASTER_KEY" in line]
@@ -178,8 +179,8 @@ def test_gunicorn_serves_health_and_readiness(production_env):
     with spawn(gunicorn_command(port), production_env) as process:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: get_json(f"{base}/healthz") == (200, {"status": "ok"}),
-                 process, START_SECONDS, "healthy /healthz")
-        status, body = wait_for(lambda: get_json(f"{base}/readyz"), process, 5, "/readyz")
+                 process, "healthy /healthz")
+        status, body = wait_for(lambda: get_json(f"{base}/readyz"), process, "/readyz")
         assert status == 200, body
         assert body["status"] == "ok"
         assert body["checks"] == {"postgres": "ok", "redis": "ok"}
@@ -190,18 +191,19 @@ def test_gunicorn_accepts_long_request_lines(production_env):
     port = free_port()
     with spawn(gunicorn_command(port), production_env) as process:
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: get_json(f"{base}/healthz"), process, START_SECONDS, "/healthz")
+        wait_for(lambda: get_json(f"{base}/healthz"), process, "/healthz")
         long_query = "x" * 7000
         status, _ = get_json(f"{base}/healthz?token={long_query}")
         assert status == 200
         too_long = "x" * 9000
         try:
-            urllib.request.urlopen(f"{base}/healthz?token={too_long}", timeout=2)  # noqa: S310
+            urllib.request.urlopen(f"{base}/healthz?token={too_long}",  # noqa: S310
+                                   timeout=REQUEST_SECONDS)
             pytest.fail("a request line over 8190 bytes was accepted")
         except urllib.error.HTTPError as exc:
             assert exc.code in (400, 414)  # gunicorn answers 414 URI Too Long
         # A chunked body announces no length: still refused past 64 KiB.
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_SECONDS)
         connection.request("POST", "/v1/apps/abcd1234/token",
                            body=iter([b"x" * 40_000, b"x" * 40_000]),
                            headers={"Content-Type": "application/json",
@@ -214,7 +216,7 @@ def test_gunicorn_accepts_long_request_lines(production_env):
 def test_gunicorn_refuses_to_start_without_master_key(production_env):
     env = {k: v for k, v in production_env.items() if k != "SAAS_MASTER_KEY"}
     with spawn(gunicorn_command(free_port()), env) as process:
-        err = assert_refused_for_master_key(process, REFUSE_SECONDS)
+        err = assert_refused_for_master_key(process)
     assert process.popen.returncode == 1
     assert "Traceback" not in err
     assert "Booting worker" not in err  # refused in the master, before any fork
@@ -223,8 +225,7 @@ def test_gunicorn_refuses_to_start_without_master_key(production_env):
 def test_celery_worker_starts(production_env, unique_queue):
     env = dict(production_env, SAAS_CONFIG="production.ini")
     with spawn(celery_command(unique_queue), env) as process:
-        wait_for(lambda: " ready." in "".join(process.output()),
-                 process, START_SECONDS, "worker ready")
+        wait_for(lambda: " ready." in "".join(process.output()), process, "worker ready")
         assert "workers.cleanup.purge_expired" in "".join(process.output())
 
 
@@ -232,5 +233,5 @@ def test_celery_worker_refuses_to_start_without_master_key(production_env, uniqu
     env = dict(production_env, SAAS_CONFIG="production.ini")
     del env["SAAS_MASTER_KEY"]
     with spawn(celery_command(unique_queue), env) as process:
-        err = assert_refused_for_master_key(process, START_SECONDS)
+        err = assert_refused_for_master_key(process)
     assert "bridgekeeper: missing required settings: SAAS_MASTER_KEY" in err

@@ -154,8 +154,7 @@ def test_broker_restarted_under_a_running_worker_loses_and_doubles_nothing(
                 env.login(web, name, custom={"n": 2})
             broker.start()
             events = 4 * EVENTS_PER_LOGIN
-            env.wait_for(lambda: env.synced(events), "the logins synced after the restart",
-                         seconds=45)
+            env.wait_for(lambda: env.synced(events), "the logins synced after the restart")
             assert worker.popen.poll() is None  # the same worker, reconnected
             assert env.audit_total() == (events, events)
             assert env.audit_counts() == {"login.started": 4, "login.succeeded": 4,

@@ -39,6 +39,7 @@ from saas.redis import Keys
 from saas.sync.stream import GROUP, EventStream
 from tests.flows import CLIENT_REDIRECT, Login
 from tests.live import committed_app
+from tests.waiting import processes, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -52,9 +53,6 @@ OVERRIDING_ENV = (
     "SAAS_REDIS_PREFIX", "SAAS_SECURE_COOKIES", "SAAS_CONFIG", "CELERY_DEFAULT_QUEUE",
     "CELERY_LOADER", "CELERY_RESULT_BACKEND",
 )
-START_SECONDS = 30
-WAIT_SECONDS = 30
-STOP_SECONDS = 10
 EVENTS_PER_LOGIN = 3  # login.started, login.succeeded, token.issued
 
 
@@ -82,14 +80,15 @@ def _signal_group(popen: subprocess.Popen, sig: int) -> None:
 
 
 def stop_group(popen: subprocess.Popen, graceful: bool = True) -> None:
-    """SIGTERM the group we started (warm shutdown), then SIGKILL what is left."""
+    """SIGTERM the group we started (warm shutdown, for as long as it makes
+    progress), then SIGKILL what is left."""
     if graceful and popen.poll() is None:
         _signal_group(popen, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(timeout=STOP_SECONDS)
+        with contextlib.suppress(AssertionError):
+            wait_until(lambda: popen.poll() is not None, "warm shutdown",
+                       progress=processes(popen))
     _signal_group(popen, signal.SIGKILL)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        popen.wait(timeout=STOP_SECONDS)
+    wait_until(lambda: popen.poll() is not None, "the end of a killed worker")
 
 
 class SyncEnv:
@@ -154,26 +153,25 @@ class SyncEnv:
                                      stderr=subprocess.STDOUT, start_new_session=True)
         worker = Worker(popen, log_path)
         self.workers.append(worker)
-        self.wait_for(lambda: " ready." in worker.log(), f"worker {n} ready",
-                      seconds=START_SECONDS)
+        self.wait_for(lambda: " ready." in worker.log(), f"worker {n} ready")
         return worker
 
-    def wait_for(self, predicate: Callable[[], Any], what: str,
-                 seconds: float = WAIT_SECONDS) -> Any:
-        """Poll until ``predicate`` is true; fail (with the logs) if a live worker died."""
+    def wait_for(self, predicate: Callable[[], Any], what: str) -> Any:
+        """Poll until ``predicate`` is true, as long as the live workers make
+        progress (CPU time); fail (with the logs) at once if one of them died."""
         live = [w for w in self.workers if w.popen.poll() is None]
-        deadline = time.monotonic() + seconds
-        while True:
-            result = predicate()
-            if result:
+
+        def done() -> Any:
+            if result := predicate():
                 return result
             for worker in live:
                 if worker.popen.poll() is not None:
                     pytest.fail(f"worker exited while waiting for {what}: {worker.describe()}")
-            if time.monotonic() > deadline:
-                logs = "\n".join(w.describe() for w in self.workers)
-                pytest.fail(f"no {what} within {seconds} s\n{logs}")
-            time.sleep(0.1)
+            return None
+
+        return wait_until(done, what, progress=processes(*(w.popen for w in live)),
+                          interval=0.1,
+                          describe=lambda: "\n".join(w.describe() for w in self.workers))
 
     # --- observations -------------------------------------------------------
 

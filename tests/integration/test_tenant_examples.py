@@ -21,20 +21,19 @@ import pytest
 
 from tests.flows import CLIENT_REDIRECT, pkce_pair, query_of
 from tests.live import committed_app, live_server, point_app_at, sign_in_at_tenant
+from tests.waiting import REQUEST_SECONDS, processes, run, wait_until
 
 pytestmark = pytest.mark.integration
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 NODE_DIR = os.path.join(ROOT, "examples", "node")
 PYTHON_SCRIPT = os.path.join(ROOT, "examples", "python", "tenant_endpoint.py")
-START_TIMEOUT = 20
 NPM_TIMEOUT = 600
 
 
 def _node_dependencies_resolve(node: str) -> bool:
-    check = subprocess.run(
-        [node, "-e", "require.resolve('express'); require.resolve('jsonwebtoken')"],
-        cwd=NODE_DIR, capture_output=True, timeout=30, check=False)
+    check = run([node, "-e", "require.resolve('express'); require.resolve('jsonwebtoken')"],
+                cwd=NODE_DIR, capture_output=True)
     return check.returncode == 0
 
 
@@ -76,18 +75,21 @@ def _command(kind: str, request) -> tuple[list[str], str]:
 def tenant_example(request):
     """Starts the example endpoint; yields a function secret -> base URL."""
     command, cwd = _command(request.param, request)
-    processes: list[subprocess.Popen] = []
+    started: list[subprocess.Popen] = []
 
     def start(secret: str) -> str:
         env = {k: v for k, v in os.environ.items() if k != "PORT"}
         process = subprocess.Popen(command, cwd=cwd, env=dict(env, BRIDGEKEEPER_SECRET=secret),
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        processes.append(process)
+        started.append(process)
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.append(process.stdout.readline()),
                                   daemon=True)
         reader.start()
-        reader.join(timeout=START_TIMEOUT)
+        # As long as the endpoint starts (slowly, on a busy machine) or until it exits.
+        wait_until(lambda: not reader.is_alive() or process.poll() is not None,
+                   f"the {request.param} tenant endpoint's first line",
+                   progress=processes(process))
         match = re.fullmatch(r"listening on (http://127\.0\.0\.1:\d+)\n", lines[0] if lines
                              else "")
         if not match:
@@ -98,7 +100,7 @@ def tenant_example(request):
         return match.group(1)
 
     yield start
-    for process in processes:
+    for process in started:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         process.communicate(timeout=5)
@@ -117,7 +119,7 @@ def app_at_tenant(app_settings, tenant_example):
 
 def test_full_login_through_the_example(app_settings, tenant_example):
     with app_at_tenant(app_settings, tenant_example) as (app, base), \
-            httpx.Client(base_url=base, timeout=10) as client:
+            httpx.Client(base_url=base, timeout=REQUEST_SECONDS) as client:
         verifier, challenge = pkce_pair()
         start = client.get(f"/v1/apps/{app.app_id}/authorize", params={
             "redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge, "state": "xyz"})
@@ -143,7 +145,7 @@ def test_full_login_through_the_example(app_settings, tenant_example):
 
 def test_a_refusal_at_the_example_reaches_the_app(app_settings, tenant_example):
     with app_at_tenant(app_settings, tenant_example) as (app, base), \
-            httpx.Client(base_url=base, timeout=10) as client:
+            httpx.Client(base_url=base, timeout=REQUEST_SECONDS) as client:
         start = client.get(f"/v1/apps/{app.app_id}/authorize", params={
             "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1], "state": "abc"})
         refused = sign_in_at_tenant(start.headers["location"], "alice", "nope")
@@ -180,12 +182,13 @@ def test_the_example_checks_the_request_token_and_reads_data(tenant_example):
     callback = "http://127.0.0.1:9/v1/apps/abcd1234/callback?flow=custom"
     forged = httpx.get(tenant_url, params={
         "redirect_uri": callback, "state": "s1",
-        "token": _request_token("not-the-secret-0123456789abcdef-xyz")}, timeout=10)
+        "token": _request_token("not-the-secret-0123456789abcdef-xyz")},
+        timeout=REQUEST_SECONDS)
     assert forged.status_code == 401
     verdict = httpx.get(tenant_url, params={
         "redirect_uri": callback, "state": "s2",
         "token": _request_token(secret, data={"id": "bob", "passphrase": "builder"})},
-        timeout=10)
+        timeout=REQUEST_SECONDS)
     assert verdict.status_code == 302
     location = verdict.headers["location"]
     assert location.startswith(callback + "&token=")
