@@ -27,6 +27,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.entries import login_entry
 from saas.apps.services import create_app
 from saas.audit.models import AuditEvent
 from saas.config import database_url
@@ -37,7 +38,6 @@ from saas.sync.drain import drain
 from saas.sync.stream import EventStream
 from saas.tenants.services import sign_up
 from saas.users.models import EndUser
-from tests.sync_helpers import login_entry
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_DSN = os.environ.get("BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@localhost:5432/postgres")

@@ -162,6 +162,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".crypto")
     config.include(".db")
     config.include(".redis")
+    config.include(".tasks")
     config.include(".sessions")
     config.include(".security")
     config.include(".clock")

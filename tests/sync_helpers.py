@@ -1,21 +1,14 @@
-"""Building stream entries the way the login path does, for the sync tests."""
+"""Building stream entries the way the login path does, for the sync tests.
+
+``login_entry`` lives in the benchmark package (``bench.entries``), which must
+not import the tests; the tests reuse it from there.
+"""
 
 from __future__ import annotations
 
-from saas.events import AuditRecord, UserUpsert, encode_event
-from saas.users.models import end_user_id
+from bench.entries import login_entry
 
-
-def login_entry(app, external_id: str, login_at_ms: int, custom=None, profile=None,
-                audit_id: str | None = None) -> dict[str, str]:
-    user_id = str(end_user_id(app.id, external_id))
-    audit = AuditRecord(type="login.succeeded", outcome="success", app_id=app.app_id,
-                        tenant_id=str(app.tenant_id), user_id=user_id, external_id=external_id,
-                        at_ms=login_at_ms, **({"id": audit_id} if audit_id else {}))
-    upsert = UserUpsert(app_uuid=str(app.id), app_id=app.app_id, user_id=user_id,
-                        external_id=external_id, login_at_ms=login_at_ms,
-                        custom=custom, profile=profile)
-    return encode_event([audit], upsert)
+__all__ = ["as_read", "login_entry"]
 
 
 def as_read(entry: dict[str, str]) -> dict[bytes, bytes]:

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from saas.apps.models import AppSecret, SigningKey
 from saas.db import utcnow
-from workers.celery import BridgekeeperTask
+from saas.tasks import BridgekeeperTask, TaskName
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def purge_expired_rows(session: Session, now: dt.datetime) -> dict[str, int]:
     }
 
 
-@shared_task(name="workers.cleanup.purge_expired", base=BridgekeeperTask, bind=True)
+@shared_task(name=TaskName.PURGE_EXPIRED.value, base=BridgekeeperTask, bind=True)
 def purge_expired(self: BridgekeeperTask) -> dict[str, int]:
     """Hourly (beat): run :func:`purge_expired_rows` in one transaction."""
     with self.db_session() as session:

@@ -20,7 +20,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.sync import drain as sync_drain
 from saas.sync.stream import EventStream
-from workers.celery import BridgekeeperTask
+from saas.tasks import BridgekeeperTask, TaskName
 
 log = logging.getLogger(__name__)
 TIME_BUDGET = 0.9
@@ -38,7 +38,7 @@ def event_stream(app) -> EventStream:
     )
 
 
-@shared_task(name="workers.sync.drain", base=BridgekeeperTask, bind=True)
+@shared_task(name=TaskName.DRAIN_EVENTS.value, base=BridgekeeperTask, bind=True)
 def drain(self: BridgekeeperTask) -> dict[str, int]:
     """Drain for up to ``TIME_BUDGET`` seconds; kick another run if work is left."""
     app = self.app

@@ -15,15 +15,15 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.crypto import secret_box_from_settings
 from saas.db import utcnow
+from saas.tasks import BridgekeeperTask, TaskName
 from saas.webhooks.delivery import Policy, deliver_due
 from saas.webhooks.retention import purge_settled_events
-from workers.celery import BridgekeeperTask
 
 log = logging.getLogger(__name__)
 TIME_BUDGET = 10.0
 
 
-@shared_task(name="workers.webhooks.deliver", base=BridgekeeperTask, bind=True,
+@shared_task(name=TaskName.DELIVER_WEBHOOKS.value, base=BridgekeeperTask, bind=True,
              ignore_result=True)
 def deliver(self: BridgekeeperTask) -> dict[str, int]:
     app = self.app
@@ -39,7 +39,7 @@ def deliver(self: BridgekeeperTask) -> dict[str, int]:
     return counts
 
 
-@shared_task(name="workers.webhooks.purge", base=BridgekeeperTask, bind=True)
+@shared_task(name=TaskName.PURGE_WEBHOOK_EVENTS.value, base=BridgekeeperTask, bind=True)
 def purge(self: BridgekeeperTask) -> dict[str, int]:
     """Hourly (beat): drop settled events past ``saas.webhooks.retention_days``."""
     with self.db_session() as session:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from saas.audit.models import AuditEvent
 from saas.clock import from_ms, to_ms
-from saas.users.services import BadCursor, decode_cursor, encode_cursor
+from saas.pagination import BadCursor, decode_cursor, encode_cursor
 
 MAX_PAGE = 500
 LOGIN_SUCCESS = ("login.succeeded", "custom_token.succeeded")

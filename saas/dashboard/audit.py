@@ -15,8 +15,8 @@ from saas.audit.models import Outcome
 from saas.audit.queries import csv_stream, list_events
 from saas.dashboard.common import as_utc as utc
 from saas.diagnostics.attempts import attempts_for_filters
+from saas.pagination import BadCursor
 from saas.security import Permission
-from saas.users.services import BadCursor
 
 PAGE_SIZE = 50
 EVENT_TYPES = (

@@ -9,9 +9,9 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.dashboard.common import audit, checked
+from saas.pagination import BadCursor
 from saas.security import Permission
 from saas.users.services import (
-    BadCursor,
     delete_user,
     list_users,
     revoke_sessions,

@@ -12,8 +12,8 @@ from pyramid.view import view_config
 from saas.apps.validation import InvalidSetting
 from saas.dashboard.common import WRONG_PASSWORD, audit, checked, field, no_store
 from saas.dashboard.common import password_confirmed as confirmed
+from saas.pagination import BadCursor
 from saas.security import Permission
-from saas.users.services import BadCursor
 from saas.webhooks.delivery import Policy
 from saas.webhooks.dispatch import kick_after_commit
 from saas.webhooks.endpoints import (

@@ -22,8 +22,8 @@ from saas.manage.params import (
     time_param,
     uuid_param,
 )
+from saas.pagination import BadCursor
 from saas.security import Permission
-from saas.users.services import BadCursor
 
 DEFAULT_PAGE = 100
 # How far back a chart may reach by default, per bucket.

@@ -16,10 +16,10 @@ from saas.manage.changes import audit
 from saas.manage.contexts import AppScope, UserScope
 from saas.manage.errors import invalid_cursor
 from saas.manage.params import cursor_param, limit_param, text_param
+from saas.pagination import BadCursor
 from saas.security import Permission
 from saas.users.services import (
     MAX_PAGE,
-    BadCursor,
     delete_user,
     list_users,
     revoke_sessions,

@@ -16,8 +16,8 @@ from saas.manage.changes import audit
 from saas.manage.contexts import AppScope, DeliveryScope, WebhookScope
 from saas.manage.errors import invalid_cursor, invalid_value, unknown_fields
 from saas.manage.params import cursor_param, json_body, limit_param
+from saas.pagination import BadCursor
 from saas.security import Permission
-from saas.users.services import BadCursor
 from saas.webhooks.delivery import Policy
 from saas.webhooks.dispatch import kick_after_commit
 from saas.webhooks.endpoints import (

@@ -18,7 +18,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from saas.sync.merge import UserState
-from saas.webhooks.outbox import stage_sync_batch
+from saas.sync.webhook_events import stage_webhook_events
 
 # Staging tables in COPY's text format; times travel as epoch milliseconds and
 # become timestamps in SQL with exact integer arithmetic.
@@ -146,6 +146,6 @@ def write_postgres(session: Session, users: str, audit: str) -> None:
         if audit:
             _copy(cursor, "bk_sync_audit", audit)
             statements.append(_INSERT_AUDIT)
-        stage_sync_batch(session, cursor)  # webhooks: needs both tables, before the upsert
+        stage_webhook_events(session, cursor)  # needs both tables, before the upsert
         if statements:
             cursor.execute(";".join(statements))

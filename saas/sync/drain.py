@@ -129,22 +129,6 @@ def _uses_postgres(session_factory: Callable[[], Session]) -> bool:
         return is_postgres(session)
 
 
-def drain_batch(
-    stream: EventStream,
-    session_factory: Callable[[], Session],
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> DrainResult:
-    """One batch, start to finish, without overlap."""
-    postgres = _uses_postgres(session_factory)
-    work = _read_and_prepare(stream, batch_size, postgres)
-    if work is None:
-        return DrainResult(0, 0, 0)
-    _commit(session_factory, work, postgres)
-    result = _finish(stream, work)
-    return DrainResult(result.read, result.applied, result.dead_lettered,
-                       more=result.read == batch_size)
-
-
 def drain(
     stream: EventStream,
     session_factory: Callable[[], Session],

@@ -26,6 +26,7 @@ from saas.sync.copy_writer import copy_text, write_postgres
 from saas.sync.merge import UserState, VersionedObject, collapse
 from saas.sync.parse import ParsedEvent
 from saas.users.models import EndUser
+from saas.webhooks.events import UserChange
 from saas.webhooks.outbox import stage_sync_batch_generic
 
 UUID_FIELDS = ("id", "tenant_id", "user_id")
@@ -144,11 +145,20 @@ def prepare_batch(events: list[ParsedEvent], postgres: bool) -> PreparedBatch:
     return PreparedBatch(states, audit, copy_text(states, audit) if postgres else None)
 
 
+def user_changes(states: dict[str, UserState]) -> list[UserChange]:
+    """The batch's users as the webhooks' outbox sees them."""
+    return [UserChange(user_id=user_id, app_uuid=state.app_uuid,
+                       external_id=state.external_id, custom=state.custom.values,
+                       profile=state.profile.values, version_ms=state.last_login_ms)
+            for user_id, state in states.items()]
+
+
 def apply_batch(session: Session, batch: PreparedBatch) -> None:
     if batch.copy_text is not None:
         write_postgres(session, *batch.copy_text)
     else:
-        stage_sync_batch_generic(session, batch.states, batch.audit)  # webhooks, before upsert
+        # Webhooks first: "did this user exist" must see the rows before the upsert.
+        stage_sync_batch_generic(session, user_changes(batch.states), batch.audit)
         upsert_users(session, batch.states)
         insert_audit(session, batch.audit)
 

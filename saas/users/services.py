@@ -8,7 +8,6 @@ PostgreSQL.
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from saas.apps.models import App
 from saas.clock import iso_utc
-from saas.jwt.codec import b64url_decode_lenient, b64url_encode
+from saas.pagination import BadCursor, decode_cursor, encode_cursor
 from saas.users.disabled import set_disabled
 from saas.users.models import EndUser
 from saas.users.pending import pending_key
@@ -25,10 +24,6 @@ from saas.webhooks import outbox as webhooks
 from saas.webhooks.models import EventType
 
 MAX_PAGE = 200
-
-
-class BadCursor(ValueError):
-    """A cursor that this service did not make."""
 
 
 def user_as_dict(user: EndUser) -> dict[str, Any]:
@@ -42,20 +37,6 @@ def user_as_dict(user: EndUser) -> dict[str, Any]:
         "created_at": iso_utc(user.created_at),
         "last_login_at": iso_utc(user.last_login_at),
     }
-
-
-def encode_cursor(*parts: Any) -> str:
-    return b64url_encode(json.dumps(parts).encode())
-
-
-def decode_cursor(cursor: str, size: int) -> list[Any]:
-    try:
-        parts = json.loads(b64url_decode_lenient(cursor))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadCursor(cursor) from exc
-    if not isinstance(parts, list) or len(parts) != size:
-        raise BadCursor(cursor)
-    return parts
 
 
 def list_users(db: Session, app: App, *, query: str = "", limit: int = 50,

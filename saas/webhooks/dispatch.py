@@ -2,9 +2,10 @@
 
 The kick is only a latency shortcut: beat runs the delivery task every second
 too, so a kick lost to a broker hiccup delays delivery by a second, never
-loses it. It never runs before the commit:
+loses it. It never runs before the commit, and goes by task name
+(``saas.tasks``), so nothing here imports the workers:
 
-* from a request, through ``BridgekeeperTask.apply_async``, which defers the
+* from a request, through ``saas.tasks.send_after_commit``, which defers the
   send to the request transaction's after-commit hook (and drops it on abort);
 * from the sync, from the SQLAlchemy session's ``after_commit`` event, with the
   Celery app of the worker process the sync runs in.
@@ -16,29 +17,15 @@ thread delivers: a request's kick wakes it after the commit instead.
 from __future__ import annotations
 
 import logging
-from typing import Any
+
+from celery import current_app
+
+from saas.tasks import BridgekeeperCelery, TaskName, send, send_after_commit
 
 log = logging.getLogger(__name__)
 
-DELIVER_TASK = "workers.webhooks.deliver"
 # Registry key of the embedded thread's wake-up event (saas.sync.embedded), if it runs.
 EMBEDDED_WAKE = "saas.webhooks.embedded_wake"
-
-
-def _task(celery_app) -> Any:
-    import workers.webhooks  # noqa: F401  (registers the task; workers import saas, not back)
-
-    return celery_app.tasks[DELIVER_TASK]
-
-
-def request_celery(registry) -> Any:
-    """The web tier's Celery app (a producer only), built once per registry."""
-    app = registry.get("saas.celery")
-    if app is None:
-        from workers.celery import make_celery
-
-        app = registry["saas.celery"] = make_celery(registry.settings, set_as_current=False)
-    return app
 
 
 def kick_after_commit(request) -> None:
@@ -47,22 +34,15 @@ def kick_after_commit(request) -> None:
     if wake is not None:
         request.tm.get().addAfterCommitHook(lambda committed: committed and wake.set())
         return
-    try:
-        _task(request_celery(request.registry)).apply_async()
-    except Exception:  # the broker is down: beat delivers a second later
-        log.warning("webhooks: could not queue the delivery kick", exc_info=True)
+    send_after_commit(request, TaskName.DELIVER_WEBHOOKS)
 
 
 def kick_now() -> None:
     """From a worker process, after its commit: send with the process's Celery app."""
-    from celery import current_app
-
-    from workers.celery import BridgekeeperCelery
-
     app = current_app._get_current_object()
     if not isinstance(app, BridgekeeperCelery) or app.conf.task_always_eager:
         return  # not in a worker (development's embedded sync): beat or nothing
     try:
-        _task(app).apply_async()
+        send(app, TaskName.DELIVER_WEBHOOKS)
     except Exception:
         log.warning("webhooks: could not queue the delivery kick", exc_info=True)

@@ -19,7 +19,7 @@ from saas.apps.models import App
 from saas.apps.validation import InvalidSetting, validate_endpoint
 from saas.crypto import SecretBox
 from saas.db import utcnow
-from saas.users.services import BadCursor, decode_cursor, encode_cursor
+from saas.pagination import BadCursor, decode_cursor, encode_cursor
 from saas.webhooks.delivery import as_utc
 from saas.webhooks.dispatch import kick_after_commit
 from saas.webhooks.events import EVENT_TYPES

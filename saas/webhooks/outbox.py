@@ -8,10 +8,10 @@ after the commit wakes them at once, and beat finds anything a lost kick missed.
 A disabled endpoint gets its deliveries too: they are held (never claimed)
 until it is enabled again, then go out with their original event ids.
 
-* ``stage_sync_batch(session, cursor)`` — the sync's PostgreSQL COPY path:
-  set-based SQL over the batch's staging tables, before the user upsert.
-* ``stage_sync_batch_generic(session, states, audit)`` — the same in Python for
-  the generic path (SQLite in development), before ``upsert_users``.
+* ``stage_sync_batch_generic(session, changes, audit)`` — a sync batch on the
+  generic path (SQLite in development), before ``upsert_users``. The sync's
+  PostgreSQL path stages the same events in SQL over its own staging tables
+  (``saas.sync.webhook_events``) and calls ``kick_when_committed``.
 * ``stage(request, app, type, data)`` — a member's or API key's action.
 """
 
@@ -27,12 +27,11 @@ from sqlalchemy.orm import Session
 from saas.apps.models import App
 from saas.clock import from_ms
 from saas.db import utcnow
-from saas.sync.merge import UserState
 from saas.users.models import EndUser
-from saas.webhooks import sync_sql
 from saas.webhooks.dispatch import kick_after_commit, kick_now
 from saas.webhooks.events import (
     FROM_AUDIT,
+    UserChange,
     audit_data,
     subscribed,
     user_data,
@@ -46,7 +45,7 @@ from saas.webhooks.models import (
 )
 
 
-def _kick_when_committed(session: Session) -> None:
+def kick_when_committed(session: Session) -> None:
     """Wake the delivery workers once this session's transaction commits."""
     if not session.info.get("webhooks.kick"):
         session.info["webhooks.kick"] = True
@@ -56,18 +55,6 @@ def _kick_when_committed(session: Session) -> None:
 def _after_commit(session: Session) -> None:
     session.info.pop("webhooks.kick", None)
     kick_now()
-
-
-def stage_sync_batch(session: Session, cursor: Any) -> None:
-    """PostgreSQL path: run before the upsert, with both staging tables filled."""
-    cursor.execute(sync_sql.ANY_ENDPOINT)
-    if not cursor.fetchone()[0]:
-        return
-    cursor.execute(sync_sql.STAGE_USERS)
-    staged = cursor.rowcount
-    cursor.execute(sync_sql.STAGE_AUDIT)
-    if staged + cursor.rowcount > 0:
-        _kick_when_committed(session)
 
 
 def _endpoints_by_app(session: Session, app_uuids: set[uuid.UUID]) -> dict[uuid.UUID, list]:
@@ -103,33 +90,30 @@ def _insert_events(session: Session, events: list[dict[str, Any]],
     return len(deliveries)
 
 
-def _user_events(session: Session, states: dict[str, UserState],
+def _user_events(session: Session, changes: list[UserChange],
                  endpoints: dict[uuid.UUID, list]) -> list[dict[str, Any]]:
-    wanted = {user_id: state for user_id, state in states.items()
-              if uuid.UUID(str(state.app_uuid)) in endpoints}
+    wanted = [change for change in changes if uuid.UUID(str(change.app_uuid)) in endpoints]
     if not wanted:
         return []
     stored = {row.id: row for row in session.execute(
         select(EndUser.id, EndUser.custom, EndUser.profile)
-        .where(EndUser.id.in_([uuid.UUID(u) for u in wanted])))}
+        .where(EndUser.id.in_([uuid.UUID(change.user_id) for change in wanted])))}
     events = []
-    for user_id, state in wanted.items():
-        before = stored.get(uuid.UUID(user_id))
+    for change in wanted:
+        before = stored.get(uuid.UUID(change.user_id))
         if before is None:
             type_ = EventType.USER_CREATED
-        elif _changes(before.custom, state.custom.values) or _changes(
-                before.profile, state.profile.values):
+        elif _changes(before.custom, change.custom) or _changes(before.profile, change.profile):
             type_ = EventType.USER_UPDATED
         else:
             continue
-        app_uuid = uuid.UUID(str(state.app_uuid))
+        app_uuid = uuid.UUID(str(change.app_uuid))
         if not any(subscribed(e.events, type_) for e in endpoints[app_uuid]):
             continue
         events.append({
-            "id": user_event_id(user_id, state.last_login_ms), "app_id": app_uuid,
-            "type": type_.value, "created_at": from_ms(state.last_login_ms),
-            "data": user_data(user_id, state.external_id, state.custom.values,
-                              state.profile.values),
+            "id": user_event_id(change.user_id, change.version_ms), "app_id": app_uuid,
+            "type": type_.value, "created_at": from_ms(change.version_ms),
+            "data": user_data(change),
         })
     return events
 
@@ -144,10 +128,11 @@ def _audit_events(session: Session, audit: list[dict[str, Any]],
                   app_uuids: dict[str, uuid.UUID]) -> list[dict[str, Any]]:
     events = []
     for record in audit:
-        type_ = FROM_AUDIT.get(record["type"])
+        rule = FROM_AUDIT.get(record["type"])
         app_uuid = app_uuids.get(record.get("app_id") or "")
-        if type_ is None or app_uuid is None:
+        if rule is None or app_uuid is None:
             continue
+        type_ = rule.event
         if not any(subscribed(e.events, type_) for e in endpoints.get(app_uuid, ())):
             continue
         events.append({"id": uuid.UUID(record["id"]), "app_id": app_uuid, "type": str(type_),
@@ -155,7 +140,7 @@ def _audit_events(session: Session, audit: list[dict[str, Any]],
     return events
 
 
-def stage_sync_batch_generic(session: Session, states: dict[str, UserState],
+def stage_sync_batch_generic(session: Session, changes: list[UserChange],
                              audit: list[dict[str, Any]]) -> None:
     """Generic path: the same events as the SQL, in Python; run before the upsert."""
     if not session.scalar(select(WebhookEndpoint.id).limit(1)):
@@ -166,14 +151,14 @@ def stage_sync_batch_generic(session: Session, states: dict[str, UserState],
     if public_ids:
         rows = session.execute(select(App.app_id, App.id).where(App.app_id.in_(public_ids)))
         app_uuids = {public_id: internal for public_id, internal in rows}
-    wanted = {uuid.UUID(str(s.app_uuid)) for s in states.values()} | set(app_uuids.values())
+    wanted = {uuid.UUID(str(c.app_uuid)) for c in changes} | set(app_uuids.values())
     endpoints = _endpoints_by_app(session, wanted)
     if not endpoints:
         return
-    events = _user_events(session, states, endpoints)
+    events = _user_events(session, changes, endpoints)
     events += _audit_events(session, audit, endpoints, app_uuids)
     if _insert_events(session, events, endpoints):
-        _kick_when_committed(session)
+        kick_when_committed(session)
 
 
 def stage(request, app: App, type_: EventType, data: dict[str, Any]) -> uuid.UUID | None:

@@ -252,7 +252,7 @@ def worker_celery(app_settings, redis_client):
     """A non-eager Celery app, current in this thread, publishing to a queue of its own."""
     from celery import _state as celery_state
 
-    from workers.celery import make_celery
+    from saas.tasks import make_celery
 
     queue = f"bk-test-kick-{uuid.uuid4().hex}"
     previous = (celery_state.default_app, celery_state._tls.current_app)

@@ -26,10 +26,10 @@ from saas.apps.services import create_app
 from saas.crypto import SecretBox
 from saas.db import utcnow
 from saas.passwords import Passwords
+from saas.tasks import BridgekeeperCelery, make_celery
 from saas.tenants.models import Tenant
 from saas.tenants.services import sign_up
 from tests.waiting import wait_until
-from workers.celery import BridgekeeperCelery, make_celery
 from workers.cleanup import purge_expired
 
 pytestmark = pytest.mark.integration

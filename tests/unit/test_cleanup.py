@@ -12,8 +12,8 @@ from sqlalchemy import select
 from saas.apps.models import AppSecret, SecretKind, SigningKey
 from saas.apps.signing_keys import new_signing_key
 from saas.db import utcnow
+from saas.tasks import BridgekeeperTask, make_celery
 from tests.factories import make_app, make_member
-from workers.celery import BridgekeeperTask, make_celery
 from workers.cleanup import purge_expired, purge_expired_rows
 
 HOUR = dt.timedelta(hours=1)
