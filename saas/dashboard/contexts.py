@@ -13,10 +13,10 @@ from pyramid.authorization import DENY_ALL, Allow, Authenticated
 from pyramid.httpexceptions import HTTPNotFound
 
 from saas.apikeys.models import ApiKey
+from saas.apikeys.services import key_of_tenant
 from saas.apps.models import App
 from saas.apps.services import app_of_tenant
 from saas.security import Permission
-from saas.tenants.api_keys import key_of_tenant
 from saas.tenants.invites import invite_of_tenant
 from saas.tenants.members import member_of_tenant
 from saas.tenants.models import Invite, Member, Role
