@@ -10,8 +10,8 @@ Two ways in, chosen by path (``PathSecurityPolicy``):
   (``SessionSecurityPolicy``).
 
 Both give the same principals, ``tenant:<id>`` and ``tenant:<id>:<role>``;
-permissions come from ACLs on route contexts (``saas.dashboard.contexts``,
-``saas.manage.contexts``). An API key acts with the tenant's ``admin`` role.
+permissions come from the one ACL of the route contexts both doors share
+(``saas.tenancy.contexts``). An API key acts with the tenant's ``admin`` role.
 The login protocol's bearer tokens are checked by its own views.
 """
 
@@ -33,8 +33,9 @@ MANAGE_PATH = "/v1/manage"
 
 
 class Permission(enum.StrEnum):
-    VIEW = "view"
-    MANAGE = "manage"
+    VIEW = "view"  # every member, every API key
+    MANAGE = "manage"  # owners, admins and API keys: change apps, users, webhooks, keys
+    MANAGE_MEMBERS = "manage_members"  # owners only: change members' roles, remove members
 
 
 def _permits(context, principals: list[str], permission) -> bool:

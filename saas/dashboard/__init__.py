@@ -8,14 +8,17 @@ page (``auth``, ``apps``, ``overview``, ``settings``, ``secrets``, ``users``,
 
 from __future__ import annotations
 
-_CONTEXTS = "saas.dashboard.contexts."
+# The route contexts both doors share (saas.tenancy.contexts).
+_CONTEXTS = "saas.tenancy.contexts."
 TENANT = _CONTEXTS + "TenantContext"
-APP = _CONTEXTS + "app_context"
-USER = _CONTEXTS + "user_context"
-API_KEY = _CONTEXTS + "api_key_context"
-MEMBER = _CONTEXTS + "member_context"
-INVITE = _CONTEXTS + "invite_context"
-WEBHOOK = _CONTEXTS + "webhook_context"
+APP = _CONTEXTS + "AppContext"
+SECRET = _CONTEXTS + "SecretContext"
+USER = _CONTEXTS + "UserContext"
+API_KEY = _CONTEXTS + "ApiKeyContext"
+MEMBER = _CONTEXTS + "MemberContext"
+INVITE = _CONTEXTS + "InviteContext"
+WEBHOOK = _CONTEXTS + "WebhookContext"
+DELIVERY = _CONTEXTS + "DeliveryContext"
 _HOOK = "/dashboard/apps/{app_id}/webhooks/{webhook_id}"
 
 # (route name, path, context factory or None)
@@ -32,9 +35,9 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.app.delete", "/dashboard/apps/{app_id}/delete", APP),
     ("dashboard.app.secrets", "/dashboard/apps/{app_id}/secrets", APP),
     ("dashboard.app.reveal", "/dashboard/apps/{app_id}/secrets/reveal", APP),
-    ("dashboard.app.secret.rotate", "/dashboard/apps/{app_id}/secrets/{kind}/rotate", APP),
+    ("dashboard.app.secret.rotate", "/dashboard/apps/{app_id}/secrets/{kind}/rotate", SECRET),
     ("dashboard.app.secret.revoke",
-     "/dashboard/apps/{app_id}/secrets/{kind}/revoke-previous", APP),
+     "/dashboard/apps/{app_id}/secrets/{kind}/revoke-previous", SECRET),
     ("dashboard.app.users", "/dashboard/apps/{app_id}/users", APP),
     ("dashboard.app.user", "/dashboard/apps/{app_id}/users/{user_id}", USER),
     ("dashboard.app.user.disable", "/dashboard/apps/{app_id}/users/{user_id}/disable", USER),
@@ -55,7 +58,7 @@ ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.app.webhook.reveal", _HOOK + "/secret/reveal", WEBHOOK),
     ("dashboard.app.webhook.rotate", _HOOK + "/secret/rotate", WEBHOOK),
     ("dashboard.app.webhook.test", _HOOK + "/test", WEBHOOK),
-    ("dashboard.app.webhook.resend", _HOOK + "/deliveries/{delivery_id}/resend", WEBHOOK),
+    ("dashboard.app.webhook.resend", _HOOK + "/deliveries/{delivery_id}/resend", DELIVERY),
     ("dashboard.keys", "/dashboard/api-keys", TENANT),
     ("dashboard.key.revoke", "/dashboard/api-keys/{key_id}/revoke", API_KEY),
     ("dashboard.members", "/dashboard/members", TENANT),

@@ -7,12 +7,12 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.apps.cache import publish_app
-from saas.apps.services import apps_of_tenant, create_app
+from saas.apps.services import apps_of_tenant
 from saas.apps.validation import InvalidSetting
 from saas.dashboard.app_form import check_each, summary, uri_errors, uri_lines
-from saas.dashboard.common import audit, field
+from saas.dashboard.common import field
 from saas.security import Permission
+from saas.tenancy.apps import allow_private, create_app
 
 
 @view_config(route_name="dashboard.apps", renderer="dashboard/apps.html",
@@ -53,18 +53,14 @@ def app_create(context, request) -> dict | HTTPSeeOther:
         "redirect_uris": field(request, "redirect_uris", 100_000),
         "restart_url": field(request, "restart_url", 2048).strip(),
     }
-    allow_private = request.registry.settings["saas.backchannel.allow_private"]
-    settings, errors = validate_new_app(values, allow_private=allow_private)
+    settings, errors = validate_new_app(values, allow_private=allow_private(request))
     if errors:
         request.response.status_int = 400
         return {"errors": errors, "values": values, "summary": summary(errors)}
     try:
-        app, _secrets = create_app(request.db, request.secret_box, tenant_id=context.tenant_id,
-                                   allow_private=allow_private, **settings)
+        app, _secrets = create_app(request, context.tenant_id, settings)
     except InvalidSetting as exc:  # the endpoint's name stopped resolving meanwhile, say
         request.response.status_int = 400
         return {"errors": {"form": str(exc)}, "values": values, "summary": []}
-    audit(request, context, "app.created", app=app, details={"name": app.name})
-    publish_app(request, app)
     request.session.flash(f"App “{app.name}” created. Reveal its secrets below when you need them.")
     return HTTPSeeOther(request.route_url("dashboard.app.secrets", app_id=app.app_id))

@@ -9,8 +9,8 @@ from pyramid.events import BeforeRender, subscriber
 
 from saas.apps.models import App
 from saas.audit.models import AuditEvent
-from saas.audit.services import record_event
 from saas.security import Permission
+from saas.tenancy.audit import audit as tenant_audit
 
 WRONG_PASSWORD = "That password is not right."
 
@@ -32,13 +32,9 @@ def password_confirmed(request) -> bool:
 
 def audit(request, context, type_: str, *, app: App | None = None,
           details: dict[str, Any] | None = None, **fields: Any) -> AuditEvent:
-    """An audit row for a member's change, in the same transaction as the change."""
-    app = app or getattr(context, "app", None)
-    return record_event(
-        request.db, type_, tenant_id=context.tenant_id,
-        app_id=app.app_id if app is not None else None, request=request,
-        details={"by": request.member.email, **(details or {})}, **fields,
-    )
+    """An audit row for a member's change with no shared service (``saas.tenancy``)."""
+    return tenant_audit(request, type_, tenant_id=context.tenant_id,
+                        app=app or getattr(context, "app", None), details=details, **fields)
 
 
 def no_store(request) -> None:

@@ -7,10 +7,9 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.apikeys.services import create_api_key
+from saas.apikeys.services import create_api_key, keys_of_tenant, revoke_api_key
 from saas.dashboard.common import audit, field, no_store
 from saas.security import Permission
-from saas.tenants.api_keys import keys_of_tenant, revoke_api_key
 
 
 def _page(context, request, **extra: Any) -> dict[str, Any]:

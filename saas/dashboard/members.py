@@ -9,7 +9,6 @@ from pyramid.security import forget
 from pyramid.view import view_config
 
 from saas.dashboard.common import audit, field, no_store
-from saas.dashboard.contexts import MANAGE_MEMBERS
 from saas.security import Permission
 from saas.tenants.invites import INVITE_LIFETIME, create_invite, pending_invites
 from saas.tenants.members import LastOwner, change_role, members_of_tenant, remove_member
@@ -23,7 +22,7 @@ def _page(context, request, **extra: Any) -> dict[str, Any]:
     page = {"members": members_of_tenant(request.db, context.tenant_id),
             "invites": pending_invites(request.db, context.tenant_id),
             "roles": [role.value for role in Role], "me": request.member,
-            "is_owner": bool(request.has_permission(MANAGE_MEMBERS)),
+            "is_owner": bool(request.has_permission(Permission.MANAGE_MEMBERS)),
             "invite_link": None, "errors": {}, "values": {},
             "invite_days": INVITE_LIFETIME.days}
     page.update(extra)
@@ -52,7 +51,7 @@ def invite(context, request) -> dict:
         errors["email"] = "Enter a valid email address."
     if role is None:
         errors["role"] = "Choose owner, admin or viewer."
-    elif role == Role.OWNER and not request.has_permission(MANAGE_MEMBERS):
+    elif role == Role.OWNER and not request.has_permission(Permission.MANAGE_MEMBERS):
         errors["role"] = "Only owners can invite owners."
     if not errors:
         try:
@@ -70,7 +69,7 @@ def invite(context, request) -> dict:
 
 
 @view_config(route_name="dashboard.member.role", renderer="dashboard/members.html",
-             request_method="POST", permission=MANAGE_MEMBERS)
+             request_method="POST", permission=Permission.MANAGE_MEMBERS)
 def member_role(context, request) -> dict | HTTPSeeOther:
     target, role = context.target, _role(request)
     if role is None:
@@ -89,7 +88,7 @@ def member_role(context, request) -> dict | HTTPSeeOther:
 
 
 @view_config(route_name="dashboard.member.remove", renderer="dashboard/members.html",
-             request_method="POST", permission=MANAGE_MEMBERS)
+             request_method="POST", permission=Permission.MANAGE_MEMBERS)
 def member_remove(context, request) -> dict | HTTPSeeOther:
     target = context.target
     try:

@@ -4,22 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.apps.cache import publish_app
 from saas.apps.models import App, SecretKind
-from saas.apps.services import (
-    DEFAULT_GRACE_SECONDS,
-    MAX_GRACE_SECONDS,
-    reveal_secrets,
-    revoke_previous_secret,
-    rotate_secret,
-)
-from saas.dashboard.common import WRONG_PASSWORD, as_utc, audit, field, no_store
+from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
+from saas.dashboard.common import WRONG_PASSWORD, as_utc, field, no_store
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.db import utcnow
 from saas.security import Permission
+from saas.tenancy.apps import reveal_secrets, revoke_previous_secret, rotate_secret
 
 LABELS = {SecretKind.CUSTOM_AUTH: "Custom-auth secret",
           SecretKind.CUSTOM_TOKEN: "Custom-token secret"}
@@ -51,13 +45,6 @@ def _page(context, **extra: Any) -> dict[str, Any]:
     return page
 
 
-def _kind(request) -> SecretKind:
-    try:
-        return SecretKind(request.matchdict["kind"])
-    except ValueError:
-        raise HTTPNotFound() from None
-
-
 @view_config(route_name="dashboard.app.secrets", renderer="dashboard/app_secrets.html",
              request_method="GET", permission=Permission.VIEW)
 def secrets_page(context, request) -> dict:
@@ -70,15 +57,14 @@ def reveal(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
         return _page(context, errors={"reveal": WRONG_PASSWORD})
-    audit(request, context, "secret.revealed")
     no_store(request)
-    return _page(context, revealed=reveal_secrets(context.app, request.secret_box))
+    return _page(context, revealed=reveal_secrets(request, context.app))
 
 
 @view_config(route_name="dashboard.app.secret.rotate", renderer="dashboard/app_secrets.html",
              request_method="POST", permission=Permission.MANAGE)
 def rotate(context, request) -> dict:
-    kind = _kind(request)
+    kind = context.kind
     raw_hours = field(request, "grace_hours", 10).strip() or str(DEFAULT_GRACE_HOURS)
     if not raw_hours.isdigit() or int(raw_hours) > MAX_GRACE_HOURS:
         request.response.status_int = 400
@@ -88,10 +74,7 @@ def rotate(context, request) -> dict:
         request.response.status_int = 401
         return _page(context, errors={kind.value: WRONG_PASSWORD})
     grace_seconds = int(raw_hours) * 3600
-    plaintext = rotate_secret(context.app, kind, request.secret_box, grace_seconds)
-    audit(request, context, "secret.rotated",
-          details={"kind": kind.value, "grace_seconds": grace_seconds})
-    publish_app(request, context.app)
+    plaintext = rotate_secret(request, context.app, kind, grace_seconds)
     no_store(request)
     return _page(context, new_secret={"kind": kind.value, "label": LABELS[kind],
                                       "value": plaintext})
@@ -100,10 +83,8 @@ def rotate(context, request) -> dict:
 @view_config(route_name="dashboard.app.secret.revoke", request_method="POST",
              permission=Permission.MANAGE)
 def revoke_previous(context, request) -> HTTPSeeOther:
-    kind = _kind(request)
-    if revoke_previous_secret(context.app, kind):
-        audit(request, context, "secret.revoked", details={"kind": kind.value})
-        publish_app(request, context.app)
+    kind = context.kind
+    if revoke_previous_secret(request, context.app, kind):
         request.session.flash(f"The previous {LABELS[kind].lower()} no longer verifies.")
     else:
         request.session.flash(f"There was no previous {LABELS[kind].lower()} to revoke.")

@@ -7,13 +7,12 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.apps.cache import publish_app, unpublish_app
 from saas.apps.models import App
-from saas.apps.services import update_app
 from saas.dashboard.app_form import check_each, summary, uri_errors, uri_lines
-from saas.dashboard.common import audit, checked, field
+from saas.dashboard.common import checked, field
 from saas.flows.redirect_uris import restart_link
 from saas.security import Permission
+from saas.tenancy.apps import allow_private, delete_app, update_app
 
 FORM_ROWS = 5
 MAX_FORM_ROWS = 10
@@ -122,19 +121,15 @@ def settings_form(context, request) -> dict:
              request_method="POST", permission=Permission.MANAGE)
 def settings_save(context, request) -> dict | HTTPSeeOther:
     values = _posted_values(request)
-    allow_private = request.registry.settings["saas.backchannel.allow_private"]
-    settings, errors = validate_form(context.app, values, allow_private=allow_private)
+    settings, errors = validate_form(context.app, values,
+                                     allow_private=allow_private(request))
     if errors:
         request.response.status_int = 400
         return _page(context, values, errors)
-    changed = update_app(context.app, settings)
-    if not changed:
-        request.session.flash("Nothing to save: the settings are unchanged.")
-    else:
-        # Names only: a changed value could be sensitive.
-        audit(request, context, "app.updated", details={"fields": sorted(changed)})
-        publish_app(request, context.app)
+    if update_app(request, context.app, settings):
         request.session.flash("Settings saved.")
+    else:
+        request.session.flash("Nothing to save: the settings are unchanged.")
     return HTTPSeeOther(request.route_url("dashboard.app.settings", app_id=context.app.app_id))
 
 
@@ -146,10 +141,7 @@ def app_delete(context, request) -> dict | HTTPSeeOther:
         request.response.status_int = 400
         return _page(context, values_of(app),
                      {"delete": "Type the app id exactly to confirm the deletion."})
-    audit(request, context, "app.deleted", details={"name": app.name})
-    request.db.delete(app)
-    request.db.flush()
-    unpublish_app(request, app.app_id)
+    delete_app(request, app)
     request.session.flash(f"App “{app.name}” ({app.app_id}) deleted.")
     return HTTPSeeOther(request.route_url("dashboard.apps"))
 

@@ -8,15 +8,11 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.dashboard.common import audit, checked
+from saas.dashboard.common import checked
 from saas.pagination import BadCursor
 from saas.security import Permission
-from saas.users.services import (
-    delete_user,
-    list_users,
-    revoke_sessions,
-    set_user_disabled,
-)
+from saas.tenancy.users import delete_user, revoke_sessions, set_disabled
+from saas.users.services import list_users
 
 PAGE_SIZE = 50
 
@@ -68,12 +64,9 @@ def _back(request, context, message: str) -> HTTPSeeOther:
 
 def _set_disabled(context, request, disabled: bool) -> HTTPSeeOther:
     user = context.user
-    if user.disabled == disabled:
+    if not set_disabled(request, context.app, user, disabled):
         state = "disabled" if disabled else "enabled"
         return _back(request, context, f"{user.external_id} is {state} already.")
-    set_user_disabled(request, context.app, user, disabled)
-    audit(request, context, "user.disabled" if disabled else "user.enabled",
-          user_id=user.id, external_id=user.external_id)
     if disabled:
         return _back(request, context, f"{user.external_id} is disabled and signed out.")
     return _back(request, context, f"{user.external_id} can log in again.")
@@ -96,8 +89,6 @@ def user_enable(context, request) -> HTTPSeeOther:
 def user_revoke_sessions(context, request) -> HTTPSeeOther:
     user = context.user
     count = revoke_sessions(request, context.app, user)
-    audit(request, context, "session.revoked", user_id=user.id, external_id=user.external_id,
-          details={"sessions": count})
     noun = "session" if count == 1 else "sessions"
     return _back(request, context, f"Revoked {count} {noun} of {user.external_id}.")
 
@@ -109,7 +100,6 @@ def user_delete(context, request) -> dict | HTTPSeeOther:
     if not checked(request, "confirm"):
         request.response.status_int = 400
         return _user_page(context, "Tick the box to confirm the deletion.")
-    audit(request, context, "user.deleted", user_id=user.id, external_id=user.external_id)
     delete_user(request, context.app, user)
     request.session.flash(f"{user.external_id} deleted. A later login creates the user afresh.")
     return HTTPSeeOther(request.route_url("dashboard.app.users", app_id=context.app.app_id))

@@ -6,33 +6,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
+from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.apps.validation import InvalidSetting
-from saas.dashboard.common import WRONG_PASSWORD, audit, checked, field, no_store
+from saas.dashboard.common import WRONG_PASSWORD, checked, field, no_store
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.pagination import BadCursor
 from saas.security import Permission
-from saas.webhooks.delivery import Policy
-from saas.webhooks.dispatch import kick_after_commit
+from saas.tenancy.apps import allow_private
+from saas.tenancy.webhooks import (
+    create_webhook,
+    delete_webhook,
+    resend_delivery,
+    reveal_webhook_secret,
+    rotate_webhook_secret,
+    send_test_event,
+    update_webhook,
+)
 from saas.webhooks.endpoints import (
-    DEFAULT_GRACE_SECONDS,
     checked_events,
     checked_url,
-    create_endpoint,
     deliveries_page,
-    delivery_of_endpoint,
     endpoints_of_app,
     overdue,
     previous_valid_until,
-    resend,
-    reveal_endpoint_secret,
-    rotate_endpoint_secret,
-    update_endpoint,
 )
 from saas.webhooks.events import EVENT_TYPES
-from saas.webhooks.ping import send_ping
 
 PAGE_SIZE = 20
 EVENT_HINTS = {
@@ -46,17 +46,13 @@ EVENT_HINTS = {
 }
 
 
-def _allow_private(request) -> bool:
-    return request.registry.settings["saas.backchannel.allow_private"]
-
-
 def _form(request) -> tuple[dict[str, Any], dict[str, str], dict[str, Any]]:
     """The posted URL and events: (checked fields, errors, values to show again)."""
     values = {"url": field(request, "url", 2100).strip(),
               "events": [e for e in request.POST.getall("events") if e in EVENT_TYPES]}
     fields, errors = {}, {}
     try:
-        fields["url"] = checked_url(values["url"], allow_private=_allow_private(request))
+        fields["url"] = checked_url(values["url"], allow_private=allow_private(request))
     except InvalidSetting as exc:
         errors["url"] = str(exc)
     try:
@@ -86,15 +82,12 @@ def webhook_create(context, request) -> dict:
     fields, errors, values = _form(request)
     if not errors:
         try:
-            endpoint, secret = create_endpoint(request.db, request.secret_box, context.app,
-                                               fields)
+            endpoint, secret = create_webhook(request, context.app, fields)
         except InvalidSetting as exc:
             errors["url"] = str(exc)
     if errors:
         request.response.status_int = 400
         return _list_page(context, request, errors=errors, values=values)
-    audit(request, context, "webhook.created",
-          details={"webhook_id": str(endpoint.id), "events": endpoint.events})
     no_store(request)
     return _list_page(context, request, new_secret={"endpoint": endpoint, "value": secret})
 
@@ -132,10 +125,6 @@ def _back(request, context, message: str) -> HTTPSeeOther:
     return HTTPSeeOther(_url(request, context))
 
 
-def _audit(request, context, type_: str, **details: Any) -> None:
-    audit(request, context, type_, details={"webhook_id": str(context.endpoint.id), **details})
-
-
 @view_config(route_name="dashboard.app.webhook", renderer="dashboard/webhook.html",
              request_method="GET", permission=Permission.VIEW)
 def webhook_detail(context, request) -> dict:
@@ -149,19 +138,15 @@ def webhook_update(context, request) -> dict | HTTPSeeOther:
     if errors:
         request.response.status_int = 400
         return _detail_page(context, request, errors=errors, values=values)
-    changed = update_endpoint(context.endpoint, fields)
-    if changed:
-        _audit(request, context, "webhook.updated", fields=sorted(changed))
+    changed = update_webhook(request, context.app, context.endpoint, fields)
     return _back(request, context, "Webhook saved." if changed else "Nothing changed.")
 
 
 def _set_enabled(context, request, enabled: bool) -> HTTPSeeOther:
-    if not update_endpoint(context.endpoint, {"enabled": enabled}):
+    if not update_webhook(request, context.app, context.endpoint, {"enabled": enabled}):
         return _back(request, context, f"The webhook is {'enabled' if enabled else 'disabled'}"
                                        " already.")
-    _audit(request, context, "webhook.updated", fields=["enabled"])
     if enabled:
-        kick_after_commit(request)  # deliveries held while it was off resume now
         return _back(request, context, "Webhook enabled; held deliveries resume.")
     return _back(request, context, "Webhook disabled; new events wait until you enable it.")
 
@@ -185,8 +170,7 @@ def webhook_delete(context, request) -> dict | HTTPSeeOther:
         request.response.status_int = 400
         return _detail_page(context, request,
                             errors={"delete": "Tick the box to confirm the deletion."})
-    _audit(request, context, "webhook.deleted")
-    request.db.delete(context.endpoint)
+    delete_webhook(request, context.app, context.endpoint)
     request.session.flash("Webhook deleted, with its delivery log.")
     return HTTPSeeOther(request.route_url("dashboard.app.webhooks", app_id=context.app.app_id))
 
@@ -197,10 +181,9 @@ def webhook_reveal(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
         return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
-    _audit(request, context, "webhook.secret_revealed")
     no_store(request)
     return _detail_page(context, request,
-                        revealed=reveal_endpoint_secret(context.endpoint, request.secret_box))
+                        revealed=reveal_webhook_secret(request, context.app, context.endpoint))
 
 
 @view_config(route_name="dashboard.app.webhook.rotate", renderer="dashboard/webhook.html",
@@ -209,8 +192,7 @@ def webhook_rotate(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
         return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
-    secret = rotate_endpoint_secret(context.endpoint, request.secret_box)
-    _audit(request, context, "webhook.secret_rotated", grace_seconds=DEFAULT_GRACE_SECONDS)
+    secret = rotate_webhook_secret(request, context.app, context.endpoint)
     no_store(request)
     return _detail_page(context, request, new_secret=secret)
 
@@ -219,21 +201,13 @@ def webhook_rotate(context, request) -> dict:
              permission=Permission.MANAGE)
 def webhook_test(context, request) -> HTTPSeeOther:
     """Post a signed ``ping`` now and say how the receiver took it."""
-    outcome = send_ping(context.endpoint, context.app.app_id, request.secret_box,
-                        Policy.from_settings(request.registry.settings))
-    _audit(request, context, "webhook.tested", ok=outcome.result.ok,
-           status_code=outcome.result.status_code)
+    outcome = send_test_event(request, context.app, context.endpoint)
     return _back(request, context, outcome.sentence())
 
 
 @view_config(route_name="dashboard.app.webhook.resend", request_method="POST",
              permission=Permission.MANAGE)
 def webhook_resend(context, request) -> HTTPSeeOther:
-    delivery = delivery_of_endpoint(request.db, context.endpoint,
-                                    request.matchdict["delivery_id"])
-    if delivery is None:
-        raise HTTPNotFound()
-    resend(request, delivery)
-    _audit(request, context, "webhook.resent", delivery_id=str(delivery.id))
+    resend_delivery(request, context.app, context.endpoint, context.delivery)
     note = "" if context.endpoint.enabled else " It goes out once the webhook is enabled."
     return _back(request, context, f"Delivery queued again with the same event id.{note}")

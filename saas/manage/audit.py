@@ -12,7 +12,6 @@ from pyramid.view import view_config
 from saas.audit.models import Outcome
 from saas.audit.queries import MAX_PAGE, csv_stream, event_as_dict, list_events, login_stats
 from saas.diagnostics.attempts import find_attempt
-from saas.manage.contexts import AppScope
 from saas.manage.errors import invalid_cursor, invalid_parameter, not_found
 from saas.manage.params import (
     choice_param,
@@ -24,6 +23,7 @@ from saas.manage.params import (
 )
 from saas.pagination import BadCursor
 from saas.security import Permission
+from saas.tenancy.contexts import AppContext
 
 DEFAULT_PAGE = 100
 # How far back a chart may reach by default, per bucket.
@@ -47,7 +47,7 @@ def filters_of(request) -> dict[str, Any]:
 
 @view_config(route_name="manage.app.audit", request_method="GET", renderer="json",
              permission=Permission.VIEW)
-def events(context: AppScope, request) -> dict[str, Any]:
+def events(context: AppContext, request) -> dict[str, Any]:
     """Newest first."""
     try:
         page, next_cursor = list_events(
@@ -62,7 +62,7 @@ def events(context: AppScope, request) -> dict[str, Any]:
 
 @view_config(route_name="manage.app.audit_csv", request_method="GET",
              permission=Permission.VIEW)
-def events_as_csv(context: AppScope, request) -> Response:
+def events_as_csv(context: AppContext, request) -> Response:
     """Oldest first, the filters of ``events``; cells that a spreadsheet would run
     as formulas are prefixed with ``'``."""
     filters = filters_of(request)
@@ -78,7 +78,7 @@ def events_as_csv(context: AppScope, request) -> Response:
 
 @view_config(route_name="manage.app.stats", request_method="GET", renderer="json",
              permission=Permission.VIEW)
-def stats(context: AppScope, request) -> dict[str, Any]:
+def stats(context: AppContext, request) -> dict[str, Any]:
     """Logins and failures per hour or day since ``since``, failures by reason."""
     bucket = choice_param(request, "bucket", ("hour", "day"), "hour")
     now = dt.datetime.fromtimestamp(request.now, dt.UTC)
@@ -92,7 +92,7 @@ def stats(context: AppScope, request) -> dict[str, Any]:
 
 @view_config(route_name="manage.app.attempt", request_method="GET", renderer="json",
              permission=Permission.VIEW)
-def attempt(context: AppScope, request) -> dict[str, Any]:
+def attempt(context: AppContext, request) -> dict[str, Any]:
     """One login's events grouped by its attempt id, with the time between steps.
     Searched in the last 24 hours, or ±30 minutes around ``around``."""
     found = find_attempt(request.db, context.app.app_id, request.matchdict["attempt_id"],

@@ -13,8 +13,8 @@ from sqlalchemy import func, select, text
 from saas.apikeys.models import ApiKey
 from saas.audit.models import AuditEvent
 from saas.db import utcnow
-from saas.manage.contexts import TenantScope
 from saas.security import PathSecurityPolicy, Permission
+from saas.tenancy.contexts import TenantContext
 from tests.flows import Login
 from tests.functional.test_manage_support import Api, Tenant, make_tenant, served_operations
 
@@ -197,7 +197,7 @@ def test_dashboard_sessions_count_for_nothing_under_v1_manage():
         request = testing.DummyRequest(path=path, member=member, api_key=None)
         assert policy.identity(request) is expected
     request = testing.DummyRequest(path="/v1/manage/apps", member=member, api_key=None)
-    scope = TenantScope.__new__(TenantScope)
+    scope = TenantContext.__new__(TenantContext)
     scope.identity, scope.tenant_id = None, "t1"
     assert not policy.permits(request, scope, Permission.VIEW)
 

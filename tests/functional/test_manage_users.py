@@ -117,7 +117,7 @@ def test_revoke_sessions_ends_every_session_of_the_user(api, tenant, webapp, db)
     db.expire_all()
     event = db.scalar(select(AuditEvent).where(AuditEvent.type == "session.revoked",
                                                AuditEvent.app_id == tenant.app.app_id))
-    assert event.details["count"] == 2 and event.user_id == tenant.user.id
+    assert event.details["sessions"] == 2 and event.user_id == tenant.user.id
     assert event.external_id == "user-1"
 
 

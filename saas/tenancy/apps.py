@@ -1,0 +1,81 @@
+"""A tenant's changes to its apps and their shared secrets, the same through either door.
+
+Each function makes the change, writes its audit row and publishes the app's
+settings to the login path's cache (``saas.apps.cache``), in that order. A
+call that changes nothing records nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from saas.apps import services
+from saas.apps.cache import publish_app, unpublish_app
+from saas.apps.models import App, SecretKind
+from saas.tenancy.audit import audit
+
+
+def allow_private(request) -> bool:
+    """Whether endpoints may resolve to private addresses (development only)."""
+    return request.registry.settings["saas.backchannel.allow_private"]
+
+
+def _audit(request, type_: str, app: App, **kw: Any) -> None:
+    audit(request, type_, tenant_id=app.tenant_id, app=app, **kw)
+
+
+def create_app(request, tenant_id: uuid.UUID, settings: dict[str, Any]
+               ) -> tuple[App, dict[str, str]]:
+    """A new app from checked settings, and its secrets in plain text (shown once).
+
+    Raises ``InvalidSetting`` (nothing written) if the endpoint no longer resolves.
+    """
+    app, secrets = services.create_app(request.db, request.secret_box, tenant_id=tenant_id,
+                                       allow_private=allow_private(request), **settings)
+    _audit(request, "app.created", app, details={"name": app.name})
+    publish_app(request, app)
+    return app, secrets
+
+
+def update_app(request, app: App, settings: dict[str, Any]) -> dict[str, Any]:
+    """Apply checked settings; returns what changed."""
+    changed = services.update_app(app, settings)
+    if changed:
+        # Field names only: a value could be sensitive, and the log is no settings history.
+        _audit(request, "app.updated", app, details={"fields": sorted(changed)})
+        publish_app(request, app)
+    return changed
+
+
+def delete_app(request, app: App) -> None:
+    """Delete the app with everything it owns, and drop it from the cache."""
+    _audit(request, "app.deleted", app, details={"name": app.name})
+    request.db.delete(app)
+    # The delete reaches PostgreSQL (or the request fails) before the cache forgets the app.
+    request.db.flush()
+    unpublish_app(request, app.app_id)
+
+
+def reveal_secrets(request, app: App) -> dict[str, dict[str, Any]]:
+    """Both current secrets; revealing is itself audited."""
+    _audit(request, "secret.revealed", app)
+    return services.reveal_secrets(app, request.secret_box)
+
+
+def rotate_secret(request, app: App, kind: SecretKind, grace_seconds: int) -> str:
+    """A new current secret (plain text, shown once); the old one verifies for the grace."""
+    plaintext = services.rotate_secret(app, kind, request.secret_box, grace_seconds)
+    _audit(request, "secret.rotated", app,
+           details={"kind": kind.value, "grace_seconds": grace_seconds})
+    publish_app(request, app)
+    return plaintext
+
+
+def revoke_previous_secret(request, app: App, kind: SecretKind) -> bool:
+    """Stop the previous secret verifying now; False (nothing recorded) if there was none."""
+    if not services.revoke_previous_secret(app, kind):
+        return False
+    _audit(request, "secret.revoked", app, details={"kind": kind.value})
+    publish_app(request, app)
+    return True
