@@ -62,6 +62,18 @@ class Reason(enum.StrEnum):
     INTERNAL = "internal"
 
 
+class ManageReason(enum.StrEnum):
+    """The management API's own reasons, beside the contract's (docs/management-api.md)."""
+
+    INVALID_API_KEY = "invalid_api_key"  # 401: missing, unknown or revoked key
+    UNKNOWN_FIELDS = "unknown_fields"  # 422: the body names fields that do not exist
+    INVALID_VALUE = "invalid_value"  # 422: a field of the body has a refused value
+    INVALID_BODY = "invalid_body"  # 400: the body is not a JSON object
+    INVALID_PARAMETER = "invalid_parameter"  # 400: a query parameter is malformed
+    INVALID_CURSOR = "invalid_cursor"  # 400: a cursor this API did not make
+    FORBIDDEN = "forbidden"  # 403: the key may not do this (no such case today)
+
+
 class ApiError(Exception):
     """An error answer of the contract: status, RFC 6749 code, reason."""
 

@@ -34,8 +34,7 @@ from webob.compat import cgi_FieldStorage
 from webob.multidict import MultiDict
 from webob.request import PATH_SAFE
 
-from saas.errors import BROWSER_ROUTES, ApiError, Reason, render_error
-from saas.manage.errors import ManageReason
+from saas.errors import BROWSER_ROUTES, ApiError, ManageReason, Reason, render_error
 from saas.security import MANAGE_PATH
 
 # The headers whose values the service reads as text; the others (User-Agent,

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from pyramid.view import exception_view_config, forbidden_view_config
 
-from saas.errors import ApiError, render_error
-from saas.manage.errors import ManageReason, not_found, unauthorized
+from saas.errors import ApiError, ManageReason, render_error
+from saas.manage.errors import not_found, unauthorized
 from saas.security import bearer_value
 from saas.tenancy.contexts import TenantNotFound
 

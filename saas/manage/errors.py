@@ -1,25 +1,12 @@
 """The management API's error answers (docs/protocol.md §7 shape, docs/management-api.md).
 
 Besides the contract's reasons (``not_found``, ``payload_too_large``) the API
-uses its own, listed in :class:`ManageReason`.
+uses its own, listed in :class:`saas.errors.ManageReason`.
 """
 
 from __future__ import annotations
 
-import enum
-
-from saas.errors import ApiError, Reason
-
-
-class ManageReason(enum.StrEnum):
-    INVALID_API_KEY = "invalid_api_key"  # 401: missing, unknown or revoked key
-    UNKNOWN_FIELDS = "unknown_fields"  # 422: the body names fields that do not exist
-    INVALID_VALUE = "invalid_value"  # 422: a field of the body has a refused value
-    INVALID_BODY = "invalid_body"  # 400: the body is not a JSON object
-    INVALID_PARAMETER = "invalid_parameter"  # 400: a query parameter is malformed
-    INVALID_CURSOR = "invalid_cursor"  # 400: a cursor this API did not make
-    FORBIDDEN = "forbidden"  # 403: the key may not do this (no such case today)
-
+from saas.errors import ApiError, ManageReason, Reason
 
 WWW_AUTHENTICATE = 'Bearer realm="bridgekeeper"'
 

@@ -7,9 +7,9 @@ import re
 import uuid
 from typing import Any
 
-from saas.errors import ApiError
+from saas.errors import ApiError, ManageReason
 from saas.flows.request_body import read_params
-from saas.manage.errors import ManageReason, invalid_parameter
+from saas.manage.errors import invalid_parameter
 
 _DIGITS = re.compile(r"[0-9]{1,6}")
 

@@ -1,8 +1,7 @@
 """A tenant's changes to its end users, the same through either door.
 
 Each function makes the change in PostgreSQL and in the login path's Redis
-mirrors, stages its webhook (``saas.users.services``) and writes its audit
-row. A call that changes nothing records nothing.
+mirrors, stages its webhook and writes its audit row. A call that changes nothing records nothing.
 """
 
 from __future__ import annotations
@@ -13,17 +12,27 @@ from saas.apps.models import App
 from saas.tenancy.audit import audit
 from saas.users import services
 from saas.users.models import EndUser
+from saas.webhooks import outbox as webhooks
+from saas.webhooks.models import EventType
 
 
 def _audit(request, type_: str, app: App, user: EndUser, **kw: Any) -> None:
     audit(request, type_, tenant_id=app.tenant_id, app=app, user=user, **kw)
 
 
+def _named(user: EndUser) -> dict[str, Any]:
+    """How a webhook about a tenant's action on a user names them (docs/webhooks.md)."""
+    return {"user_id": str(user.id), "external_id": user.external_id}
+
+
 def set_disabled(request, app: App, user: EndUser, disabled: bool) -> bool:
     """Disable (refuse logins, end sessions) or enable the user; False if it was so already."""
     if user.disabled == disabled:
         return False
-    services.set_user_disabled(request, app, user, disabled)
+    count = services.set_user_disabled(request, app, user, disabled)
+    if disabled:
+        webhooks.stage(request, app, EventType.USER_DISABLED,
+                       {**_named(user), "sessions_revoked": count})
     _audit(request, "user.disabled" if disabled else "user.enabled", app, user)
     return True
 
@@ -31,6 +40,9 @@ def set_disabled(request, app: App, user: EndUser, disabled: bool) -> bool:
 def revoke_sessions(request, app: App, user: EndUser) -> int:
     """End every session of the user; returns how many were live."""
     count = services.revoke_sessions(request, app, user)
+    webhooks.stage(request, app, EventType.SESSION_REVOKED, {
+        **_named(user), "session_id": None, "cause": "revoked_by_tenant",
+        "sessions_revoked": count})
     _audit(request, "session.revoked", app, user, details={"sessions": count})
     return count
 
@@ -38,4 +50,6 @@ def revoke_sessions(request, app: App, user: EndUser) -> int:
 def delete_user(request, app: App, user: EndUser) -> None:
     """Forget the user; a later login creates them afresh."""
     _audit(request, "user.deleted", app, user)
-    services.delete_user(request, app, user)
+    named = _named(user)  # read before the row goes
+    count = services.delete_user(request, app, user)
+    webhooks.stage(request, app, EventType.USER_DELETED, {**named, "sessions_revoked": count})

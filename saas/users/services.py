@@ -20,8 +20,6 @@ from saas.pagination import BadCursor, decode_cursor, encode_cursor
 from saas.users.disabled import set_disabled
 from saas.users.models import EndUser
 from saas.users.pending import pending_key
-from saas.webhooks import outbox as webhooks
-from saas.webhooks.models import EventType
 
 MAX_PAGE = 200
 
@@ -65,33 +63,25 @@ def user_of_app(db: Session, app: App, user_id: str) -> EndUser | None:
     return db.scalar(select(EndUser).where(EndUser.app_id == app.id, EndUser.id == key))
 
 
-def set_user_disabled(request, app: App, user: EndUser, disabled: bool) -> None:
+def set_user_disabled(request, app: App, user: EndUser, disabled: bool) -> int:
+    """Set the flag here and in Redis; disabling ends the user's sessions.
+    Returns how many sessions were live (0 when enabling)."""
     user.disabled = disabled
     set_disabled(request.redis, request.redis_keys, app.app_id, str(user.id), disabled)
     if disabled:
-        count = request.login_sessions.revoke_user(app.app_id, str(user.id))
-        webhooks.stage(request, app, EventType.USER_DISABLED,
-                       _hook_data(user, sessions_revoked=count))
+        return request.login_sessions.revoke_user(app.app_id, str(user.id))
+    return 0
 
 
 def revoke_sessions(request, app: App, user: EndUser) -> int:
-    count = request.login_sessions.revoke_user(app.app_id, str(user.id))
-    webhooks.stage(request, app, EventType.SESSION_REVOKED,
-                   _hook_data(user, session_id=None, cause="revoked_by_tenant",
-                              sessions_revoked=count))
-    return count
+    return request.login_sessions.revoke_user(app.app_id, str(user.id))
 
 
-def delete_user(request, app: App, user: EndUser) -> None:
-    """Forget the user here and in Redis. A later login creates them afresh."""
+def delete_user(request, app: App, user: EndUser) -> int:
+    """Forget the user here and in Redis; returns how many sessions were live.
+    A later login creates them afresh."""
     count = request.login_sessions.revoke_user(app.app_id, str(user.id))
     request.redis.delete(pending_key(request.redis_keys, app.app_id, str(user.id)))
     set_disabled(request.redis, request.redis_keys, app.app_id, str(user.id), False)
-    webhooks.stage(request, app, EventType.USER_DELETED,
-                   _hook_data(user, sessions_revoked=count))
     request.db.delete(user)
-
-
-def _hook_data(user: EndUser, **extra: Any) -> dict[str, Any]:
-    """A webhook's ``data`` for a tenant's action on a user (docs/webhooks.md)."""
-    return {"user_id": str(user.id), "external_id": user.external_id, **extra}
+    return count
