@@ -10,6 +10,7 @@ from __future__ import annotations
 from pyramid.view import view_config
 
 from saas.apps.cache import AppConfig
+from saas.apps.lookup import load_app
 from saas.apps.models import SecretKind
 from saas.errors import ApiError, Reason
 from saas.flows.login import (
@@ -19,13 +20,12 @@ from saas.flows.login import (
     record_login,
     user_id_for,
 )
-from saas.flows.request_body import read_params
-from saas.flows.views import load_app
 from saas.jwt.custom_tokens import verify_custom_token
 from saas.jwt.rules import TokenRejected
 from saas.redis import pipeline
+from saas.request_body import read_params
+from saas.tokens.issue import start_session
 from saas.tokens.sessions import new_sid
-from saas.tokens.views import start_session
 
 FLOW = "custom_token"
 

@@ -19,7 +19,15 @@ from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
 from saas.apps.cache import AppConfig
+from saas.apps.lookup import load_app
 from saas.flows.backchannel_login import BackchannelFailed, ask_tenant
+from saas.flows.entry import (
+    bind_state,
+    check_state_binding,
+    consume_state,
+    parse_authorize,
+    start_attempt,
+)
 from saas.flows.login import (
     LoginFailed,
     client_redirect,
@@ -28,14 +36,6 @@ from saas.flows.login import (
     record_refusal,
 )
 from saas.flows.nonces import state_cookie_name
-from saas.flows.views import (
-    bind_state,
-    check_state_binding,
-    consume_state,
-    load_app,
-    parse_authorize,
-    start_attempt,
-)
 
 FLOW = "hosted"
 DEFAULT_FIELDS = (
