@@ -18,7 +18,7 @@ from saas.audit.models import Outcome
 from saas.dashboard.common import audit, field, no_store
 from saas.diagnostics.backchannel import pretty, run_test_login
 from saas.flows.entry import MAX_DATA_BYTES
-from saas.flows.hosted import MAX_FIELD_CHARS, form_fields
+from saas.flows.hosted_form import MAX_FIELD_CHARS, form_fields
 from saas.request_text import is_text
 from saas.security import Permission
 

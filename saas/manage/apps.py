@@ -26,6 +26,7 @@ from saas.manage.changes import audit
 from saas.manage.contexts import AppScope, TenantScope
 from saas.manage.errors import invalid_value, unknown_fields
 from saas.manage.params import json_body
+from saas.manage.responses import no_store
 from saas.security import Permission
 
 
@@ -38,11 +39,6 @@ def checked(request, body: dict[str, Any]) -> dict[str, Any]:
         raise unknown_fields(exc.names) from exc
     except InvalidSetting as exc:
         raise invalid_value(str(exc)) from exc
-
-
-def no_store(request) -> None:
-    request.response.headers["Cache-Control"] = "no-store"
-    request.response.headers["Pragma"] = "no-cache"
 
 
 @view_config(route_name="manage.apps", request_method="POST", renderer="json",

@@ -20,11 +20,11 @@ from saas.apps.services import (
     rotate_secret,
 )
 from saas.clock import iso_utc
-from saas.manage.apps import no_store
 from saas.manage.changes import audit
 from saas.manage.contexts import AppScope, SecretScope
 from saas.manage.errors import invalid_value, unknown_fields
 from saas.manage.params import json_body
+from saas.manage.responses import no_store
 from saas.security import Permission
 
 
