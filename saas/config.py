@@ -150,7 +150,6 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     settings.setdefault("jinja2.autoescape", "true")
 
     config = Configurator(settings=settings)
-    config.include("pyramid_services")
     config.include("pyramid_retry")
     config.include("pyramid_tm")
     config.include("pyramid_jinja2")
@@ -178,6 +177,6 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".manage")
     config.include(".sdk")
     config.add_static_view("static", "saas:static", cache_max_age=3600)
-    config.scan(ignore=["saas.cli", "saas.tests"])
+    config.scan(ignore=["saas.cli"])
     config.commit()
     return config

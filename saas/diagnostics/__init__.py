@@ -1,4 +1,4 @@
-"""Developer diagnostics (issue #10): the token debugger, the test login and
+"""Developer diagnostics: the token debugger, the test login and
 per-attempt views of the audit log. Nothing here consumes a state, a token or
 a code, issues anything, or writes end users: it reads, and explains.
 

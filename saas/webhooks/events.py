@@ -32,7 +32,6 @@ SESSION_CAUSES: dict[str, str] = {
     "token.refresh_reuse_detected": "refresh_token_reused",
     "token.code_reuse_detected": "code_reused",
 }
-USER_TYPES = (EventType.USER_CREATED, EventType.USER_UPDATED)
 
 
 def user_event_id(user_id: str, version_ms: int) -> uuid.UUID:
