@@ -15,7 +15,7 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.settings import asbool
 
-from saas.ratelimit import proxy_list
+from saas.client_ip import proxy_list
 
 
 class ConfigurationError(RuntimeError):

@@ -7,8 +7,9 @@ belongs to the apps package rather than to either of them.
 from __future__ import annotations
 
 from saas.apps.cache import AppConfig
+from saas.client_ip import client_ip
 from saas.errors import ApiError, Reason
-from saas.ratelimit import client_ip, enforce
+from saas.ratelimit import enforce
 
 
 def load_app(request, *, rate_limited: bool = False) -> AppConfig:
