@@ -176,6 +176,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".dashboard")
     config.include(".manage")
     config.include(".sdk")
+    config.include(".cors")
     config.add_static_view("static", "saas:static", cache_max_age=3600)
     config.scan(ignore=["saas.cli"])
     config.commit()
