@@ -161,7 +161,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".crypto")
     config.include(".db")
     config.include(".redis")
-    config.include(".sessions")
+    config.include(".dashboard_sessions")
     config.include(".security")
     config.include(".clock")
     config.include(".ratelimit")
