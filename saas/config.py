@@ -169,7 +169,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".apps.cache")
     config.include(".flows.nonces")
     config.include(".users.pending")
-    config.include(".tokens.sessions")
+    config.include(".tokens.login_sessions")
     config.include(".tokens.access")
     config.include(".sync.embedded")
     config.include(".routes")

@@ -24,7 +24,7 @@ from saas.jwt.rules import TokenRejected
 from saas.redis import pipeline
 from saas.request_body import read_params
 from saas.tokens.issue import start_session
-from saas.tokens.sessions import new_sid
+from saas.tokens.login_sessions import new_sid
 
 
 @view_config(route_name="flows.custom_token", request_method="POST", renderer="json",

@@ -22,7 +22,7 @@ from saas.flows.refusals import feature_disabled
 from saas.redis import pipeline
 from saas.request_body import read_params
 from saas.tokens.issue import start_session
-from saas.tokens.sessions import new_sid
+from saas.tokens.login_sessions import new_sid
 
 FLOW = "inapp"
 

@@ -28,7 +28,7 @@ from saas.jwt.rules import TokenRejected
 from saas.jwt.tenant_tokens import verify_tenant_token
 from saas.redis import pipeline
 from saas.sync.versions import field_version
-from saas.tokens.sessions import new_sid
+from saas.tokens.login_sessions import new_sid
 from saas.users.disabled import disabled_key
 from saas.users.models import end_user_id
 
