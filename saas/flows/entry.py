@@ -19,7 +19,6 @@ from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.crypto import constant_time_equals
 from saas.errors import ApiError, Reason
-from saas.events import append_event, audit_from_request
 from saas.flows.hosts import host_mismatch, request_host
 from saas.flows.login import record_failure
 from saas.flows.nonces import (
@@ -31,6 +30,7 @@ from saas.flows.nonces import (
 )
 from saas.flows.redirect_uris import redirect_uri_allowed, restart_link, with_query
 from saas.jwt.hs256 import sign_request_token
+from saas.login_events import append_event, audit_from_request
 from saas.pkce import valid_challenge
 from saas.redis import pipeline
 from saas.request_text import is_text, query_params

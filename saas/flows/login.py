@@ -22,10 +22,10 @@ from typing import Any
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.errors import Reason
-from saas.events import UserUpsert, append_event, audit_from_request
 from saas.flows.redirect_uris import with_query
 from saas.jwt.rules import TokenRejected
 from saas.jwt.tenant_tokens import verify_tenant_token
+from saas.login_events import UserUpsert, append_event, audit_from_request
 from saas.redis import pipeline
 from saas.sync.versions import field_version
 from saas.tokens.login_sessions import new_sid

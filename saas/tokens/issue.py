@@ -13,7 +13,7 @@ import orjson
 from pyramid.response import Response
 
 from saas.apps.cache import AppConfig
-from saas.events import append_event, audit_from_request
+from saas.login_events import append_event, audit_from_request
 from saas.redis import pipeline
 
 

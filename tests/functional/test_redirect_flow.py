@@ -386,7 +386,7 @@ def test_disabled_user_is_refused(webapp, login_app, registry):
 
 
 def test_login_appends_one_event_without_secrets_or_tokens(webapp, login_app, registry):
-    from saas.events import STREAM
+    from saas.login_events import STREAM
 
     client, keys = registry["saas.redis"], registry["saas.redis_keys"]
     stream = keys.global_(STREAM)
