@@ -3,7 +3,7 @@
 Every dashboard route is declared here; the views live in one module per
 page (``auth``, ``apps``, ``overview``, ``settings``, ``secrets``, ``users``,
 ``audit``, ``webhooks``, ``keys``, ``members``, ``invites``; the diagnostics pages in
-``debugger``, ``test_login`` and ``attempts``).
+``debugger``, ``trial_login`` and ``attempts``).
 """
 
 from __future__ import annotations
