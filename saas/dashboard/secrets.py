@@ -16,7 +16,7 @@ from saas.apps.services import (
     revoke_previous_secret,
     rotate_secret,
 )
-from saas.dashboard.common import WRONG_PASSWORD, as_utc, audit, field, no_store
+from saas.dashboard.common import WRONG_PASSWORD, audit, field, no_store
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.db import utcnow
 from saas.security import Permission
@@ -35,10 +35,10 @@ def secret_rows(app: App) -> list[dict[str, Any]]:
     rows = []
     for kind in SecretKind:
         secret = app.secret(kind)
-        valid_until = as_utc(secret.previous_valid_until)
+        valid_until = secret.previous_valid_until
         live = bool(secret.previous_ciphertext) and valid_until is not None and valid_until > now
         rows.append({"kind": kind.value, "label": LABELS[kind], "use": USES[kind],
-                     "rotated_at": as_utc(secret.rotated_at),
+                     "rotated_at": secret.rotated_at,
                      "previous_valid_until": valid_until if live else None})
     return rows
 
