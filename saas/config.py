@@ -173,8 +173,6 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".tokens.access")
     config.include(".sync.embedded")
     config.include(".routes")
-    config.include(".dashboard")
-    config.include(".manage")
     config.include(".sdk")
     config.include(".cors")
     config.add_static_view("static", "saas:static", cache_max_age=3600)

@@ -64,5 +64,4 @@ def sdk_script(request) -> Response:
 def includeme(config) -> None:
     # Imperative on purpose: config.scan() sees this module in every configuration.
     config.registry["saas.sdk_script"] = load_script()
-    config.add_route("sdk.script", "/v1/sdk.js")
     config.add_view(sdk_script, route_name="sdk.script", request_method="GET")
