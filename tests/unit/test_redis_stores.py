@@ -12,7 +12,7 @@ from saas.clock import Clock
 from saas.errors import Reason
 from saas.flows.nonces import NonceStore, StateError
 from saas.sync.versions import field_version
-from saas.tokens import sessions as sessions_module
+from saas.tokens import login_sessions as sessions_module
 from saas.tokens.login_sessions import SessionStore, new_sid
 from saas.users.pending import PendingMerges
 
