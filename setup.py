@@ -6,7 +6,6 @@ requires = [
     "pyramid==2.1",
     "pyramid_tm==2.6",
     "pyramid_retry==2.1.1",
-    "pyramid_services==2.2",
     "pyramid_jinja2==2.10.1",
     "zope.sqlalchemy==4.1",
     "transaction==5.1",

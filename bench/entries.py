@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from saas.events import AuditRecord, UserUpsert, encode_event
+from saas.login_events import AuditRecord, UserUpsert, encode_event
 from saas.users.models import end_user_id
 
 

@@ -31,7 +31,7 @@ from saas.flows.nonces import _CONSUME
 from saas.ratelimit import _BUCKETS
 from saas.redis import pipeline as lean_pipeline
 from saas.redis import redis_from_url
-from saas.tokens.sessions import _CREATE, _ROTATE_AND_READ
+from saas.tokens.login_sessions import _CREATE, _ROTATE_AND_READ
 from saas.users.pending import _MERGE
 
 

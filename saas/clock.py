@@ -19,17 +19,15 @@ def from_ms(ms: int) -> dt.datetime:
 
 
 def to_ms(value: dt.datetime | None) -> int | None:
-    """An aware (or naive UTC, as SQLite returns) datetime to epoch milliseconds."""
+    """An aware datetime (``saas.db.UTCDateTime`` reads them so) to epoch milliseconds."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
     return (value - EPOCH) // MILLISECOND
 
 
 def iso_utc(value: dt.datetime | None) -> str | None:
     """A time as the APIs show it: ISO 8601 in UTC with its offset (``+00:00``),
-    to the millisecond; a naive time (SQLite's) is UTC."""
+    to the millisecond."""
     return from_ms(to_ms(value)).isoformat() if value is not None else None
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.settings import asbool
 
-from saas.ratelimit import proxy_list
+from saas.client_ip import proxy_list
 
 
 class ConfigurationError(RuntimeError):
@@ -150,7 +150,6 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     settings.setdefault("jinja2.autoescape", "true")
 
     config = Configurator(settings=settings)
-    config.include("pyramid_services")
     config.include("pyramid_retry")
     config.include("pyramid_tm")
     config.include("pyramid_jinja2")
@@ -163,7 +162,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".db")
     config.include(".redis")
     config.include(".tasks")
-    config.include(".sessions")
+    config.include(".dashboard_sessions")
     config.include(".security")
     config.include(".clock")
     config.include(".ratelimit")
@@ -171,14 +170,13 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".apps.cache")
     config.include(".flows.nonces")
     config.include(".users.pending")
-    config.include(".tokens.sessions")
+    config.include(".tokens.login_sessions")
     config.include(".tokens.access")
     config.include(".sync.embedded")
     config.include(".routes")
-    config.include(".dashboard")
-    config.include(".manage")
     config.include(".sdk")
+    config.include(".cors")
     config.add_static_view("static", "saas:static", cache_max_age=3600)
-    config.scan(ignore=["saas.cli", "saas.tests"])
+    config.scan(ignore=["saas.cli"])
     config.commit()
     return config

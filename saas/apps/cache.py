@@ -108,8 +108,6 @@ def _decrypt(box: SecretBox, ciphertext: str) -> str:
 def _epoch(value: dt.datetime | None) -> float | None:
     if value is None:
         return None
-    if value.tzinfo is None:  # SQLite drops the zone; we always store UTC
-        value = value.replace(tzinfo=dt.UTC)
     return value.timestamp()
 
 

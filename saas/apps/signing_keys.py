@@ -34,7 +34,3 @@ def new_signing_key(box: SecretBox) -> SigningKey:
         serialization.NoEncryption(),
     ).decode("ascii")
     return SigningKey(kid=kid, private_key_ciphertext=box.encrypt(pem), public_jwk=jwk)
-
-
-def private_key_pem(key: SigningKey, box: SecretBox) -> str:
-    return box.decrypt(key.private_key_ciphertext)

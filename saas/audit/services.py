@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from saas.audit.models import AuditEvent, Outcome
-from saas.ratelimit import client_ip
+from saas.client_ip import client_ip
 
 # Details must never carry these, whatever a caller passes.
 _FORBIDDEN_DETAIL_KEYS = frozenset(

@@ -11,7 +11,6 @@ query carries the login data; neither is the body, which may echo it.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
 import ssl
@@ -27,15 +26,23 @@ from saas.backchannel.addresses import (
     bounded_resolver,
     vet_endpoint,
 )
+from saas.backchannel.wire import (
+    RECV_SIZE,
+    DeadlineExceeded,
+    MalformedResponse,
+    connect,
+    parse_head,
+    read_head,
+    recv,
+    remaining,
+)
 
 log = logging.getLogger(__name__)
 
 TOTAL_DEADLINE = 5.0
 MAX_BODY = 64 * 1024
-MAX_HEAD = 16 * 1024
 USER_AGENT = "Bridgekeeper-Backchannel/1"
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
-_RECV_SIZE = 8192
 
 
 @dataclass(frozen=True)
@@ -67,26 +74,6 @@ def unreachable_description(verdict: Verdict) -> str:
     return UNREACHABLE_CAUSES.get(verdict.cause or "", UNREACHABLE_CAUSES["network"])
 
 
-class _Deadline(TimeoutError):
-    """The total deadline passed."""
-
-
-class _Malformed(Exception):
-    """The tenant answered something that is not an HTTP/1.x response."""
-
-
-def _remaining(deadline_at: float) -> float:
-    left = deadline_at - time.monotonic()
-    if left <= 0:
-        raise _Deadline("deadline exceeded")
-    return left
-
-
-def _tls_context() -> ssl.SSLContext:
-    """Certificate and host name verification with the system's trust store."""
-    return ssl.create_default_context()
-
-
 def with_params(endpoint: str, params: dict[str, str]) -> str:
     """Append ``params`` to the endpoint's query (``&`` when it already has one)."""
     if not params:
@@ -97,64 +84,6 @@ def with_params(endpoint: str, params: dict[str, str]) -> str:
     return f"{endpoint}{'' if endpoint.endswith(('?', '&')) else '&'}{encoded}"
 
 
-def _connect(endpoint: VettedEndpoint, deadline_at: float) -> socket.socket:
-    """A connected (and, for https, verified TLS) socket to the vetted address."""
-    family = socket.AF_INET6 if ipaddress.ip_address(endpoint.address).version == 6 \
-        else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.settimeout(_remaining(deadline_at))
-        sock.connect((endpoint.address, endpoint.port))
-        if endpoint.scheme == "https":
-            tls = _tls_context().wrap_socket(sock, server_hostname=endpoint.host,
-                                             do_handshake_on_connect=False)
-            sock = tls
-            tls.settimeout(_remaining(deadline_at))
-            tls.do_handshake()
-        return sock
-    except BaseException:
-        sock.close()
-        raise
-
-
-def _recv(sock: socket.socket, deadline_at: float, size: int = _RECV_SIZE) -> bytes:
-    sock.settimeout(_remaining(deadline_at))
-    return sock.recv(size)
-
-
-def _read_head(sock: socket.socket, deadline_at: float) -> tuple[bytes, bytes]:
-    """Status line and headers, and whatever body bytes came with them."""
-    buf = b""
-    while True:
-        for marker in (b"\r\n\r\n", b"\n\n"):
-            index = buf.find(marker)
-            if index >= 0:
-                return buf[:index], buf[index + len(marker):]
-        if len(buf) > MAX_HEAD:
-            raise _Malformed("response headers too large")
-        chunk = _recv(sock, deadline_at)
-        if not chunk:
-            raise ConnectionResetError("closed before the response headers" if buf
-                                       else "closed without a response")
-        buf += chunk
-
-
-def _parse_head(head: bytes) -> tuple[int, dict[str, list[str]]]:
-    lines = head.decode("latin-1").replace("\r\n", "\n").split("\n")
-    version, _, rest = lines[0].partition(" ")
-    code = rest[:3]
-    if version not in ("HTTP/1.0", "HTTP/1.1") or not (code.isascii() and code.isdigit()) \
-            or rest[3:4] not in ("", " "):
-        raise _Malformed("not an HTTP/1.x status line")
-    headers: dict[str, list[str]] = {}
-    for line in lines[1:]:
-        name, colon, value = line.partition(":")
-        if not colon or not name or name != name.strip():
-            raise _Malformed("malformed header line")
-        headers.setdefault(name.lower(), []).append(value.strip())
-    return int(code), headers
-
-
 def _read_body(sock: socket.socket, deadline_at: float, already: int,
                headers: dict[str, list[str]]) -> tuple[int, bool]:
     """Drain at most ``MAX_BODY`` bytes; returns (bytes read, capped)."""
@@ -163,14 +92,14 @@ def _read_body(sock: socket.socket, deadline_at: float, already: int,
     total = already
     try:
         while total < MAX_BODY and (expected is None or total < expected):
-            chunk = _recv(sock, deadline_at, min(_RECV_SIZE, MAX_BODY - total))
+            chunk = recv(sock, deadline_at, min(RECV_SIZE, MAX_BODY - total))
             if not chunk:
                 break
             total += len(chunk)
             if chunk.endswith(b"0\r\n\r\n") and "chunked" in ",".join(
                     headers.get("transfer-encoding", [])).lower():
                 break
-    except (OSError, _Deadline):
+    except (OSError, DeadlineExceeded):
         pass  # the verdict is in the headers; a slow or cut body does not change it
     return min(total, MAX_BODY), total >= MAX_BODY and (expected is None or expected > MAX_BODY)
 
@@ -182,12 +111,12 @@ def _exchange(endpoint: VettedEndpoint, deadline_at: float) -> tuple[int, dict, 
                f"User-Agent: {USER_AGENT}\r\n"
                "Accept: */*\r\n"
                "Connection: close\r\n\r\n").encode("ascii")
-    sock = _connect(endpoint, deadline_at)
+    sock = connect(endpoint, deadline_at)
     try:
-        sock.settimeout(_remaining(deadline_at))
+        sock.settimeout(remaining(deadline_at))
         sock.sendall(request)
-        head, early = _read_head(sock, deadline_at)
-        status, headers = _parse_head(head)
+        head, early = read_head(sock, deadline_at)
+        status, headers = parse_head(head)
         if status < 200 or status in (204, 304):
             read, capped = 0, False
         else:
@@ -202,7 +131,7 @@ def _single(query: dict[str, list[str]], name: str) -> str | None:
     if values is None:
         return None
     if len(values) > 1:
-        raise _Malformed(f"duplicate {name} parameter in Location")
+        raise MalformedResponse(f"duplicate {name} parameter in Location")
     return values[0]
 
 
@@ -221,7 +150,7 @@ def _verdict(status: int, headers: dict[str, list[str]], detail: str) -> Verdict
     try:
         error, token, state = (_single(query, n) for n in ("error", "token", "state"))
         description = _single(query, "error_description")
-    except _Malformed as exc:
+    except MalformedResponse as exc:
         return Verdict("error", status=status, detail=f"{detail}, {exc}")
     if error is not None:
         kind = "denied" if error == "access_denied" else "error"
@@ -259,8 +188,8 @@ def _call(endpoint: str, params: dict[str, str], allow_private: bool, deadline_a
     try:
         url = with_params(endpoint, params)
         vetted = vet_endpoint(url, allow_private=allow_private,
-                              resolve=bounded_resolver(resolve, _remaining(deadline_at)))
-    except _Deadline:
+                              resolve=bounded_resolver(resolve, remaining(deadline_at)))
+    except DeadlineExceeded:
         return Verdict("unreachable", detail="deadline exceeded before the call",
                        cause="timeout")
     except EndpointUnresolvable as exc:
@@ -269,12 +198,12 @@ def _call(endpoint: str, params: dict[str, str], allow_private: bool, deadline_a
         return Verdict("error", detail=f"endpoint refused: {exc}")
     try:
         status, headers, detail = _exchange(vetted, deadline_at)
-    except _Malformed as exc:
+    except MalformedResponse as exc:
         return Verdict("error", detail=f"malformed response: {exc}")
     except ssl.SSLError as exc:  # includes certificate and host name verification
         return Verdict("unreachable", detail=f"tls: {exc.reason or type(exc).__name__}",
                        cause="tls")
-    except (_Deadline, TimeoutError):
+    except (DeadlineExceeded, TimeoutError):
         return Verdict("unreachable", detail="deadline exceeded", cause="timeout")
     except OSError as exc:
         return Verdict("unreachable", detail=f"{type(exc).__name__}: {exc.strerror or exc}"[:200],

@@ -13,7 +13,6 @@ from pyramid.view import view_config
 
 from saas.audit.models import Outcome
 from saas.audit.queries import csv_stream, list_events
-from saas.dashboard.common import as_utc as utc
 from saas.diagnostics.attempts import attempts_for_filters
 from saas.pagination import BadCursor
 from saas.security import Permission
@@ -90,7 +89,7 @@ def audit_log(context, request) -> dict:
         "view": view, "attempts": attempts,
         "attempt_url": lambda event: request.route_url(
             "dashboard.app.attempt", app_id=app_id, attempt_id=event.details["attempt_id"],
-            _query={"at": utc(event.at).isoformat()}),
+            _query={"at": event.at.isoformat()}),
         "events": events, "cursor": cursor, "types": types, "details": _details,
         "first_url": request.route_url("dashboard.app.audit", app_id=app_id, _query=active),
         "next_url": request.route_url("dashboard.app.audit", app_id=app_id,

@@ -10,9 +10,10 @@ from pyramid.view import forbidden_view_config, view_config
 
 from saas.audit.models import Outcome
 from saas.audit.services import record_event
+from saas.client_ip import client_ip
 from saas.dashboard.common import field
 from saas.passwords import password_problem
-from saas.ratelimit import Decision, client_ip
+from saas.ratelimit import Decision
 from saas.security import Permission
 from saas.tenants.services import (
     EmailTaken,

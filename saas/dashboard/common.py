@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from pyramid.events import BeforeRender, subscriber
@@ -42,15 +41,6 @@ def no_store(request) -> None:
     request.response.headers["Cache-Control"] = "no-store"
 
 
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """An aware UTC time (SQLite hands back naive UTC times)."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
 @subscriber(BeforeRender)
 def dashboard_globals(event) -> None:
     """What every dashboard template may ask: may this member change things?"""
@@ -62,4 +52,3 @@ def dashboard_globals(event) -> None:
     context = getattr(request, "context", None)
     event.setdefault("can_manage", context is not None
                      and bool(request.has_permission(Permission.MANAGE, context)))
-    event.setdefault("utc", as_utc)

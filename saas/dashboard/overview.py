@@ -10,8 +10,8 @@ from pyramid.view import view_config
 from saas.apps.models import App
 from saas.audit.queries import login_stats
 from saas.dashboard.charts import DEFAULT_RANGE, RANGES, login_chart, reason_bars
-from saas.flows.pkce import s256
 from saas.flows.redirect_uris import with_query
+from saas.pkce import s256
 from saas.security import Permission
 
 

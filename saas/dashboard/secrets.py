@@ -9,7 +9,7 @@ from pyramid.view import view_config
 
 from saas.apps.models import App, SecretKind
 from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
-from saas.dashboard.common import WRONG_PASSWORD, as_utc, field, no_store
+from saas.dashboard.common import WRONG_PASSWORD, field, no_store
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.db import utcnow
 from saas.security import Permission
@@ -29,10 +29,10 @@ def secret_rows(app: App) -> list[dict[str, Any]]:
     rows = []
     for kind in SecretKind:
         secret = app.secret(kind)
-        valid_until = as_utc(secret.previous_valid_until)
+        valid_until = secret.previous_valid_until
         live = bool(secret.previous_ciphertext) and valid_until is not None and valid_until > now
         rows.append({"kind": kind.value, "label": LABELS[kind], "use": USES[kind],
-                     "rotated_at": as_utc(secret.rotated_at),
+                     "rotated_at": secret.rotated_at,
                      "previous_valid_until": valid_until if live else None})
     return rows
 

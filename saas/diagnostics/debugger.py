@@ -30,9 +30,9 @@ from typing import Any
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.errors import Reason
+from saas.flows.entry import MAX_TOKEN_CHARS
 from saas.flows.login import user_id_for
 from saas.flows.nonces import state_app_id
-from saas.flows.views import MAX_TOKEN_CHARS
 from saas.jwt.codec import b64url_decode_lenient
 from saas.jwt.custom_tokens import CUSTOM_TOKEN_RULES, custom_claims, custom_token
 from saas.jwt.hs256 import Secret

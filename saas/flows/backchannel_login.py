@@ -17,8 +17,8 @@ from saas.apps.cache import AppConfig
 from saas.backchannel.client import call_tenant, unreachable_description
 from saas.crypto import constant_time_equals
 from saas.errors import Reason
+from saas.flows.entry import tenant_request
 from saas.flows.login import AcceptedUser, LoginFailed, accept_tenant_token
-from saas.flows.views import tenant_request
 
 # Where each failure of the tenant leads (error code for the client, HTTP status
 # for JSON callers).

@@ -9,41 +9,22 @@ from __future__ import annotations
 
 from pyramid.view import view_config
 
-from saas.apps.cache import AppConfig
+from saas.apps.lookup import load_app
 from saas.apps.models import SecretKind
 from saas.errors import ApiError, Reason
 from saas.flows.login import (
     AcceptedUser,
     claim_first_use,
-    record_failure,
     record_login,
     user_id_for,
 )
-from saas.flows.request_body import read_params
-from saas.flows.views import load_app
+from saas.flows.refusals import FLOW, feature_disabled, refused
 from saas.jwt.custom_tokens import verify_custom_token
 from saas.jwt.rules import TokenRejected
 from saas.redis import pipeline
-from saas.tokens.sessions import new_sid
-from saas.tokens.views import start_session
-
-FLOW = "custom_token"
-
-
-def _refused(request, app: AppConfig, reason: str, status: int = 400,
-             error: str = "invalid_grant", description: str = "",
-             user: AcceptedUser | None = None) -> ApiError:
-    """The refusal's audit record (with the user when known) and its error."""
-    record_failure(request, app, reason, {"flow": FLOW}, type_="custom_token.failed",
-                   user_id=user.user_id if user else None,
-                   external_id=user.external_id if user else None)
-    return ApiError(status, error, reason, description or reason.replace("_", " "),
-                    headers={"Cache-Control": "no-store"})
-
-
-def feature_disabled(request, app: AppConfig, what: str) -> ApiError:
-    return _refused(request, app, Reason.FEATURE_DISABLED, 403, "unauthorized_client",
-                    f"{what} is not enabled for this app")
+from saas.request_body import read_params
+from saas.tokens.issue import start_session
+from saas.tokens.login_sessions import new_sid
 
 
 @view_config(route_name="flows.custom_token", request_method="POST", renderer="json",
@@ -55,25 +36,25 @@ def custom_token_login(request):
     try:
         params = read_params(request, allow_form=False)
     except ApiError as exc:
-        raise _refused(request, app, exc.reason, exc.status, "invalid_request") from exc
+        raise refused(request, app, exc.reason, exc.status, "invalid_request") from exc
     token = params.get("token")
     if not isinstance(token, str) or not token.strip():
-        raise _refused(request, app, Reason.TOKEN_MISSING, error="invalid_request")
+        raise refused(request, app, Reason.TOKEN_MISSING, error="invalid_request")
     now = request.now
     try:
         claims = verify_custom_token(
             token, secrets=app.secret_candidates(SecretKind.CUSTOM_TOKEN, request.secret_box,
                                                  now), now=int(now))
     except TokenRejected as exc:
-        raise _refused(request, app, exc.reason) from exc
+        raise refused(request, app, exc.reason) from exc
     user = AcceptedUser(user_id_for(app, claims.sub), claims.sub, claims.custom, claims.profile,
                         {"previous_secret": claims.used_previous_secret})
     first_use, disabled = claim_first_use(request, app, claims.replay_key, claims.replay_ttl,
                                           user.user_id)
     if not first_use:
-        raise _refused(request, app, Reason.TOKEN_REPLAYED)
+        raise refused(request, app, Reason.TOKEN_REPLAYED)
     if disabled:
-        raise _refused(request, app, Reason.USER_DISABLED, user=user)
+        raise refused(request, app, Reason.USER_DISABLED, user=user)
     # The login's event and the session go out together: one round trip.
     pipe = pipeline(request.redis)
     record_login(request, app, user, "custom_token.succeeded", {"flow": FLOW}, pipe=pipe)

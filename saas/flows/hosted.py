@@ -12,14 +12,21 @@ neither read the state nor set the cookie, so a cross-site POST is refused.
 
 from __future__ import annotations
 
-import re
-
 from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
 from pyramid.renderers import render_to_response
 from pyramid.view import view_config
 
 from saas.apps.cache import AppConfig
+from saas.apps.lookup import load_app
 from saas.flows.backchannel_login import BackchannelFailed, ask_tenant
+from saas.flows.entry import (
+    bind_state,
+    check_state_binding,
+    consume_state,
+    parse_authorize,
+    start_attempt,
+)
+from saas.flows.hosted_form import MAX_FIELD_CHARS, form_fields
 from saas.flows.login import (
     LoginFailed,
     client_redirect,
@@ -28,39 +35,10 @@ from saas.flows.login import (
     record_refusal,
 )
 from saas.flows.nonces import state_cookie_name
-from saas.flows.views import (
-    bind_state,
-    check_state_binding,
-    consume_state,
-    load_app,
-    parse_authorize,
-    start_attempt,
-)
 
 FLOW = "hosted"
-DEFAULT_FIELDS = (
-    {"name": "id", "label": "User ID", "type": "text"},
-    {"name": "passphrase", "label": "Passphrase", "type": "password"},
-)
-FIELD_TYPES = {"text", "password", "email", "tel", "number"}
-_FIELD_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-MAX_FIELD_CHARS = 1024
 SIGN_IN_FAILED = "Sign-in failed. Check your details and try again."
 UNAVAILABLE = "Signing in is not possible right now. Please try again in a moment."
-
-
-def form_fields(app: AppConfig) -> list[dict[str, str]]:
-    """The app's fields, or the protocol's defaults (``id``, ``passphrase``)."""
-    configured = (app.hosted_form or {}).get("fields") or DEFAULT_FIELDS
-    fields = []
-    for field in configured:
-        name = str(field.get("name", ""))
-        if not _FIELD_NAME.fullmatch(name) or name == "state":
-            continue
-        kind = field.get("type", "text")
-        fields.append({"name": name, "label": str(field.get("label") or name)[:100],
-                       "type": kind if kind in FIELD_TYPES else "text"})
-    return fields or list(DEFAULT_FIELDS)
 
 
 def form_path(app: AppConfig) -> str:

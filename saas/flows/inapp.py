@@ -13,15 +13,16 @@ import uuid
 
 from pyramid.view import view_config
 
+from saas.apps.lookup import load_app
 from saas.errors import ApiError, Reason
 from saas.flows.backchannel_login import BackchannelFailed, ask_tenant, new_backchannel_state
-from saas.flows.custom_token import feature_disabled
+from saas.flows.entry import MAX_DATA_BYTES
 from saas.flows.login import LoginFailed, record_login, record_refusal
-from saas.flows.request_body import read_params
-from saas.flows.views import MAX_DATA_BYTES, load_app
+from saas.flows.refusals import feature_disabled
 from saas.redis import pipeline
-from saas.tokens.sessions import new_sid
-from saas.tokens.views import start_session
+from saas.request_body import read_params
+from saas.tokens.issue import start_session
+from saas.tokens.login_sessions import new_sid
 
 FLOW = "inapp"
 

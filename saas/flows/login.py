@@ -22,15 +22,14 @@ from typing import Any
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.errors import Reason
-from saas.events import UserUpsert, append_event, audit_from_request
 from saas.flows.redirect_uris import with_query
 from saas.jwt.rules import TokenRejected
 from saas.jwt.tenant_tokens import verify_tenant_token
+from saas.login_events import UserUpsert, append_event, audit_from_request
 from saas.redis import pipeline
 from saas.sync.versions import field_version
-from saas.tokens.sessions import new_sid
-from saas.users.disabled import _key as disabled_key
-from saas.users.disabled import is_disabled
+from saas.tokens.login_sessions import new_sid
+from saas.users.disabled import disabled_key
 from saas.users.models import end_user_id
 
 
@@ -79,11 +78,6 @@ def user_id_for(app: AppConfig, external_id: str) -> str:
 @functools.lru_cache(maxsize=1024)
 def _app_namespace(app_uuid: str) -> uuid.UUID:
     return uuid.UUID(app_uuid)
-
-
-def refuse_disabled(request, app: AppConfig, user_id: str, error: str = "access_denied") -> None:
-    if is_disabled(request, app.app_id, user_id):
-        raise LoginFailed(error, Reason.USER_DISABLED, "this user is disabled")
 
 
 def claim_first_use(request, app: AppConfig, replay_key: str, ttl: int,

@@ -16,6 +16,7 @@ from saas.apps.services import UnknownFields, app_as_dict, apps_of_tenant, check
 from saas.apps.validation import InvalidSetting
 from saas.manage.errors import invalid_value, unknown_fields
 from saas.manage.params import json_body
+from saas.manage.responses import no_store
 from saas.security import Permission
 from saas.tenancy.apps import allow_private, create_app, delete_app, update_app
 from saas.tenancy.contexts import AppContext, TenantContext
@@ -29,11 +30,6 @@ def checked(request, body: dict[str, Any]) -> dict[str, Any]:
         raise unknown_fields(exc.names) from exc
     except InvalidSetting as exc:
         raise invalid_value(str(exc)) from exc
-
-
-def no_store(request) -> None:
-    request.response.headers["Cache-Control"] = "no-store"
-    request.response.headers["Pragma"] = "no-cache"
 
 
 @view_config(route_name="manage.apps", request_method="POST", renderer="json",

@@ -8,8 +8,8 @@ import uuid
 from typing import Any
 
 from saas.errors import ApiError, ManageReason
-from saas.flows.request_body import read_params
 from saas.manage.errors import invalid_parameter
+from saas.request_body import read_params
 
 _DIGITS = re.compile(r"[0-9]{1,6}")
 

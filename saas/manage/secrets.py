@@ -13,9 +13,9 @@ from pyramid.view import view_config
 
 from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
 from saas.clock import iso_utc
-from saas.manage.apps import no_store
 from saas.manage.errors import invalid_value, unknown_fields
 from saas.manage.params import json_body
+from saas.manage.responses import no_store
 from saas.security import Permission
 from saas.tenancy.apps import reveal_secrets, revoke_previous_secret, rotate_secret
 from saas.tenancy.contexts import AppContext, SecretContext

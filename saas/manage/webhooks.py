@@ -11,9 +11,9 @@ from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
 
 from saas.apps.validation import InvalidSetting
-from saas.manage.apps import no_store
 from saas.manage.errors import invalid_cursor, invalid_value, unknown_fields
 from saas.manage.params import cursor_param, json_body, limit_param
+from saas.manage.responses import no_store
 from saas.pagination import BadCursor
 from saas.security import Permission
 from saas.tenancy.apps import allow_private

@@ -14,7 +14,7 @@ from typing import Any
 
 import redis
 
-from saas.events import STREAM
+from saas.login_events import STREAM
 
 GROUP = "sync"
 DEAD_LETTERS = STREAM + ":dead"

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 
-import orjson
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.response import Response
 from pyramid.view import view_config
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
+from saas.apps.lookup import load_app
 from saas.clock import from_ms, to_ms
 from saas.errors import ApiError, Reason
-from saas.events import append_event, audit_from_request
-from saas.flows.pkce import verifier_matches
-from saas.flows.request_body import read_params, string_param
-from saas.flows.views import load_app
 from saas.jwt.es256 import AccessClaims, InvalidAccessToken
+from saas.pkce import verifier_matches
 from saas.redis import pipeline
+from saas.request_body import read_params, string_param
+from saas.tokens.issue import audit_token_event, json_response, start_session, token_response
 from saas.users.models import EndUser
 from saas.users.pending import parse_overlay, pending_key
 
@@ -35,43 +33,6 @@ def _bearer_error(description: str) -> ApiError:
     return ApiError(401, "invalid_token", Reason.SESSION_REVOKED if "revoked" in description
                     else Reason.CLAIMS_INVALID, description,
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-
-
-def _audit(request, app: AppConfig, type_: str, outcome: str, pipe=None, **fields) -> None:
-    append_event(pipe or request.redis, request.redis_keys, [audit_from_request(
-        request, type_, outcome, app_id=app.app_id, tenant_id=app.tenant_id, **fields)])
-
-
-def json_response(request, body: dict, **headers: str) -> Response:
-    """The hot path's JSON answers, serialised with orjson (Pyramid's json
-    renderer was ~3 % of a token request); plain json for what orjson refuses
-    (a tenant's integer beyond 64 bits in ``custom``)."""
-    try:
-        payload = orjson.dumps(body)
-    except orjson.JSONEncodeError:
-        payload = json.dumps(body).encode("utf-8")
-    response = request.response
-    response.body = payload
-    response.content_type = "application/json"
-    for name, value in headers.items():
-        response.headers[name.replace("_", "-")] = value
-    return response
-
-
-def token_response(request, app: AppConfig, *, sid: str, user_id: str, external_id: str,
-                   refresh_token: str, refresh_expires_at: int) -> Response:
-    now = int(request.now)
-    access_token = request.access_tokens.issue(
-        app, user_id=user_id, external_id=external_id, sid=sid, now=now
-    )
-    return json_response(request, {
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": app.access_token_ttl,
-        "refresh_token": refresh_token,
-        "refresh_expires_in": max(refresh_expires_at - now, 0),
-        "user": {"id": user_id, "external_id": external_id},
-    }, Cache_Control="no-store", Pragma="no-cache")
 
 
 @view_config(route_name="flows.token", request_method="POST", renderer="json",
@@ -102,9 +63,9 @@ def _exchange_code(request, app: AppConfig, params: dict) -> Response:
     if lookup.reused is not None:
         sid = lookup.reused.get("sid")
         if sid and request.login_sessions.revoke(app.app_id, sid):
-            _audit(request, app, "token.code_reuse_detected", "failure",
-                   reason=str(Reason.CODE_INVALID), user_id=lookup.reused.get("user_id"),
-                   details={"sid": sid})
+            audit_token_event(request, app, "token.code_reuse_detected", "failure",
+                              reason=str(Reason.CODE_INVALID),
+                              user_id=lookup.reused.get("user_id"), details={"sid": sid})
         raise _grant_error(Reason.CODE_INVALID, "the code was used already")
     payload = lookup.payload
     if payload is None:
@@ -118,26 +79,6 @@ def _exchange_code(request, app: AppConfig, params: dict) -> Response:
                          details={"attempt_id": payload.get("attempt_id")})
 
 
-def start_session(request, app: AppConfig, *, sid: str, user_id: str, external_id: str,
-                  details: dict, pipe=None) -> Response:
-    """A new login session: its first refresh token, an access token, the audit.
-
-    One round trip: the session and its audit event go out on one pipeline,
-    ``pipe`` when the caller has queued its own writes there already.
-    """
-    pipe = pipe if pipe is not None else pipeline(request.redis)
-    refresh_token = request.login_sessions.create(
-        app.app_id, sid, user_id, external_id, app.refresh_token_ttl, client=pipe
-    )
-    _audit(request, app, "token.issued", "success", pipe=pipe, user_id=user_id,
-           external_id=external_id, details={"sid": sid, **details})
-    pipe.execute()
-    return token_response(
-        request, app, sid=sid, user_id=user_id, external_id=external_id,
-        refresh_token=refresh_token, refresh_expires_at=int(request.now) + app.refresh_token_ttl,
-    )
-
-
 def _refresh(request, app: AppConfig, params: dict) -> Response:
     presented = string_param(params, "refresh_token")
     if not presented:
@@ -145,9 +86,9 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
     rotation = request.login_sessions.rotate(app.app_id, presented)
     if rotation.outcome == "reused":
         reused = rotation.session
-        _audit(request, app, "token.refresh_reuse_detected", "failure",
-               reason=str(Reason.REFRESH_REUSED), user_id=reused.user_id or None,
-               external_id=reused.external_id or None, details={"sid": reused.sid})
+        audit_token_event(request, app, "token.refresh_reuse_detected", "failure",
+                          reason=str(Reason.REFRESH_REUSED), user_id=reused.user_id or None,
+                          external_id=reused.external_id or None, details={"sid": reused.sid})
         raise _grant_error(Reason.REFRESH_REUSED, "the refresh token was used already; "
                            "the session is revoked")
     if rotation.outcome == "revoked":
@@ -155,9 +96,9 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
     if rotation.outcome == "invalid":
         raise _grant_error(Reason.REFRESH_INVALID, "the refresh token is unknown or expired")
     session = rotation.session
-    _audit(request, app, "token.refreshed", "success", user_id=session.user_id,
-           external_id=session.external_id,
-           details={"sid": session.sid, "retry": rotation.outcome == "retry"})
+    audit_token_event(request, app, "token.refreshed", "success", user_id=session.user_id,
+                      external_id=session.external_id,
+                      details={"sid": session.sid, "retry": rotation.outcome == "retry"})
     return token_response(
         request, app, sid=session.sid, user_id=session.user_id,
         external_id=session.external_id, refresh_token=rotation.refresh_token,
@@ -276,9 +217,10 @@ def logout(request):
         raise _bearer_error("a Bearer access token or a refresh_token is required")
     session = request.login_sessions.get(app.app_id, sid)  # its user, for the audit
     if request.login_sessions.revoke(app.app_id, sid):
-        _audit(request, app, "logout", "success",
-               user_id=session.user_id if session else None,
-               external_id=session.external_id if session else None, details={"sid": sid})
+        audit_token_event(request, app, "logout", "success",
+                          user_id=session.user_id if session else None,
+                          external_id=session.external_id if session else None,
+                          details={"sid": sid})
     response = HTTPNoContent()
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -19,7 +19,6 @@ from typing import Any
 from saas.webhooks.models import EventType
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
-USER_TYPES = (EventType.USER_CREATED, EventType.USER_UPDATED)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,9 @@
 
 The URL is vetted by ``saas.backchannel.addresses.vet_endpoint`` at every send
 (private and loopback targets refused unless ``saas.backchannel.allow_private``)
-and the request goes to the vetted address with the back-channel client's own
-connect/TLS/read helpers, under one total deadline. Redirects are not followed:
-only a 2xx answer counts as delivered.
+and the request goes to the vetted address with the same connect/TLS/read
+steps as the tenant call (``saas.backchannel.wire``), under one total
+deadline. Redirects are not followed: only a 2xx answer counts as delivered.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from saas.backchannel.addresses import (
     bounded_resolver,
     vet_endpoint,
 )
-from saas.backchannel.client import (
-    _connect,
-    _Deadline,
-    _Malformed,
-    _parse_head,
-    _read_head,
-    _recv,
-    _remaining,
+from saas.backchannel.wire import (
+    DeadlineExceeded,
+    MalformedResponse,
+    connect,
+    parse_head,
+    read_head,
+    recv,
+    remaining,
 )
 from saas.webhooks.signing import HEADER
 
@@ -71,11 +71,11 @@ def _snippet(sock: socket.socket, deadline_at: float, early: bytes, status: int,
     data = early
     try:
         while len(data) < wanted:
-            chunk = _recv(sock, deadline_at, 1024)
+            chunk = recv(sock, deadline_at, 1024)
             if not chunk:
                 break
             data += chunk
-    except (OSError, _Deadline):
+    except (OSError, DeadlineExceeded):
         pass  # the status decided already; a slow body only shortens the snippet
     return data[:SNIPPET_CHARS].decode("utf-8", "replace")
 
@@ -99,21 +99,21 @@ def post_event(url: str, body: bytes, signature: str, event_id: str, *, allow_pr
     except EndpointRefused as exc:
         return result(False, error=f"endpoint refused: {exc}")
     try:
-        sock = _connect(vetted, deadline_at)
+        sock = connect(vetted, deadline_at)
         try:
-            sock.settimeout(_remaining(deadline_at))
+            sock.settimeout(remaining(deadline_at))
             sock.sendall(_request(vetted.host_header, vetted.path_and_query, body, signature,
                                   event_id))
-            head, early = _read_head(sock, deadline_at)
-            status, headers = _parse_head(head)
+            head, early = read_head(sock, deadline_at)
+            status, headers = parse_head(head)
             snippet = _snippet(sock, deadline_at, early, status, headers)
         finally:
             sock.close()
-    except _Malformed as exc:
+    except MalformedResponse as exc:
         return result(False, error=f"malformed response: {exc}")
     except ssl.SSLError as exc:
         return result(False, error=f"tls: {exc.reason or type(exc).__name__}")
-    except (_Deadline, TimeoutError):
+    except (DeadlineExceeded, TimeoutError):
         return result(False, error=f"timed out after {timeout:g} s")
     except OSError as exc:
         return result(False, error=f"{type(exc).__name__}: {exc.strerror or exc}")

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from saas.audit.models import AuditEvent
-from saas.users.disabled import _key as disabled_key
+from saas.users.disabled import disabled_key
 from saas.users.models import EndUser
 from tests.functional.dashboard_helpers import build_world, csrf_token, make_end_user, sign_in
 

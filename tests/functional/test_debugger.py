@@ -22,8 +22,8 @@ import pytest
 from markupsafe import escape
 
 from saas.apps.cache import config_of
-from saas.events import STREAM
 from saas.flows.login import user_id_for
+from saas.login_events import STREAM
 from saas.users.disabled import set_disabled
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT, Login, callback, query_of, tenant_token

@@ -13,7 +13,7 @@ from sqlalchemy.orm import sessionmaker
 
 from saas.apikeys.services import create_api_key
 from saas.audit.models import AuditEvent
-from saas.events import STREAM
+from saas.login_events import STREAM
 from saas.sync.drain import drain
 from saas.sync.stream import EventStream
 from tests.factories import make_app, make_member

@@ -24,8 +24,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import sessionmaker
 
 from saas.errors import Reason
-from saas.events import STREAM
 from saas.logging import BridgekeeperJsonFormatter
+from saas.login_events import STREAM
 from saas.sync.drain import drain
 from saas.sync.stream import EventStream
 from tests.factories import make_member

@@ -121,11 +121,11 @@ def test_times_carry_their_utc_offset(api, tenant):
     assert _utc(listed["created_at"]) <= _utc(listed["updated_at"])
     rotated = api.post(tenant.app_path + "/secrets/custom_token/rotate").json
     assert _utc(rotated["previous_valid_until"]) > dt.datetime.now(dt.UTC)
-    # SQLite (make run) hands back naive times; another zone is shown in UTC.
-    naive = dt.datetime(2026, 3, 10, 9, 30, 5, 123456)
+    # Another zone is shown in UTC (stored times read back in UTC: tests/unit/test_db_times.py).
+    utc = dt.datetime(2026, 3, 10, 9, 30, 5, 123456, tzinfo=dt.UTC)
     india = dt.datetime(2026, 3, 10, 15, 0, 5, 123456,
                         tzinfo=dt.timezone(dt.timedelta(hours=5, minutes=30)))
-    shown = app_as_dict(App(app_id="abcd1234", name="x", created_at=naive, updated_at=india))
+    shown = app_as_dict(App(app_id="abcd1234", name="x", created_at=utc, updated_at=india))
     assert shown["created_at"] == shown["updated_at"] == "2026-03-10T09:30:05.123000+00:00"
 
 

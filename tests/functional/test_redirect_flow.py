@@ -230,7 +230,7 @@ def test_login_started_on_another_host_than_the_public_url_is_host_mismatch(
     assert "<code>host_mismatch</code>" in page.text
     assert "started on 127.0.0.1:6543 but came back to bk.test:80" in page.text
     assert "another browser" not in page.text
-    logged = [r.getMessage() for r in caplog.records if r.name == "saas.flows.views"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "saas.flows.entry"]
     assert any("host_mismatch" in line and "127.0.0.1:6543" in line for line in logged), logged
 
 
@@ -246,7 +246,7 @@ def test_callback_on_another_host_than_the_public_url_is_host_mismatch(
     assert refused.json["reason"] == "host_mismatch"
     assert "localhost:6543" in refused.json["error_description"]
     assert any("host_mismatch" in r.getMessage() and "localhost:6543" in r.getMessage()
-               for r in caplog.records if r.name == "saas.flows.views")
+               for r in caplog.records if r.name == "saas.flows.entry")
     assert "code" in query_of(login.finish().location)  # the state was left intact
 
 
@@ -388,7 +388,7 @@ def test_disabled_user_is_refused(webapp, login_app, registry):
 
 
 def test_login_appends_one_event_without_secrets_or_tokens(webapp, login_app, registry):
-    from saas.events import STREAM
+    from saas.login_events import STREAM
 
     client, keys = registry["saas.redis"], registry["saas.redis_keys"]
     stream = keys.global_(STREAM)

@@ -16,7 +16,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from saas.audit.models import AuditEvent
-from saas.events import STREAM
+from saas.login_events import STREAM
 from saas.sync.drain import drain
 from saas.sync.parse import parse_entry
 from saas.sync.stream import EventStream

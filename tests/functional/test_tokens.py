@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from saas.tokens import sessions as sessions_module
+from saas.tokens import login_sessions as sessions_module
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT, Login, query_of
 from tests.store_state import stream_events

@@ -17,7 +17,7 @@ from pyramid import testing
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from saas.events import STREAM
+from saas.login_events import STREAM
 from saas.sync.parse import parse_entry
 from saas.sync.stream import EventStream
 from saas.sync.writer import apply_batch, prepare_batch

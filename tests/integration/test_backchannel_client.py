@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from saas.backchannel import client
+from saas.backchannel import client, wire
 from saas.backchannel.client import MAX_BODY, TOTAL_DEADLINE, call_tenant
 from tests.waiting import wait_until
 
@@ -352,7 +352,7 @@ def tls_tenant(tmp_path, monkeypatch):
     ca, cert, key = _certificates(tmp_path, "tenant.test")
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(cert, key)
-    monkeypatch.setattr(client, "_tls_context", lambda: ssl.create_default_context(cafile=ca))
+    monkeypatch.setattr(wire, "tls_context", lambda: ssl.create_default_context(cafile=ca))
     with serving(answer(302, f"/cb?token={TOKEN}&state=S"), tls=server_context) as tenant:
         yield tenant
 

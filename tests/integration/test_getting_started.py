@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from saas.client import AccessTokenVerifier
+from bridgekeeper_verifier import AccessTokenVerifier
 from tests.flows import pkce_pair
 from tests.waiting import (
     REQUEST_SECONDS,

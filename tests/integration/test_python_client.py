@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
+from bridgekeeper_verifier import AccessTokenVerifier, InvalidToken
 from saas.apps.models import App, SigningKey
 from saas.apps.signing_keys import new_signing_key
-from saas.client import AccessTokenVerifier, InvalidToken
 from saas.crypto import SecretBox
 from saas.redis import Keys, redis_from_url
 from tests.flows import CLIENT_REDIRECT, Login

@@ -31,12 +31,12 @@ from pyramid.config import Configurator
 from webob import Request
 
 from saas.errors import ApiError, Reason
-from saas.flows.pkce import valid_challenge, verifier_matches
 from saas.flows.redirect_uris import redirect_uri_allowed
-from saas.flows.request_body import read_params
 from saas.jwt.custom_tokens import verify_custom_token
 from saas.jwt.rules import TokenRejected
 from saas.jwt.tenant_tokens import verify_tenant_token
+from saas.pkce import valid_challenge, verifier_matches
+from saas.request_body import read_params
 from saas.request_text import not_text_refusal, query_params
 
 pytestmark = pytest.mark.fuzz

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import uuid
 
-from saas.events import AuditRecord, UserUpsert, encode_event
+from saas.login_events import AuditRecord, UserUpsert, encode_event
 from saas.redis import LeanPipeline, pipeline
-from saas.tokens.sessions import SessionStore, new_sid
+from saas.tokens.login_sessions import SessionStore, new_sid
 
 APP = "app00001"
 

@@ -10,6 +10,7 @@ import pytest
 import redis
 from pyramid.request import Request
 
+from saas.client_ip import client_ip, proxy_list
 from saas.errors import ApiError, Reason
 from saas.ratelimit import (
     DEFAULT_LIMITS,
@@ -17,11 +18,9 @@ from saas.ratelimit import (
     Decision,
     Limit,
     RateLimiter,
-    client_ip,
     enforce,
     limits_from_settings,
     parse_rate,
-    proxy_list,
 )
 from saas.redis import Keys
 

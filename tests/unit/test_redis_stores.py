@@ -12,8 +12,8 @@ from saas.clock import Clock
 from saas.errors import Reason
 from saas.flows.nonces import NonceStore, StateError
 from saas.sync.versions import field_version
-from saas.tokens import sessions as sessions_module
-from saas.tokens.sessions import SessionStore, new_sid
+from saas.tokens import login_sessions as sessions_module
+from saas.tokens.login_sessions import SessionStore, new_sid
 from saas.users.pending import PendingMerges
 
 APP = "app00001"

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from saas.ratelimit import client_ip
+from saas.client_ip import client_ip
 
 STREAM = "events"
 

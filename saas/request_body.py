@@ -1,4 +1,8 @@
-"""Reading the parameters of the protocol's POST endpoints (form or JSON)."""
+"""Reading the parameters of the protocol's POST endpoints (form or JSON).
+
+Shared by the login flows, the token endpoint and the management API, so it
+belongs to none of them.
+"""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from saas.crypto import constant_time_equals
 from saas.diagnostics.debugger import TENANT, Report, debug_token, lenient_parts
 from saas.errors import Reason
 from saas.flows.backchannel_login import new_backchannel_state
-from saas.flows.views import tenant_request
+from saas.flows.entry import tenant_request
 
 MASK = "[masked]"
 # Sample fields whose values the page hides (JSON mode; form mode hides password fields).

@@ -1,6 +1,6 @@
 """Verifying Bridgekeeper access tokens in an app's own back end.
 
-    from saas.client import AccessTokenVerifier
+    from bridgekeeper_verifier import AccessTokenVerifier
 
     verifier = AccessTokenVerifier("https://auth.example.com", "k3x9a0bz")
     claims = verifier.verify(request.headers["Authorization"].removeprefix("Bearer "))
@@ -11,6 +11,9 @@ jwks.json``), cached for ``cache_seconds``; a token signed with a key the cache
 does not know yet (after a rotation) makes the client fetch the set again
 (at most once per ``refresh_cooldown`` seconds). Only ES256 is accepted, and
 the issuer, audience and expiry are always checked.
+
+A package of its own, not part of ``saas``: it runs in the app's back end, next
+to none of the server's code, and needs only PyJWT.
 """
 
 from __future__ import annotations

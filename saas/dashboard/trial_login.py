@@ -3,7 +3,7 @@
 Owners and admins only (the call is signed with the app's custom-auth
 secret). One audit row ``diagnostics.test_login`` records that a member ran
 it, with the outcome and reason — never the sample data, the token or a
-secret. No session, code or end user is created (``saas.diagnostics.backchannel``).
+secret. No session, code or end user is created (``saas.diagnostics.endpoint_call``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pyramid.view import view_config
 from saas.apps.cache import config_of
 from saas.audit.models import Outcome
 from saas.dashboard.common import audit, field, no_store
-from saas.diagnostics.backchannel import pretty, run_test_login
-from saas.flows.hosted import MAX_FIELD_CHARS, form_fields
-from saas.flows.views import MAX_DATA_BYTES
+from saas.diagnostics.endpoint_call import pretty, run_test_login
+from saas.flows.entry import MAX_DATA_BYTES
+from saas.flows.hosted_form import MAX_FIELD_CHARS, form_fields
 from saas.request_text import is_text
 from saas.security import Permission
 

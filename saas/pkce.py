@@ -1,4 +1,8 @@
-"""PKCE (RFC 7636), S256 only."""
+"""PKCE (RFC 7636), S256 only.
+
+The login flows check the challenge and the token endpoint the verifier, so
+it sits beside both rather than inside either.
+"""
 
 from __future__ import annotations
 
