@@ -40,6 +40,8 @@ tests_require = [
     "jsonschema==4.26.0",
     "openapi-spec-validator==0.9.0",
     "schemathesis==4.32.5",
+    # The import-graph rules (tests/unit/test_import_graph.py).
+    "grimp==3.19",
     # The benchmark's load generator (bench/loadgen.py; make bench-smoke runs in the suite).
     "uvloop==0.23.0",
 ]
