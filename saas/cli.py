@@ -37,6 +37,7 @@ from saas.apps.models import App, AppSecret, SigningKey
 from saas.apps.services import app_as_dict, create_app
 from saas.apps.validation import InvalidSetting
 from saas.audit.services import record_event
+from saas.audit.types import AuditType
 from saas.config import ConfigurationError, load_settings
 from saas.crypto import SecretBox, secret_box_from_settings
 from saas.db import engine_from_settings, session_factory
@@ -142,7 +143,7 @@ def create_tenant(args: argparse.Namespace, settings: Settings) -> dict[str, Any
                              tenant_name=name, email=email, password=password)
         except EmailTaken as exc:
             raise CommandError(f"a member with email {email!r} exists already") from exc
-        record_event(db, "tenant.created", tenant_id=member.tenant_id,
+        record_event(db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
                      details={"member_email": member.email, **AUDIT_DETAILS})
         return {"tenant_id": str(member.tenant_id), "email": member.email}
 
@@ -159,7 +160,7 @@ def create_key(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     with transaction(settings) as db:
         tenant_id = _tenant_id(db, args.tenant)
         key, plaintext = create_api_key(db, tenant_id, args.name)
-        record_event(db, "api_key.created", tenant_id=tenant_id,
+        record_event(db, AuditType.API_KEY_CREATED, tenant_id=tenant_id,
                      details={"name": key.name, "prefix": key.prefix, **AUDIT_DETAILS})
         return {"key": plaintext, "name": key.name}
 
@@ -173,7 +174,7 @@ def create_tenant_app(args: argparse.Namespace, settings: Settings) -> dict[str,
             custom_auth_endpoint=args.endpoint, redirect_uris=args.redirect_uris,
             allow_private=settings["saas.backchannel.allow_private"],
         )
-        record_event(db, "app.created", tenant_id=tenant_id, app_id=app.app_id,
+        record_event(db, AuditType.APP_CREATED, tenant_id=tenant_id, app_id=app.app_id,
                      details={"name": app.name, **AUDIT_DETAILS})
         return {**app_as_dict(app), "secrets": secrets}
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
 
 STREAM = "events"
@@ -44,8 +45,8 @@ class AuditRecord:
     """One audit row (docs/management-api.md, audit log); ``details`` never holds
     secrets or tokens."""
 
-    type: str
-    outcome: str
+    type: AuditType
+    outcome: Outcome
     app_id: str | None = None
     tenant_id: str | None = None
     reason: str | None = None
@@ -78,7 +79,8 @@ def _printable(text: str) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text)
 
 
-def audit_from_request(request, type_: str, outcome: str, **fields: Any) -> AuditRecord:
+def audit_from_request(request, type_: AuditType, outcome: Outcome,
+                       **fields: Any) -> AuditRecord:
     """An audit record carrying the caller's address, agent and request id."""
     return AuditRecord(
         type=type_,

@@ -4,19 +4,14 @@ idempotency key."""
 from __future__ import annotations
 
 import datetime as dt
-import enum
 import uuid
 from typing import Any
 
 from sqlalchemy import Enum, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from saas.audit.types import Outcome
 from saas.db import Base, new_uuid, utcnow
-
-
-class Outcome(enum.StrEnum):
-    SUCCESS = "success"
-    FAILURE = "failure"
 
 
 class AuditEvent(Base):

@@ -15,12 +15,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from saas.audit.models import AuditEvent
+from saas.audit.types import AuditType
 from saas.clock import from_ms, to_ms
 from saas.pagination import BadCursor, decode_cursor, encode_cursor
 
 MAX_PAGE = 500
-LOGIN_SUCCESS = ("login.succeeded", "custom_token.succeeded")
-LOGIN_FAILURE = ("login.failed", "custom_token.failed")
+LOGIN_SUCCESS = (AuditType.LOGIN_SUCCEEDED, AuditType.CUSTOM_TOKEN_SUCCEEDED)
+LOGIN_FAILURE = (AuditType.LOGIN_FAILED, AuditType.CUSTOM_TOKEN_FAILED)
 CSV_COLUMNS = ("id", "at", "type", "outcome", "reason", "user_id", "external_id", "ip",
                "user_agent", "request_id", "details")
 

@@ -12,7 +12,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from saas.audit.models import AuditEvent, Outcome
+from saas.audit.models import AuditEvent
+from saas.audit.types import Outcome
 from saas.client_ip import client_ip
 
 # Details must never carry these, whatever a caller passes.

@@ -11,19 +11,33 @@ from typing import Any
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from saas.audit.models import Outcome
 from saas.audit.queries import csv_stream, list_events
+from saas.audit.types import AuditType, Outcome
 from saas.diagnostics.attempts import attempts_for_filters
 from saas.pagination import BadCursor
 from saas.security import Permission
 
 PAGE_SIZE = 50
 EVENT_TYPES = (
-    "login.started", "login.succeeded", "login.failed", "custom_token.succeeded",
-    "custom_token.failed", "token.issued", "token.refreshed", "token.refresh_reuse_detected",
-    "logout", "user.created", "user.disabled", "user.enabled", "user.deleted",
-    "session.revoked", "app.created", "app.updated", "secret.revealed", "secret.rotated",
-    "secret.revoked",
+    AuditType.LOGIN_STARTED,
+    AuditType.LOGIN_SUCCEEDED,
+    AuditType.LOGIN_FAILED,
+    AuditType.CUSTOM_TOKEN_SUCCEEDED,
+    AuditType.CUSTOM_TOKEN_FAILED,
+    AuditType.TOKEN_ISSUED,
+    AuditType.TOKEN_REFRESHED,
+    AuditType.TOKEN_REFRESH_REUSE_DETECTED,
+    AuditType.LOGOUT,
+    AuditType.USER_CREATED,
+    AuditType.USER_DISABLED,
+    AuditType.USER_ENABLED,
+    AuditType.USER_DELETED,
+    AuditType.SESSION_REVOKED,
+    AuditType.APP_CREATED,
+    AuditType.APP_UPDATED,
+    AuditType.SECRET_REVEALED,
+    AuditType.SECRET_ROTATED,
+    AuditType.SECRET_REVOKED,
 )
 FILTERS = ("type", "outcome", "user_id", "since", "until")
 

@@ -8,8 +8,8 @@ from pyramid.response import Response
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, view_config
 
-from saas.audit.models import Outcome
 from saas.audit.services import record_event
+from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
 from saas.dashboard.common import field
 from saas.passwords import password_problem
@@ -86,7 +86,7 @@ def signup(request) -> dict | HTTPSeeOther:
         except EmailTaken:
             errors["email"] = "An account with this email exists already; sign in instead."
         else:
-            record_event(request.db, "tenant.created", tenant_id=member.tenant_id,
+            record_event(request.db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
                          request=request, details={"member_email": member.email})
             remember(request, member.id)
             request.session.flash("Welcome to Bridgekeeper. Create your first app.")
@@ -134,7 +134,7 @@ def _refund(request, email: str, ip: str) -> None:
 def _signin_failed(request, email: str, reason: str, status: int, message: str) -> dict:
     known = member_by_email(request.db, email)
     record_event(
-        request.db, "member.sign_in_failed", outcome=Outcome.FAILURE,
+        request.db, AuditType.MEMBER_SIGN_IN_FAILED, outcome=Outcome.FAILURE,
         tenant_id=known.tenant_id if known else None, reason=reason, request=request,
     )
     request.response.status_int = status
@@ -159,8 +159,8 @@ def signin(request) -> dict | HTTPSeeOther:
         return _signin_failed(request, email, "credentials_invalid", 401, SIGN_IN_FAILED)
     request.rate_limiter.reset(None, PENALTY, who)
     _refund(request, email.lower(), ip)
-    record_event(request.db, "member.signed_in", tenant_id=member.tenant_id, request=request,
-                 details={"member_email": member.email})
+    record_event(request.db, AuditType.MEMBER_SIGNED_IN, tenant_id=member.tenant_id,
+                 request=request, details={"member_email": member.email})
     remember(request, member.id)
     return HTTPSeeOther(_safe_next(request, field(request, "next", 512)))
 

@@ -9,6 +9,7 @@ from pyramid.security import remember
 from pyramid.view import view_config
 
 from saas.audit.services import record_event
+from saas.audit.types import AuditType
 from saas.dashboard.common import field
 from saas.passwords import password_problem
 from saas.tenants.invites import InviteUnusable, accept_invite, invite_by_token
@@ -53,7 +54,7 @@ def invite_accept(request) -> dict | HTTPSeeOther:
         return _form(request, None)
     except EmailTaken:
         return _form(request, invite, "An account with this email exists already.")
-    record_event(request.db, "member.joined", tenant_id=member.tenant_id, request=request,
+    record_event(request.db, AuditType.MEMBER_JOINED, tenant_id=member.tenant_id, request=request,
                  details={"email": member.email, "role": member.role.value})
     remember(request, member.id)
     request.session.flash(f"Welcome to {invite.tenant.name}. You are signed in.")

@@ -8,6 +8,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.apikeys.services import create_api_key, keys_of_tenant, revoke_api_key
+from saas.audit.types import AuditType
 from saas.dashboard.common import audit, field, no_store
 from saas.security import Permission
 
@@ -33,7 +34,8 @@ def key_create(context, request) -> dict:
         request.response.status_int = 400
         return _page(context, request, errors={"name": "Name the key after what will use it."})
     key, plaintext = create_api_key(request.db, context.tenant_id, name)
-    audit(request, context, "api_key.created", details={"name": key.name, "prefix": key.prefix})
+    audit(request, context, AuditType.API_KEY_CREATED,
+          details={"name": key.name, "prefix": key.prefix})
     no_store(request)
     return _page(context, request, new_key={"name": key.name, "value": plaintext})
 
@@ -43,7 +45,7 @@ def key_create(context, request) -> dict:
 def key_revoke(context, request) -> HTTPSeeOther:
     key = context.key
     if revoke_api_key(key):
-        audit(request, context, "api_key.revoked",
+        audit(request, context, AuditType.API_KEY_REVOKED,
               details={"name": key.name, "prefix": key.prefix})
         request.session.flash(f"API key “{key.name}” ({key.prefix}…) revoked.")
     else:

@@ -8,6 +8,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.security import forget
 from pyramid.view import view_config
 
+from saas.audit.types import AuditType
 from saas.dashboard.common import audit, field, no_store
 from saas.security import Permission
 from saas.tenants.invites import INVITE_LIFETIME, create_invite, pending_invites
@@ -59,7 +60,7 @@ def invite(context, request) -> dict:
         except EmailTaken:
             errors["email"] = "This email belongs to a member already (here or elsewhere)."
         else:
-            audit(request, context, "member.invited",
+            audit(request, context, AuditType.MEMBER_INVITED,
                   details={"email": created.email, "role": created.role.value})
             no_store(request)
             link = request.route_url("dashboard.invite", token=token)
@@ -81,7 +82,7 @@ def member_role(context, request) -> dict | HTTPSeeOther:
         request.response.status_int = 400
         return _page(context, request, errors={str(target.id): LAST_OWNER})
     if old is not None:
-        audit(request, context, "member.role_changed",
+        audit(request, context, AuditType.MEMBER_ROLE_CHANGED,
               details={"email": target.email, "from": old.value, "to": role.value})
         request.session.flash(f"{target.email} is now {role.value}.")
     return HTTPSeeOther(request.route_url("dashboard.members"))
@@ -96,7 +97,7 @@ def member_remove(context, request) -> dict | HTTPSeeOther:
     except LastOwner:
         request.response.status_int = 400
         return _page(context, request, errors={str(target.id): LAST_OWNER})
-    audit(request, context, "member.removed",
+    audit(request, context, AuditType.MEMBER_REMOVED,
           details={"email": target.email, "role": target.role.value})
     if target.id == request.member.id:
         forget(request)
@@ -110,6 +111,6 @@ def member_remove(context, request) -> dict | HTTPSeeOther:
 def invite_revoke(context, request) -> HTTPSeeOther:
     invite = context.invite
     request.db.delete(invite)
-    audit(request, context, "member.invite_revoked", details={"email": invite.email})
+    audit(request, context, AuditType.MEMBER_INVITE_REVOKED, details={"email": invite.email})
     request.session.flash(f"The invitation for {invite.email} no longer works.")
     return HTTPSeeOther(request.route_url("dashboard.members"))

@@ -14,7 +14,7 @@ from typing import Any
 from pyramid.view import view_config
 
 from saas.apps.cache import config_of
-from saas.audit.models import Outcome
+from saas.audit.types import AuditType, Outcome
 from saas.dashboard.common import audit, field, no_store
 from saas.diagnostics.endpoint_call import pretty, run_test_login
 from saas.flows.entry import MAX_DATA_BYTES
@@ -66,7 +66,7 @@ def run(context, request) -> dict:
         request.response.status_int = 400
         return _page(context, values=shown, data_json=data_json, errors={"data_json": error})
     result = run_test_login(request, config_of(context.app), data, hidden)
-    audit(request, context, "diagnostics.test_login",
+    audit(request, context, AuditType.DIAGNOSTICS_TEST_LOGIN,
           outcome=Outcome.SUCCESS if result.succeeded else Outcome.FAILURE,
           reason=result.reason, details={"status": result.status, "verdict": result.verdict,
                                          "ms": result.ms})

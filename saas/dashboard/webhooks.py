@@ -33,16 +33,17 @@ from saas.webhooks.endpoints import (
     previous_valid_until,
 )
 from saas.webhooks.events import EVENT_TYPES
+from saas.webhooks.models import EventType
 
 PAGE_SIZE = 20
 EVENT_HINTS = {
-    "user.created": "A user logged in for the first time.",
-    "user.updated": "A login changed a user's custom or profile data.",
-    "login.succeeded": "A login was accepted.",
-    "login.failed": "A login was refused, with its reason.",
-    "user.disabled": "A user was disabled here or through the API.",
-    "user.deleted": "A user was deleted here or through the API.",
-    "session.revoked": "A session ended: logout, token reuse, or revoked by you.",
+    EventType.USER_CREATED: "A user logged in for the first time.",
+    EventType.USER_UPDATED: "A login changed a user's custom or profile data.",
+    EventType.LOGIN_SUCCEEDED: "A login was accepted.",
+    EventType.LOGIN_FAILED: "A login was refused, with its reason.",
+    EventType.USER_DISABLED: "A user was disabled here or through the API.",
+    EventType.USER_DELETED: "A user was deleted here or through the API.",
+    EventType.SESSION_REVOKED: "A session ended: logout, token reuse, or revoked by you.",
 }
 
 

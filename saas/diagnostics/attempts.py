@@ -27,12 +27,13 @@ from sqlalchemy.orm import Session
 
 from saas.audit.models import AuditEvent
 from saas.audit.queries import event_as_dict
+from saas.audit.types import AuditType, Outcome
 from saas.clock import to_ms
 
-ATTEMPT_TYPES = ("login.started", "login.succeeded", "login.failed", "token.issued",
-                 "token.code_reuse_detected")
+ATTEMPT_TYPES = (AuditType.LOGIN_STARTED, AuditType.LOGIN_SUCCEEDED, AuditType.LOGIN_FAILED,
+                 AuditType.TOKEN_ISSUED, AuditType.TOKEN_CODE_REUSE_DETECTED)
 # Events that decide an attempt's outcome; the last of them wins.
-DECISIVE = frozenset(ATTEMPT_TYPES) - {"login.started"}
+DECISIVE = frozenset(ATTEMPT_TYPES) - {AuditType.LOGIN_STARTED}
 WINDOW = dt.timedelta(minutes=30)  # a state lives 10 min, a code 60 s: ample
 DEFAULT_LOOKBACK = dt.timedelta(hours=24)
 MAX_STEPS = 50
@@ -40,11 +41,11 @@ RECENT_EVENTS = 500  # the grouped view reads at most this many login events
 _ATTEMPT_ID = re.compile(r"[0-9a-f]{32}")
 
 STEP_LABELS = {
-    "login.started": "Started: sent to the login endpoint",
-    "login.succeeded": "Verdict accepted: code issued",
-    "login.failed": "Refused",
-    "token.issued": "Code exchanged for tokens",
-    "token.code_reuse_detected": "Code presented again: session revoked",
+    AuditType.LOGIN_STARTED: "Started: sent to the login endpoint",
+    AuditType.LOGIN_SUCCEEDED: "Verdict accepted: code issued",
+    AuditType.LOGIN_FAILED: "Refused",
+    AuditType.TOKEN_ISSUED: "Code exchanged for tokens",
+    AuditType.TOKEN_CODE_REUSE_DETECTED: "Code presented again: session revoked",
 }
 
 
@@ -75,16 +76,16 @@ class Attempt:
     @property
     def failure(self) -> AuditEvent | None:
         last = self.decisive
-        return last if last is not None and _outcome(last) == "failure" else None
+        return last if last is not None and _outcome(last) == Outcome.FAILURE else None
 
     @property
     def outcome(self) -> str:
         last = self.decisive
         if last is None:
             return "pending"
-        if _outcome(last) == "failure":
+        if _outcome(last) == Outcome.FAILURE:
             return "failure"
-        return "success" if last.type == "token.issued" else "code issued"
+        return "success" if last.type == AuditType.TOKEN_ISSUED else "code issued"
 
     @property
     def reason(self) -> str | None:

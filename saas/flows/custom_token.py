@@ -11,6 +11,7 @@ from pyramid.view import view_config
 
 from saas.apps.lookup import load_app
 from saas.apps.models import SecretKind
+from saas.audit.types import AuditType
 from saas.errors import ApiError, Reason
 from saas.flows.login import (
     AcceptedUser,
@@ -57,6 +58,6 @@ def custom_token_login(request):
         raise refused(request, app, Reason.USER_DISABLED, user=user)
     # The login's event and the session go out together: one round trip.
     pipe = pipeline(request.redis)
-    record_login(request, app, user, "custom_token.succeeded", {"flow": FLOW}, pipe=pipe)
+    record_login(request, app, user, AuditType.CUSTOM_TOKEN_SUCCEEDED, {"flow": FLOW}, pipe=pipe)
     return start_session(request, app, sid=new_sid(), user_id=user.user_id,
                          external_id=user.external_id, details={"flow": FLOW}, pipe=pipe)

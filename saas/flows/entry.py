@@ -17,6 +17,7 @@ from pyramid.httpexceptions import HTTPFound
 
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
+from saas.audit.types import AuditType, Outcome
 from saas.crypto import constant_time_equals
 from saas.errors import ApiError, Reason
 from saas.flows.hosts import host_mismatch, request_host
@@ -140,7 +141,8 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
         "host": request_host(request),
     }, client=pipe)
     append_event(pipe, request.redis_keys, [audit_from_request(
-        request, "login.started", "success", app_id=app.app_id, tenant_id=app.tenant_id,
+        request, AuditType.LOGIN_STARTED, Outcome.SUCCESS, app_id=app.app_id,
+        tenant_id=app.tenant_id,
         details={"attempt_id": attempt_id, "flow": flow},
     )])
     pipe.execute()

@@ -18,6 +18,7 @@ from pyramid.view import view_config
 
 from saas.apps.cache import AppConfig
 from saas.apps.lookup import load_app
+from saas.audit.types import AuditType
 from saas.flows.backchannel_login import BackchannelFailed, ask_tenant
 from saas.flows.entry import (
     bind_state,
@@ -104,7 +105,7 @@ def hosted_submit(request):
         record_refusal(request, app, failure, record)
         return _again(request, app, record, failure, values)
     code = issue_login_code(request, app, user, record)
-    record_login(request, app, user, "login.succeeded",
+    record_login(request, app, user, AuditType.LOGIN_SUCCEEDED,
                  {"attempt_id": record["attempt_id"], "flow": FLOW})
     response = HTTPSeeOther(location=client_redirect(record, code=code))
     response.delete_cookie(state_cookie_name(state), path=form_path(app))

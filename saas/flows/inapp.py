@@ -14,6 +14,7 @@ import uuid
 from pyramid.view import view_config
 
 from saas.apps.lookup import load_app
+from saas.audit.types import AuditType
 from saas.errors import ApiError, Reason
 from saas.flows.backchannel_login import BackchannelFailed, ask_tenant, new_backchannel_state
 from saas.flows.entry import MAX_DATA_BYTES
@@ -54,6 +55,6 @@ def inapp_login(request):
                        failure.reason, failure.description,
                        headers={"Cache-Control": "no-store"}) from failure
     pipe = pipeline(request.redis)  # the login's event and the session: one round trip
-    record_login(request, app, user, "login.succeeded", record, pipe=pipe)
+    record_login(request, app, user, AuditType.LOGIN_SUCCEEDED, record, pipe=pipe)
     return start_session(request, app, sid=new_sid(), user_id=user.user_id,
                          external_id=user.external_id, details=record, pipe=pipe)

@@ -21,6 +21,7 @@ from typing import Any
 
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
+from saas.audit.types import AuditType, Outcome
 from saas.errors import Reason
 from saas.flows.redirect_uris import with_query
 from saas.jwt.rules import TokenRejected
@@ -116,13 +117,13 @@ def accept_tenant_token(request, app: AppConfig, state: str, token: str) -> Acce
                         {"previous_secret": claims.used_previous_secret})
 
 
-def record_login(request, app: AppConfig, user: AcceptedUser, type_: str,
+def record_login(request, app: AppConfig, user: AcceptedUser, type_: AuditType,
                  details: dict[str, Any], pipe=None) -> None:
     """One stream entry (audit + upsert) and the overlay, in one round trip;
     with ``pipe`` they are only queued there, for the caller to send."""
     login_ms = int(request.now * 1000)
     audit = audit_from_request(
-        request, type_, "success", app_id=app.app_id, tenant_id=app.tenant_id,
+        request, type_, Outcome.SUCCESS, app_id=app.app_id, tenant_id=app.tenant_id,
         user_id=user.user_id, external_id=user.external_id, details={**details, **user.details},
     )
     upsert = UserUpsert(
@@ -162,7 +163,7 @@ def complete_login(
     user = accept_tenant_token(request, app, state, token)
     pipe = pipeline(request.redis)
     code = issue_login_code(request, app, user, record, pipe=pipe)
-    record_login(request, app, user, "login.succeeded",
+    record_login(request, app, user, AuditType.LOGIN_SUCCEEDED,
                  {"attempt_id": record.get("attempt_id"), "flow": record.get("flow", "redirect")},
                  pipe=pipe)
     pipe.execute()
@@ -170,10 +171,10 @@ def complete_login(
 
 
 def record_failure(request, app: AppConfig, reason: str, record: dict[str, Any] | None,
-                   type_: str = "login.failed", *, user_id: str | None = None,
+                   type_: AuditType = AuditType.LOGIN_FAILED, *, user_id: str | None = None,
                    external_id: str | None = None) -> None:
     audit = audit_from_request(
-        request, type_, "failure", app_id=app.app_id, tenant_id=app.tenant_id, reason=reason,
+        request, type_, Outcome.FAILURE, app_id=app.app_id, tenant_id=app.tenant_id, reason=reason,
         user_id=user_id, external_id=external_id,
         details={"attempt_id": (record or {}).get("attempt_id"),
                  "flow": (record or {}).get("flow", "redirect")},

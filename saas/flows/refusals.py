@@ -8,6 +8,7 @@ the refusal from here.
 from __future__ import annotations
 
 from saas.apps.cache import AppConfig
+from saas.audit.types import AuditType
 from saas.errors import ApiError, Reason
 from saas.flows.login import AcceptedUser, record_failure
 
@@ -18,7 +19,7 @@ def refused(request, app: AppConfig, reason: str, status: int = 400,
             error: str = "invalid_grant", description: str = "",
             user: AcceptedUser | None = None) -> ApiError:
     """The refusal's audit record (with the user when known) and its error."""
-    record_failure(request, app, reason, {"flow": FLOW}, type_="custom_token.failed",
+    record_failure(request, app, reason, {"flow": FLOW}, type_=AuditType.CUSTOM_TOKEN_FAILED,
                    user_id=user.user_id if user else None,
                    external_id=user.external_id if user else None)
     return ApiError(status, error, reason, description or reason.replace("_", " "),

@@ -9,8 +9,8 @@ from typing import Any
 from pyramid.response import Response
 from pyramid.view import view_config
 
-from saas.audit.models import Outcome
 from saas.audit.queries import MAX_PAGE, csv_stream, event_as_dict, list_events, login_stats
+from saas.audit.types import Outcome
 from saas.diagnostics.attempts import find_attempt
 from saas.manage.errors import invalid_cursor, invalid_parameter, not_found
 from saas.manage.params import (

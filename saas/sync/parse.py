@@ -16,7 +16,10 @@ from typing import Any
 
 import orjson
 
+from saas.audit.types import Outcome
 from saas.sync.versions import field_version
+
+OUTCOMES = frozenset(Outcome)
 
 # Optional short strings of an audit record, with their column sizes.
 _AUDIT_TEXT = (("app_id", 8), ("reason", 64), ("external_id", 255), ("ip", 64),
@@ -93,7 +96,7 @@ def _audit(record: Any) -> dict[str, Any]:
     if record.__class__ is not dict:
         raise PoisonEvent("audit record is not an object")
     outcome = record.get("outcome")
-    if outcome != "success" and outcome != "failure":
+    if outcome not in OUTCOMES:
         raise PoisonEvent("audit outcome is not success or failure")
     row = {
         "id": _uuid_text(record.get("id"), "audit id"),

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from saas.apps.models import App
 from saas.audit.models import AuditEvent
+from saas.audit.types import AuditType, Outcome
 from saas.clock import from_ms, to_ms
 from saas.sync.copy_writer import copy_text, write_postgres
 from saas.sync.merge import UserState, VersionedObject, collapse
@@ -106,7 +107,8 @@ def _audit_created(session: Session, created: list[tuple[uuid.UUID, UserState]])
     ).all())
     session.execute(AuditEvent.__table__.insert(), [
         {"id": uuid.uuid4(), "tenant_id": apps[state.app_uuid].tenant_id,
-         "app_id": apps[state.app_uuid].app_id, "type": "user.created", "outcome": "success",
+         "app_id": apps[state.app_uuid].app_id, "type": AuditType.USER_CREATED,
+         "outcome": Outcome.SUCCESS,
          "user_id": user_id, "external_id": state.external_id,
          "at": from_ms(state.first_login_ms), "details": {}}
         for user_id, state in created

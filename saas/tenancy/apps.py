@@ -13,6 +13,7 @@ from typing import Any
 from saas.apps import services
 from saas.apps.cache import publish_app, unpublish_app
 from saas.apps.models import App, SecretKind
+from saas.audit.types import AuditType
 from saas.tenancy.audit import audit
 
 
@@ -33,7 +34,7 @@ def create_app(request, tenant_id: uuid.UUID, settings: dict[str, Any]
     """
     app, secrets = services.create_app(request.db, request.secret_box, tenant_id=tenant_id,
                                        allow_private=allow_private(request), **settings)
-    _audit(request, "app.created", app, details={"name": app.name})
+    _audit(request, AuditType.APP_CREATED, app, details={"name": app.name})
     publish_app(request, app)
     return app, secrets
 
@@ -43,14 +44,14 @@ def update_app(request, app: App, settings: dict[str, Any]) -> dict[str, Any]:
     changed = services.update_app(app, settings)
     if changed:
         # Field names only: a value could be sensitive, and the log is no settings history.
-        _audit(request, "app.updated", app, details={"fields": sorted(changed)})
+        _audit(request, AuditType.APP_UPDATED, app, details={"fields": sorted(changed)})
         publish_app(request, app)
     return changed
 
 
 def delete_app(request, app: App) -> None:
     """Delete the app with everything it owns, and drop it from the cache."""
-    _audit(request, "app.deleted", app, details={"name": app.name})
+    _audit(request, AuditType.APP_DELETED, app, details={"name": app.name})
     request.db.delete(app)
     # The delete reaches PostgreSQL (or the request fails) before the cache forgets the app.
     request.db.flush()
@@ -59,14 +60,14 @@ def delete_app(request, app: App) -> None:
 
 def reveal_secrets(request, app: App) -> dict[str, dict[str, Any]]:
     """Both current secrets; revealing is itself audited."""
-    _audit(request, "secret.revealed", app)
+    _audit(request, AuditType.SECRET_REVEALED, app)
     return services.reveal_secrets(app, request.secret_box)
 
 
 def rotate_secret(request, app: App, kind: SecretKind, grace_seconds: int) -> str:
     """A new current secret (plain text, shown once); the old one verifies for the grace."""
     plaintext = services.rotate_secret(app, kind, request.secret_box, grace_seconds)
-    _audit(request, "secret.rotated", app,
+    _audit(request, AuditType.SECRET_ROTATED, app,
            details={"kind": kind.value, "grace_seconds": grace_seconds})
     publish_app(request, app)
     return plaintext
@@ -76,6 +77,6 @@ def revoke_previous_secret(request, app: App, kind: SecretKind) -> bool:
     """Stop the previous secret verifying now; False (nothing recorded) if there was none."""
     if not services.revoke_previous_secret(app, kind):
         return False
-    _audit(request, "secret.revoked", app, details={"kind": kind.value})
+    _audit(request, AuditType.SECRET_REVOKED, app, details={"kind": kind.value})
     publish_app(request, app)
     return True

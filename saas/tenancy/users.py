@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from saas.apps.models import App
+from saas.audit.types import AuditType
 from saas.tenancy.audit import audit
 from saas.users import services
 from saas.users.models import EndUser
@@ -33,7 +34,7 @@ def set_disabled(request, app: App, user: EndUser, disabled: bool) -> bool:
     if disabled:
         webhooks.stage(request, app, EventType.USER_DISABLED,
                        {**_named(user), "sessions_revoked": count})
-    _audit(request, "user.disabled" if disabled else "user.enabled", app, user)
+    _audit(request, AuditType.USER_DISABLED if disabled else AuditType.USER_ENABLED, app, user)
     return True
 
 
@@ -43,13 +44,13 @@ def revoke_sessions(request, app: App, user: EndUser) -> int:
     webhooks.stage(request, app, EventType.SESSION_REVOKED, {
         **_named(user), "session_id": None, "cause": "revoked_by_tenant",
         "sessions_revoked": count})
-    _audit(request, "session.revoked", app, user, details={"sessions": count})
+    _audit(request, AuditType.SESSION_REVOKED, app, user, details={"sessions": count})
     return count
 
 
 def delete_user(request, app: App, user: EndUser) -> None:
     """Forget the user; a later login creates them afresh."""
-    _audit(request, "user.deleted", app, user)
+    _audit(request, AuditType.USER_DELETED, app, user)
     named = _named(user)  # read before the row goes
     count = services.delete_user(request, app, user)
     webhooks.stage(request, app, EventType.USER_DELETED, {**named, "sessions_revoked": count})

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from saas.apps.models import App
+from saas.audit.types import AuditType
 from saas.tenancy.audit import audit
 from saas.webhooks import endpoints
 from saas.webhooks.delivery import Policy
@@ -30,7 +31,7 @@ def create_webhook(request, app: App, fields: dict[str, Any]) -> tuple[WebhookEn
     Raises ``InvalidSetting`` (nothing written) past the endpoints-per-app limit.
     """
     endpoint, secret = endpoints.create_endpoint(request.db, request.secret_box, app, fields)
-    _audit(request, "webhook.created", app, endpoint, events=endpoint.events)
+    _audit(request, AuditType.WEBHOOK_CREATED, app, endpoint, events=endpoint.events)
     return endpoint, secret
 
 
@@ -39,7 +40,7 @@ def update_webhook(request, app: App, endpoint: WebhookEndpoint,
     """Apply checked fields (url, events, enabled); returns the names of those changed."""
     changed = endpoints.update_endpoint(endpoint, fields)
     if changed:
-        _audit(request, "webhook.updated", app, endpoint, fields=sorted(changed))
+        _audit(request, AuditType.WEBHOOK_UPDATED, app, endpoint, fields=sorted(changed))
         request.db.flush()
         if endpoint.enabled:
             kick_after_commit(request)  # deliveries held while it was off resume
@@ -48,13 +49,13 @@ def update_webhook(request, app: App, endpoint: WebhookEndpoint,
 
 def delete_webhook(request, app: App, endpoint: WebhookEndpoint) -> None:
     """Delete the endpoint with its delivery log."""
-    _audit(request, "webhook.deleted", app, endpoint)
+    _audit(request, AuditType.WEBHOOK_DELETED, app, endpoint)
     request.db.delete(endpoint)
 
 
 def reveal_webhook_secret(request, app: App, endpoint: WebhookEndpoint) -> str:
     """The endpoint's signing secret; revealing is itself audited."""
-    _audit(request, "webhook.secret_revealed", app, endpoint)
+    _audit(request, AuditType.WEBHOOK_SECRET_REVEALED, app, endpoint)
     return endpoints.reveal_endpoint_secret(endpoint, request.secret_box)
 
 
@@ -65,7 +66,7 @@ def rotate_webhook_secret(request, app: App, endpoint: WebhookEndpoint,
     Raises ``InvalidSetting`` (nothing written) for a grace out of range.
     """
     secret = endpoints.rotate_endpoint_secret(endpoint, request.secret_box, grace_seconds)
-    _audit(request, "webhook.secret_rotated", app, endpoint, grace_seconds=grace_seconds)
+    _audit(request, AuditType.WEBHOOK_SECRET_ROTATED, app, endpoint, grace_seconds=grace_seconds)
     return secret
 
 
@@ -73,7 +74,7 @@ def send_test_event(request, app: App, endpoint: WebhookEndpoint) -> PingOutcome
     """Send a signed ``ping`` now; the outcome says how the receiver took it."""
     outcome = send_ping(endpoint, app.app_id, request.secret_box,
                         Policy.from_settings(request.registry.settings))
-    _audit(request, "webhook.tested", app, endpoint, ok=outcome.result.ok,
+    _audit(request, AuditType.WEBHOOK_TESTED, app, endpoint, ok=outcome.result.ok,
            status_code=outcome.result.status_code)
     return outcome
 
@@ -82,5 +83,5 @@ def resend_delivery(request, app: App, endpoint: WebhookEndpoint,
                     delivery: WebhookDelivery) -> None:
     """Send the same event (same id) again, with a fresh retry window."""
     endpoints.resend(request, delivery)
-    _audit(request, "webhook.resent", app, endpoint, delivery_id=str(delivery.id))
+    _audit(request, AuditType.WEBHOOK_RESENT, app, endpoint, delivery_id=str(delivery.id))
     request.db.flush()

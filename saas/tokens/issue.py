@@ -13,11 +13,12 @@ import orjson
 from pyramid.response import Response
 
 from saas.apps.cache import AppConfig
+from saas.audit.types import AuditType, Outcome
 from saas.login_events import append_event, audit_from_request
 from saas.redis import pipeline
 
 
-def audit_token_event(request, app: AppConfig, type_: str, outcome: str, pipe=None,
+def audit_token_event(request, app: AppConfig, type_: AuditType, outcome: Outcome, pipe=None,
                       **fields) -> None:
     """One audit event of the token endpoint, on ``pipe`` when the caller batches."""
     append_event(pipe or request.redis, request.redis_keys, [audit_from_request(
@@ -67,8 +68,8 @@ def start_session(request, app: AppConfig, *, sid: str, user_id: str, external_i
     refresh_token = request.login_sessions.create(
         app.app_id, sid, user_id, external_id, app.refresh_token_ttl, client=pipe
     )
-    audit_token_event(request, app, "token.issued", "success", pipe=pipe, user_id=user_id,
-                      external_id=external_id, details={"sid": sid, **details})
+    audit_token_event(request, app, AuditType.TOKEN_ISSUED, Outcome.SUCCESS, pipe=pipe,
+                      user_id=user_id, external_id=external_id, details={"sid": sid, **details})
     pipe.execute()
     return token_response(
         request, app, sid=sid, user_id=user_id, external_id=external_id,

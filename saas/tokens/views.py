@@ -12,6 +12,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
 from saas.apps.lookup import load_app
+from saas.audit.types import AuditType, Outcome
 from saas.clock import from_ms, to_ms
 from saas.errors import ApiError, Reason
 from saas.jwt.es256 import AccessClaims, InvalidAccessToken
@@ -29,9 +30,8 @@ def _grant_error(reason: Reason, description: str, error: str = "invalid_grant")
     return ApiError(400, error, reason, description, headers={"Cache-Control": "no-store"})
 
 
-def _bearer_error(description: str) -> ApiError:
-    return ApiError(401, "invalid_token", Reason.SESSION_REVOKED if "revoked" in description
-                    else Reason.CLAIMS_INVALID, description,
+def _bearer_error(description: str, reason: Reason = Reason.CLAIMS_INVALID) -> ApiError:
+    return ApiError(401, "invalid_token", reason, description,
                     headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
@@ -63,7 +63,7 @@ def _exchange_code(request, app: AppConfig, params: dict) -> Response:
     if lookup.reused is not None:
         sid = lookup.reused.get("sid")
         if sid and request.login_sessions.revoke(app.app_id, sid):
-            audit_token_event(request, app, "token.code_reuse_detected", "failure",
+            audit_token_event(request, app, AuditType.TOKEN_CODE_REUSE_DETECTED, Outcome.FAILURE,
                               reason=str(Reason.CODE_INVALID),
                               user_id=lookup.reused.get("user_id"), details={"sid": sid})
         raise _grant_error(Reason.CODE_INVALID, "the code was used already")
@@ -86,7 +86,7 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
     rotation = request.login_sessions.rotate(app.app_id, presented)
     if rotation.outcome == "reused":
         reused = rotation.session
-        audit_token_event(request, app, "token.refresh_reuse_detected", "failure",
+        audit_token_event(request, app, AuditType.TOKEN_REFRESH_REUSE_DETECTED, Outcome.FAILURE,
                           reason=str(Reason.REFRESH_REUSED), user_id=reused.user_id or None,
                           external_id=reused.external_id or None, details={"sid": reused.sid})
         raise _grant_error(Reason.REFRESH_REUSED, "the refresh token was used already; "
@@ -96,8 +96,8 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
     if rotation.outcome == "invalid":
         raise _grant_error(Reason.REFRESH_INVALID, "the refresh token is unknown or expired")
     session = rotation.session
-    audit_token_event(request, app, "token.refreshed", "success", user_id=session.user_id,
-                      external_id=session.external_id,
+    audit_token_event(request, app, AuditType.TOKEN_REFRESHED, Outcome.SUCCESS,
+                      user_id=session.user_id, external_id=session.external_id,
                       details={"sid": session.sid, "retry": rotation.outcome == "retry"})
     return token_response(
         request, app, sid=session.sid, user_id=session.user_id,
@@ -129,7 +129,7 @@ def _bearer_claims(request, app: AppConfig) -> AccessClaims:
     """The access token's claims, its session live."""
     claims = _verified_bearer(request, app)
     if not request.login_sessions.is_active(app.app_id, claims.sid):
-        raise _bearer_error("the session was revoked")
+        raise _bearer_error("the session was revoked", Reason.SESSION_REVOKED)
     return claims
 
 
@@ -142,7 +142,7 @@ def _bearer_claims_and_overlay(request, app: AppConfig) -> tuple[AccessClaims, d
     pipe.hgetall(pending_key(request.redis_keys, app.app_id, claims.user_id))
     revoked, raw_overlay = pipe.execute()
     if revoked != b"0":
-        raise _bearer_error("the session was revoked")
+        raise _bearer_error("the session was revoked", Reason.SESSION_REVOKED)
     return claims, parse_overlay(raw_overlay)
 
 
@@ -217,7 +217,7 @@ def logout(request):
         raise _bearer_error("a Bearer access token or a refresh_token is required")
     session = request.login_sessions.get(app.app_id, sid)  # its user, for the audit
     if request.login_sessions.revoke(app.app_id, sid):
-        audit_token_event(request, app, "logout", "success",
+        audit_token_event(request, app, AuditType.LOGOUT, Outcome.SUCCESS,
                           user_id=session.user_id if session else None,
                           external_id=session.external_id if session else None,
                           details={"sid": sid})

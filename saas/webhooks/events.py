@@ -16,6 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from saas.audit.types import AuditType
 from saas.webhooks.models import EventType
 
 EVENT_TYPES: tuple[str, ...] = tuple(t.value for t in EventType)
@@ -96,14 +97,14 @@ class AuditRule:
 
 # Audit record types of the login path (saas.flows, saas.tokens) → webhook events.
 FROM_AUDIT: dict[str, AuditRule] = {
-    "login.succeeded": AuditRule(EventType.LOGIN_SUCCEEDED, LOGIN_DATA),
-    "custom_token.succeeded": AuditRule(EventType.LOGIN_SUCCEEDED, LOGIN_DATA),
-    "login.failed": AuditRule(EventType.LOGIN_FAILED, LOGIN_DATA),
-    "custom_token.failed": AuditRule(EventType.LOGIN_FAILED, LOGIN_DATA),
-    "logout": AuditRule(EventType.SESSION_REVOKED, SESSION_DATA, cause="logout"),
-    "token.refresh_reuse_detected": AuditRule(EventType.SESSION_REVOKED, SESSION_DATA,
+    AuditType.LOGIN_SUCCEEDED: AuditRule(EventType.LOGIN_SUCCEEDED, LOGIN_DATA),
+    AuditType.CUSTOM_TOKEN_SUCCEEDED: AuditRule(EventType.LOGIN_SUCCEEDED, LOGIN_DATA),
+    AuditType.LOGIN_FAILED: AuditRule(EventType.LOGIN_FAILED, LOGIN_DATA),
+    AuditType.CUSTOM_TOKEN_FAILED: AuditRule(EventType.LOGIN_FAILED, LOGIN_DATA),
+    AuditType.LOGOUT: AuditRule(EventType.SESSION_REVOKED, SESSION_DATA, cause="logout"),
+    AuditType.TOKEN_REFRESH_REUSE_DETECTED: AuditRule(EventType.SESSION_REVOKED, SESSION_DATA,
                                               cause="refresh_token_reused"),
-    "token.code_reuse_detected": AuditRule(EventType.SESSION_REVOKED, SESSION_DATA,
+    AuditType.TOKEN_CODE_REUSE_DETECTED: AuditRule(EventType.SESSION_REVOKED, SESSION_DATA,
                                            cause="code_reused"),
 }
 

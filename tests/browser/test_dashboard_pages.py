@@ -15,7 +15,8 @@ from sqlalchemy import create_engine, delete, select
 from sqlalchemy.orm import Session
 
 from saas.apps.models import App
-from saas.audit.models import AuditEvent, Outcome
+from saas.audit.models import AuditEvent
+from saas.audit.types import Outcome
 from saas.tenants.models import Member, Tenant
 from saas.users.models import EndUser, end_user_id
 from tests.live import live_server

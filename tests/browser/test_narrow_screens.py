@@ -18,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from saas.apps.models import App
-from saas.audit.models import AuditEvent, Outcome
+from saas.audit.models import AuditEvent
+from saas.audit.types import Outcome
 from tests.browser.test_dashboard_pages import (  # noqa: F401 (site is a fixture)
     PASSWORD,
     add_activity,

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from saas.audit.models import Outcome
+from saas.audit.types import Outcome
 from tests.functional.dashboard_helpers import build_world, make_event, sign_in
 
 DAY = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from saas.audit.models import Outcome
+from saas.audit.types import Outcome
 from tests.factories import DEFAULT_PASSWORD
 from tests.functional.dashboard_helpers import (
     PAGES,

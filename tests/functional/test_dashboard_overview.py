@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from saas.audit.models import Outcome
+from saas.audit.types import Outcome
 from saas.dashboard.charts import RANGES, ReasonBar, login_chart, nice_step, reason_bars
 from tests.factories import make_app
 from tests.flows import query_of

@@ -9,8 +9,9 @@ import io
 import pytest
 from sqlalchemy import select
 
-from saas.audit.models import AuditEvent, Outcome
+from saas.audit.models import AuditEvent
 from saas.audit.queries import CSV_COLUMNS
+from saas.audit.types import Outcome
 from tests.functional.test_manage_support import Tenant, make_tenant
 
 
