@@ -150,3 +150,13 @@ def test_the_protocol_reference_lists_every_reason_code():
     table = reference.split("## 7. Errors and reason codes", 1)[1].split("\n## ", 1)[0]
     missing = [reason.value for reason in Reason if f"`{reason.value}`" not in table]
     assert missing == []
+
+
+def test_the_management_guide_lists_every_audit_type():
+    """Every type the service writes is named where tenants filter the audit log."""
+    from saas.audit.types import AuditType
+
+    guide = (ROOT / "docs" / "management-api.md").read_text(encoding="utf-8")
+    section = guide.split("### Audit log and statistics", 1)[1].split("\n### ", 1)[0]
+    missing = [kind.value for kind in AuditType if f"`{kind.value}`" not in section]
+    assert missing == []
