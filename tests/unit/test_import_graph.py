@@ -25,7 +25,9 @@ COMPOSITION_ROOTS = {"saas", "saas.config"}
 
 @pytest.fixture(scope="module")
 def graph():
-    return grimp.build_graph("saas", "workers", "bench", include_external_packages=False)
+    # No cache: a stale one (grimp keeps it in .grimp_cache) would check yesterday's code.
+    return grimp.build_graph("saas", "workers", "bench", include_external_packages=False,
+                             cache_dir=None)
 
 
 def _part(module: str) -> str:
