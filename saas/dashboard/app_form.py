@@ -40,6 +40,22 @@ def uri_errors(text: str) -> list[str]:
     return errors
 
 
+def base_candidates(values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+    """The fields both forms have, in the shapes ``checked_settings`` takes;
+    bad redirect URI lines land in ``errors`` instead."""
+    candidates: dict[str, Any] = {
+        "name": values["name"],
+        "custom_auth_endpoint": values["custom_auth_endpoint"] or None,
+        "restart_url": values["restart_url"] or None,
+    }
+    bad_uris = uri_errors(values["redirect_uris"])
+    if bad_uris:
+        errors["redirect_uris"] = bad_uris
+    else:
+        candidates["redirect_uris"] = uri_lines(values["redirect_uris"])
+    return candidates
+
+
 def check_each(candidates: dict[str, Any], errors: dict[str, Any], *, allow_private: bool
                ) -> dict[str, Any]:
     """The candidates that pass, checked one by one; each refusal lands in

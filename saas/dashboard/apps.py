@@ -9,7 +9,7 @@ from pyramid.view import view_config
 
 from saas.apps.services import apps_of_tenant
 from saas.apps.validation import InvalidSetting
-from saas.dashboard.app_form import check_each, summary, uri_errors, uri_lines
+from saas.dashboard.app_form import base_candidates, check_each, summary
 from saas.dashboard.common import field
 from saas.security import Permission
 from saas.tenancy.apps import allow_private, create_app
@@ -31,16 +31,7 @@ def validate_new_app(values: dict[str, str], *, allow_private: bool
                      ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Checked settings of a new app and every field's errors at once."""
     errors: dict[str, Any] = {}
-    candidates: dict[str, Any] = {
-        "name": values["name"],
-        "custom_auth_endpoint": values["custom_auth_endpoint"] or None,
-        "restart_url": values["restart_url"] or None,
-    }
-    bad_uris = uri_errors(values["redirect_uris"])
-    if bad_uris:
-        errors["redirect_uris"] = bad_uris
-    else:
-        candidates["redirect_uris"] = uri_lines(values["redirect_uris"])
+    candidates = base_candidates(values, errors)
     return check_each(candidates, errors, allow_private=allow_private), errors
 
 

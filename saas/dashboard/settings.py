@@ -8,7 +8,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.apps.models import App
-from saas.dashboard.app_form import check_each, summary, uri_errors, uri_lines
+from saas.dashboard.app_form import base_candidates, check_each, summary
 from saas.dashboard.common import checked, field
 from saas.flows.redirect_uris import restart_link
 from saas.security import Permission
@@ -58,17 +58,7 @@ def _posted_values(request) -> dict[str, Any]:
 
 def _candidates(values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     """The posted values in the shapes ``checked_settings`` takes."""
-    changes: dict[str, Any] = {
-        "name": values["name"],
-        "custom_auth_endpoint": values["custom_auth_endpoint"] or None,
-        "restart_url": values["restart_url"] or None,
-        **{name: values[name] for name in TOGGLES},
-    }
-    bad_uris = uri_errors(values["redirect_uris"])
-    if bad_uris:
-        errors["redirect_uris"] = bad_uris
-    else:
-        changes["redirect_uris"] = uri_lines(values["redirect_uris"])
+    changes = {**base_candidates(values, errors), **{name: values[name] for name in TOGGLES}}
     for name in ("access_token_ttl", "refresh_token_ttl"):
         try:
             changes[name] = int(values[name])
