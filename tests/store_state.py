@@ -9,6 +9,7 @@ global ``{rl}``) are the one thing a refused request is allowed to leave.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from typing import Any
 
@@ -23,12 +24,6 @@ def key_kind(key: str, prefix: str) -> str:
     if head.startswith("{") and head != "{rl}":  # an app's hash tag
         return tail.partition(":")[0]
     return head
-
-
-def key_app(key: str, prefix: str) -> str | None:
-    """The app a key belongs to (its hash tag), None for a global key."""
-    head = key[len(prefix) + 1:].partition(":")[0]
-    return head[1:-1] if head.startswith("{") and head != "{rl}" else None
 
 
 def keys_by_kind(client: redis.Redis, prefix: str) -> dict[str, set[str]]:
@@ -47,6 +42,22 @@ def lasting_keys(client: redis.Redis, prefix: str) -> set[str]:
     """Keys other than rate-limit counters."""
     return {key for kind, keys in keys_by_kind(client, prefix).items()
             if kind not in RATE_LIMIT_KINDS for key in keys}
+
+
+def expiry_deadlines(client: redis.Redis, keys: set[str]) -> dict[str, float]:
+    """For each key with a TTL, the monotonic time by which Redis drops it."""
+    ordered = sorted(keys)
+    pipe = client.pipeline(transaction=False)
+    for key in ordered:
+        pipe.pttl(key)
+    asked = time.monotonic()
+    return {key: asked + ttl / 1000 for key, ttl in zip(ordered, pipe.execute(), strict=True)
+            if ttl >= 0}
+
+
+def expired_by_now(deadlines: dict[str, float], key: str) -> bool:
+    """True when a key that is gone had reached its own expiry (50 ms margin)."""
+    return key in deadlines and time.monotonic() >= deadlines[key] - 0.05
 
 
 def stream_events(client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
