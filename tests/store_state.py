@@ -45,14 +45,16 @@ def lasting_keys(client: redis.Redis, prefix: str) -> set[str]:
 
 
 def expiry_deadlines(client: redis.Redis, keys: set[str]) -> dict[str, float]:
-    """For each key with a TTL, the monotonic time by which Redis drops it."""
+    """For each key with a TTL, the monotonic time by which Redis drops it.
+    A key already gone (-2: it expired between the SCAN and this look-up) is
+    due at once; a key without a TTL (-1) has no deadline."""
     ordered = sorted(keys)
     pipe = client.pipeline(transaction=False)
     for key in ordered:
         pipe.pttl(key)
     asked = time.monotonic()
-    return {key: asked + ttl / 1000 for key, ttl in zip(ordered, pipe.execute(), strict=True)
-            if ttl >= 0}
+    return {key: asked + max(ttl, 0) / 1000
+            for key, ttl in zip(ordered, pipe.execute(), strict=True) if ttl != -1}
 
 
 def expired_by_now(deadlines: dict[str, float], key: str) -> bool:

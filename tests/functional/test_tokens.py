@@ -58,10 +58,12 @@ def test_reused_code_revokes_the_session_it_created(webapp, login_app):
     assert refresh.json["reason"] == "session_revoked"
 
 
-def _audit_records(registry, type_: str) -> list[dict]:
+def _audit_records(registry, app, type_: str) -> list[dict]:
+    """The app's records of a type (the stream holds every earlier test's too)."""
     prefix = registry["saas.redis_keys"].prefix
     return [record for event in stream_events(registry["saas.redis"], prefix)
-            for record in event["audit"] if record["type"] == type_]
+            for record in event["audit"]
+            if record["type"] == type_ and record.get("app_id") == app.app_id]
 
 
 def test_refresh_rotates_and_reuse_after_grace_revokes(webapp, login_app, monkeypatch,
@@ -82,7 +84,7 @@ def test_refresh_rotates_and_reuse_after_grace_revokes(webapp, login_app, monkey
     reused = token_post(webapp, login_app, status=400, grant_type="refresh_token",
                         refresh_token=tokens["refresh_token"])
     assert reused.json["reason"] == "refresh_reused"
-    [reuse] = _audit_records(registry, "token.refresh_reuse_detected")
+    [reuse] = _audit_records(registry, login_app, "token.refresh_reuse_detected")
     assert (reuse["user_id"], reuse["external_id"]) == (tokens["user"]["id"],
                                                         tokens["user"]["external_id"])
     dead = token_post(webapp, login_app, status=400, grant_type="refresh_token",
@@ -118,7 +120,7 @@ def test_logout_kills_refresh_and_me(webapp, login_app, registry):
     tokens = login(webapp, login_app).tokens()
     webapp.post(f"/v1/apps/{login_app.app_id}/logout",
                 {"refresh_token": tokens["refresh_token"]}, status=204)
-    [logout] = _audit_records(registry, "logout")  # with the session's user
+    [logout] = _audit_records(registry, login_app, "logout")  # with the session's user
     assert (logout["user_id"], logout["external_id"]) == (tokens["user"]["id"],
                                                           tokens["user"]["external_id"])
     me(webapp, login_app, tokens["access_token"], status=401)
