@@ -22,9 +22,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from saas.apps.models import App, SecretKind
+from saas.apps.models import App, ClientType, SecretKind
 from saas.apps.validation import is_app_id
-from saas.crypto import SecretBox
+from saas.crypto import SecretBox, constant_time_equals, hash_token
 
 CACHE_TTL = 24 * 3600
 MISS_TTL = 30
@@ -36,6 +36,13 @@ PARSED_ENTRIES = 1024  # apps whose parsed settings a web process keeps
 class SecretVersions:
     current: str  # ciphertext
     previous: str | None  # ciphertext
+    previous_valid_until: float | None  # epoch seconds
+
+
+@dataclass(frozen=True)
+class ClientSecretHashes:
+    current: str  # SHA-256 hex of the client secret
+    previous: str | None
     previous_valid_until: float | None  # epoch seconds
 
 
@@ -65,6 +72,30 @@ class AppConfig:
     restart_url: str | None
     secrets: dict[str, SecretVersions]
     signing_keys: list[SigningKeyConfig] = field(default_factory=list)
+    # OpenID Connect (docs/oidc.md); the defaults read entries cached before them.
+    client_type: str = ClientType.PUBLIC.value
+    pkce_required: bool = True
+    post_logout_redirect_uris: list[str] = field(default_factory=list)
+    oidc_custom_claim: bool = False
+    client_secret: ClientSecretHashes | None = None
+
+    @property
+    def confidential(self) -> bool:
+        return self.client_type == ClientType.CONFIDENTIAL.value
+
+    def client_secret_matches(self, presented: str, now: float) -> bool:
+        """Whether ``presented`` is the client secret, or its predecessor in grace.
+
+        Both hashes are compared, in constant time, whatever the first answer.
+        """
+        hashes = self.client_secret
+        if hashes is None or not presented:
+            return False
+        digest = hash_token(presented)
+        current = constant_time_equals(digest, hashes.current)
+        previous = bool(hashes.previous) and (hashes.previous_valid_until or 0) > now \
+            and constant_time_equals(digest, hashes.previous or "")
+        return current or previous
 
     def secret_candidates(self, kind: SecretKind, box: SecretBox, now: float) -> list[str]:
         """The current secret, then the previous one while its grace lasts."""
@@ -88,6 +119,7 @@ class AppConfig:
         data = dict(self.__dict__)
         data["secrets"] = {kind: v.__dict__ for kind, v in self.secrets.items()}
         data["signing_keys"] = [k.__dict__ for k in self.signing_keys]
+        data["client_secret"] = self.client_secret.__dict__ if self.client_secret else None
         return json.dumps(data, separators=(",", ":"))
 
     @classmethod
@@ -95,6 +127,8 @@ class AppConfig:
         data = json.loads(raw)
         data["secrets"] = {k: SecretVersions(**v) for k, v in data["secrets"].items()}
         data["signing_keys"] = [SigningKeyConfig(**k) for k in data["signing_keys"]]
+        if data.get("client_secret"):
+            data["client_secret"] = ClientSecretHashes(**data["client_secret"])
         return cls(**data)
 
 
@@ -144,7 +178,20 @@ def config_of(app: App) -> AppConfig:
             )
             for k in sorted(app.signing_keys, key=lambda k: k.created_at, reverse=True)
         ],
+        client_type=app.client_type,
+        pkce_required=app.pkce_required,
+        post_logout_redirect_uris=list(app.post_logout_redirect_uris or []),
+        oidc_custom_claim=app.oidc_custom_claim,
+        client_secret=_client_secret_hashes(app),
     )
+
+
+def _client_secret_hashes(app: App) -> ClientSecretHashes | None:
+    secret = app.client_secret
+    if secret is None or app.client_type != ClientType.CONFIDENTIAL.value:
+        return None
+    return ClientSecretHashes(current=secret.current_hash, previous=secret.previous_hash,
+                              previous_valid_until=_epoch(secret.previous_valid_until))
 
 
 class AppConfigCache:
@@ -182,7 +229,8 @@ class AppConfigCache:
         app = db().scalar(
             select(App)
             .where(App.app_id == app_id)
-            .options(selectinload(App.secrets), selectinload(App.signing_keys))
+            .options(selectinload(App.secrets), selectinload(App.signing_keys),
+                     selectinload(App.client_secret))
         )
         if app is None:
             self.redis.set(self._key(app_id), _MISS, ex=MISS_TTL)

@@ -27,8 +27,21 @@ DEFAULT_REFRESH_TOKEN_TTL = 30 * 24 * 3600
 
 
 class SecretKind(enum.StrEnum):
+    """The HS256 secrets every app has, encrypted at rest (the tenant signs with them)."""
+
     CUSTOM_AUTH = "custom_auth"
     CUSTOM_TOKEN = "custom_token"
+
+
+class ClientType(enum.StrEnum):
+    """OpenID Connect client types (docs/oidc.md): a confidential client
+    authenticates at the token endpoint with a client secret."""
+
+    PUBLIC = "public"
+    CONFIDENTIAL = "confidential"
+
+
+CLIENT_SECRET_KIND = "client_secret"  # the secret kind's name in URLs and API answers
 
 
 class App(Base):
@@ -38,6 +51,7 @@ class App(Base):
             "access_token_ttl BETWEEN 60 AND 3600", name="access_token_ttl_range"
         ),
         CheckConstraint("refresh_token_ttl >= 60", name="refresh_token_ttl_min"),
+        CheckConstraint("client_type IN ('public', 'confidential')", name="client_type_known"),
     )
 
     # Internal id: the uuid5 namespace of the app's end users.
@@ -65,6 +79,15 @@ class App(Base):
     )
     hosted_form: Mapped[dict[str, Any] | None]
     restart_url: Mapped[str | None] = mapped_column(String(2048))
+    # OpenID Connect (docs/oidc.md).
+    client_type: Mapped[str] = mapped_column(
+        String(16), default=ClientType.PUBLIC.value, server_default=ClientType.PUBLIC.value
+    )
+    pkce_required: Mapped[bool] = mapped_column(Boolean, default=True, server_default="1")
+    post_logout_redirect_uris: Mapped[list[Any]] = mapped_column(
+        default=list, server_default="[]"
+    )
+    oidc_custom_claim: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(
         default=utcnow, onupdate=utcnow, server_default=func.now()
@@ -74,6 +97,9 @@ class App(Base):
         back_populates="app", cascade="all, delete-orphan", passive_deletes=True
     )
     signing_keys: Mapped[list[SigningKey]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", passive_deletes=True
+    )
+    client_secret: Mapped[ClientSecret | None] = relationship(
         back_populates="app", cascade="all, delete-orphan", passive_deletes=True
     )
 
@@ -100,6 +126,25 @@ class AppSecret(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     app: Mapped[App] = relationship(back_populates="secrets")
+
+
+class ClientSecret(Base):
+    """A confidential client's secret: only its SHA-256 is kept (shown once,
+    never read back), with its predecessor's hash during a rotation's grace."""
+
+    __tablename__ = "client_secrets"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
+    app_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("apps.id", ondelete="CASCADE"), unique=True
+    )
+    current_hash: Mapped[str] = mapped_column(String(64))
+    previous_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_valid_until: Mapped[dt.datetime | None]
+    rotated_at: Mapped[dt.datetime | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+
+    app: Mapped[App] = relationship(back_populates="client_secret")
 
 
 class SigningKey(Base):
