@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.response import Response
 from pyramid.view import view_config
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
 from saas.apps.lookup import load_app
 from saas.audit.types import AuditType, Outcome
-from saas.clock import from_ms, to_ms
+from saas.clock import from_ms
 from saas.errors import ApiError, Reason
 from saas.jwt.es256 import AccessClaims, InvalidAccessToken
 from saas.pkce import verifier_matches
 from saas.redis import pipeline
 from saas.request_body import read_params, string_param
+from saas.tokens.client_auth import authenticate_client
 from saas.tokens.issue import audit_token_event, json_response, start_session, token_response
-from saas.users.models import EndUser
+from saas.tokens.login_sessions import NO_OIDC, OidcLogin
+from saas.tokens.user_profile import completed_user
 from saas.users.pending import parse_overlay, pending_key
 
 log = logging.getLogger(__name__)
@@ -40,6 +40,7 @@ def _bearer_error(description: str, reason: Reason = Reason.CLAIMS_INVALID) -> A
 def token(request):
     app = load_app(request)
     params = read_params(request)
+    authenticate_client(request, app, params)
     grant_type = string_param(params, "grant_type")
     if grant_type == "authorization_code":
         return _exchange_code(request, app, params)
@@ -57,7 +58,7 @@ def _exchange_code(request, app: AppConfig, params: dict) -> Response:
     redirect_uri = string_param(params, "redirect_uri")
     if not code:
         raise _grant_error(Reason.CODE_INVALID, "code is required", "invalid_request")
-    if not verifier:
+    if not verifier and not (app.confidential and not app.pkce_required):
         raise _grant_error(Reason.PKCE_INVALID, "code_verifier is required", "invalid_request")
     lookup = request.nonces.consume_code(app.app_id, code)
     if lookup.reused is not None:
@@ -72,11 +73,24 @@ def _exchange_code(request, app: AppConfig, params: dict) -> Response:
         raise _grant_error(Reason.CODE_INVALID, "the code is unknown or expired")
     if redirect_uri != payload["redirect_uri"]:
         raise _grant_error(Reason.CODE_INVALID, "redirect_uri differs from the authorize request")
-    if not verifier_matches(verifier, payload["code_challenge"]):
+    challenge = payload["code_challenge"]
+    # A code issued with a challenge always needs its verifier; one without
+    # (a confidential client, PKCE off) must not come with one.
+    if (challenge is None) != (verifier is None) or (
+            challenge is not None and not verifier_matches(verifier, challenge)):
         raise _grant_error(Reason.PKCE_INVALID, "code_verifier does not match")
     return start_session(request, app, sid=payload["sid"], user_id=payload["user_id"],
                          external_id=payload["external_id"],
-                         details={"attempt_id": payload.get("attempt_id")})
+                         details={"attempt_id": payload.get("attempt_id")},
+                         oidc=_oidc_login(payload), nonce=payload.get("nonce"))
+
+
+def _oidc_login(payload: dict) -> OidcLogin:
+    """What the code's login granted (codes issued before OpenID Connect grant nothing)."""
+    scopes = tuple(payload.get("scopes") or ())
+    if not scopes:
+        return NO_OIDC
+    return OidcLogin(scopes, int(payload.get("auth_time") or 0), tuple(payload.get("amr") or ()))
 
 
 def _refresh(request, app: AppConfig, params: dict) -> Response:
@@ -102,7 +116,7 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
     return token_response(
         request, app, sid=session.sid, user_id=session.user_id,
         external_id=session.external_id, refresh_token=rotation.refresh_token,
-        refresh_expires_at=session.expires_at,
+        refresh_expires_at=session.expires_at, oidc=session.oidc,
     )
 
 
@@ -150,48 +164,11 @@ def _iso_ms(ms: int | None) -> str | None:
     return from_ms(ms).isoformat() if ms is not None else None
 
 
-class _Unavailable:
-    """PostgreSQL did not answer."""
-
-
-UNAVAILABLE = _Unavailable()
-
-
-def _stored_user(request, user_id: str) -> EndUser | _Unavailable | None:
-    """The synced row (``None``: not synced yet), or ``UNAVAILABLE``."""
-    try:
-        return request.db.get(EndUser, uuid.UUID(user_id))
-    except (OperationalError, InterfaceError):
-        log.warning("/me: database unavailable, answering from the login overlay")
-        request.tm.doom()
-        return UNAVAILABLE
-
-
-def _as_seed(stored: EndUser | None) -> dict | None:
-    if stored is None:
-        return None
-    return {"custom": stored.custom, "profile": stored.profile,
-            "custom_versions": stored.custom_versions,
-            "profile_versions": stored.profile_versions,
-            "created_ms": to_ms(stored.created_at), "last_login_ms": to_ms(stored.last_login_at)}
-
-
-def _completed(request, app_id: str, user_id: str, overlay: dict) -> dict:
-    """The user as Redis knows it; the stored row is read (and merged into Redis
-    for the next time) only while the overlay is not complete."""
-    if overlay["complete"]:
-        return overlay
-    stored = _stored_user(request, user_id)
-    if stored is UNAVAILABLE:
-        return overlay  # the logins Redis remembers: the best answer without PostgreSQL
-    return request.pending_merges.seed(app_id, user_id, _as_seed(stored))
-
-
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
     claims, overlay = _bearer_claims_and_overlay(request, app)
-    user = _completed(request, app.app_id, claims.user_id, overlay)
+    user = completed_user(request, app.app_id, claims.user_id, overlay)
     return json_response(request, {
         "id": claims.user_id,
         "app_id": app.app_id,
