@@ -210,6 +210,25 @@ class SessionStore:
             return sid
         return None
 
+    def live_session_of_refresh_token(self, app_id: str,
+                                      refresh_token: str) -> Session | None:
+        """The live session whose current refresh token this is (introspection):
+        None for an unknown, rotated-out or revoked one."""
+        sid = _sid_of(refresh_token)
+        if sid is None:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self._token_key(app_id, refresh_token))
+        pipe.hgetall(self.session_key(app_id, sid))
+        token, data = pipe.execute()
+        if not token or b"rotated_at" in token or data.get(b"revoked") != b"0":
+            return None
+        return Session(sid=sid, user_id=data[b"user_id"].decode(),
+                       external_id=data[b"external_id"].decode(),
+                       expires_at=int(data[b"expires_at"]),
+                       oidc=_oidc_login(data.get(b"scope", b""), data.get(b"auth_time", b""),
+                                        data.get(b"amr", b"")))
+
     def rotate(self, app_id: str, refresh_token: str) -> Rotation:
         sid = _sid_of(refresh_token)
         if sid is None:

@@ -13,26 +13,19 @@ from saas.apps.lookup import load_app
 from saas.audit.types import AuditType, Outcome
 from saas.clock import from_ms
 from saas.errors import ApiError, Reason
-from saas.jwt.es256 import AccessClaims, InvalidAccessToken
 from saas.pkce import verifier_matches
-from saas.redis import pipeline
 from saas.request_body import read_params, string_param
+from saas.tokens.bearer import bearer_claims, bearer_claims_and_overlay, bearer_error
 from saas.tokens.client_auth import authenticate_client
 from saas.tokens.issue import audit_token_event, json_response, start_session, token_response
 from saas.tokens.login_sessions import NO_OIDC, OidcLogin
 from saas.tokens.user_profile import completed_user
-from saas.users.pending import parse_overlay, pending_key
 
 log = logging.getLogger(__name__)
 
 
 def _grant_error(reason: Reason, description: str, error: str = "invalid_grant") -> ApiError:
     return ApiError(400, error, reason, description, headers={"Cache-Control": "no-store"})
-
-
-def _bearer_error(description: str, reason: Reason = Reason.CLAIMS_INVALID) -> ApiError:
-    return ApiError(401, "invalid_token", reason, description,
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
 
 
 @view_config(route_name="flows.token", request_method="POST", renderer="json",
@@ -124,40 +117,9 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
 def jwks(request):
     app = load_app(request)
     request.response.headers["Cache-Control"] = "public, max-age=300"
+    # Public keys, for any page that checks our tokens (OpenID Connect libraries do).
+    request.response.headers["Access-Control-Allow-Origin"] = "*"
     return {"keys": app.published_keys(request.now)}
-
-
-def _verified_bearer(request, app: AppConfig) -> AccessClaims:
-    """The Bearer access token's claims (signature, expiry, audience checked)."""
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise _bearer_error("a Bearer access token is required")
-    try:
-        return request.access_tokens.verify(app, value.strip(), request.now)
-    except InvalidAccessToken as exc:
-        raise _bearer_error("the access token is invalid or expired") from exc
-
-
-def _bearer_claims(request, app: AppConfig) -> AccessClaims:
-    """The access token's claims, its session live."""
-    claims = _verified_bearer(request, app)
-    if not request.login_sessions.is_active(app.app_id, claims.sid):
-        raise _bearer_error("the session was revoked", Reason.SESSION_REVOKED)
-    return claims
-
-
-def _bearer_claims_and_overlay(request, app: AppConfig) -> tuple[AccessClaims, dict]:
-    """As ``_bearer_claims``, with the user's login overlay read in the same
-    round trip as the session check (``/me``)."""
-    claims = _verified_bearer(request, app)
-    pipe = pipeline(request.redis)
-    pipe.hget(request.login_sessions.session_key(app.app_id, claims.sid), "revoked")
-    pipe.hgetall(pending_key(request.redis_keys, app.app_id, claims.user_id))
-    revoked, raw_overlay = pipe.execute()
-    if revoked != b"0":
-        raise _bearer_error("the session was revoked", Reason.SESSION_REVOKED)
-    return claims, parse_overlay(raw_overlay)
 
 
 def _iso_ms(ms: int | None) -> str | None:
@@ -167,7 +129,7 @@ def _iso_ms(ms: int | None) -> str | None:
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
-    claims, overlay = _bearer_claims_and_overlay(request, app)
+    claims, overlay = bearer_claims_and_overlay(request, app)
     user = completed_user(request, app.app_id, claims.user_id, overlay)
     return json_response(request, {
         "id": claims.user_id,
@@ -185,13 +147,13 @@ def logout(request):
     app = load_app(request)
     sid = None
     if request.headers.get("Authorization"):
-        sid = _bearer_claims(request, app).sid
+        sid = bearer_claims(request, app).sid
     if request.content_length:
         presented = string_param(read_params(request), "refresh_token")
         if presented:
             sid = request.login_sessions.session_of_refresh_token(app.app_id, presented) or sid
     if sid is None:
-        raise _bearer_error("a Bearer access token or a refresh_token is required")
+        raise bearer_error("a Bearer access token or a refresh_token is required")
     session = request.login_sessions.get(app.app_id, sid)  # its user, for the audit
     if request.login_sessions.revoke(app.app_id, sid):
         audit_token_event(request, app, AuditType.LOGOUT, Outcome.SUCCESS,
