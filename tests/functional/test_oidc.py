@@ -440,6 +440,14 @@ def test_end_session_to_an_unlisted_uri_redirects_nowhere(webapp, oidc_app):
     assert page.html.find(id="not-returned") is not None
 
 
+def test_without_a_hint_nothing_ends_and_nothing_redirects(webapp, oidc_app):
+    tokens = tokens_of(webapp, oidc_app)
+    page = webapp.get(f"/v1/apps/{oidc_app.app_id}/end-session", {
+        "post_logout_redirect_uri": LOGOUT_URI, "state": "bye"}, status=200)
+    assert "Location" not in page.headers
+    webapp.get(f"/v1/apps/{oidc_app.app_id}/me", headers=bearer(tokens["access_token"]))
+
+
 def test_a_bad_hint_ends_nothing(webapp, oidc_app):
     tokens = tokens_of(webapp, oidc_app)
     forged = tokens["id_token"][:-4] + ("AAAA" if not tokens["id_token"].endswith("AAAA")
