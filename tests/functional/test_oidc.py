@@ -14,7 +14,9 @@ import pytest
 
 from saas.apps.models import ClientSecret
 from saas.crypto import hash_token
+from saas.webhooks.events import audit_data
 from tests.flows import CLIENT_REDIRECT, Login, authorize, query_of
+from tests.store_state import stream_events
 
 SCOPES = "openid profile email offline_access"
 PROFILE = {"name": "Ada Lovelace", "given_name": "Ada", "email": "ada@example.com",
@@ -361,6 +363,26 @@ def test_revoking_a_refresh_token_ends_its_session(webapp, oidc_app):
     webapp.post(path, {"token": "nothing-we-issued"}, status=200)
 
 
+def audit_records(registry, app, type_: str) -> list[dict]:
+    """The app's audit records of a type (the stream holds other tests' too)."""
+    prefix = registry["saas.redis_keys"].prefix
+    return [record for event in stream_events(registry["saas.redis"], prefix)
+            for record in event["audit"]
+            if record["type"] == type_ and record.get("app_id") == app.app_id]
+
+
+def test_a_revocation_is_audited_and_becomes_a_session_revoked_webhook(webapp, oidc_app,
+                                                                       registry):
+    tokens = tokens_of(webapp, oidc_app)
+    webapp.post(f"/v1/apps/{oidc_app.app_id}/revoke", {"token": tokens["refresh_token"]})
+    webapp.post(f"/v1/apps/{oidc_app.app_id}/revoke", {"token": tokens["refresh_token"]})
+    [record] = audit_records(registry, oidc_app, "token.revoked")  # once: the second ended nothing
+    assert record["user_id"] == tokens["user"]["id"] and record["external_id"] == "ada"
+    assert tokens["refresh_token"] not in str(record)
+    data = audit_data(record)
+    assert data["cause"] == "revocation" and data["session_id"] == record["details"]["sid"]
+
+
 def test_revoking_an_access_token_ends_its_session(webapp, oidc_app):
     tokens = tokens_of(webapp, oidc_app)
     webapp.post(f"/v1/apps/{oidc_app.app_id}/revoke", {"token": tokens["access_token"],
@@ -420,7 +442,7 @@ def test_introspection_tells_live_tokens_from_dead_ones(webapp, confidential_app
 
 # End session ------------------------------------------------------------------------------
 
-def test_end_session_revokes_and_returns_to_a_listed_uri(webapp, oidc_app):
+def test_end_session_revokes_and_returns_to_a_listed_uri(webapp, oidc_app, registry):
     tokens = tokens_of(webapp, oidc_app)
     answer = webapp.get(f"/v1/apps/{oidc_app.app_id}/end-session", {
         "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGOUT_URI,
@@ -428,6 +450,8 @@ def test_end_session_revokes_and_returns_to_a_listed_uri(webapp, oidc_app):
     assert answer.location == LOGOUT_URI + "?state=bye"
     webapp.get(f"/v1/apps/{oidc_app.app_id}/me", headers=bearer(tokens["access_token"]),
                status=401)
+    [record] = audit_records(registry, oidc_app, "logout")
+    assert record["details"]["via"] == "end_session"
 
 
 def test_end_session_to_an_unlisted_uri_redirects_nowhere(webapp, oidc_app):
