@@ -186,7 +186,7 @@ class Floor:
         refresh = f"{sid}.{secrets.token_urlsafe(32)}"
         self.create(keys=[self.key("sess", sid), self.key("rt", _sha(refresh)),
                           self.key("user-sessions", "u")],
-                    args=["u" * 36, "1001", "0", 3600, sid], client=pipe)
+                    args=["u" * 36, "1001", "0", 3600, sid, "", 0, ""], client=pipe)
         pipe.xadd(self.key("events"), {"event": self.event})
         pipe.execute()
         self.es256_sign(self.access_claims())

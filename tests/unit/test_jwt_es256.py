@@ -50,7 +50,7 @@ def refusal(tokens: AccessTokens, app: AppConfig, token: str, now: float) -> Rea
 def test_a_token_verifies_for_its_app_within_its_lifetime(world):
     tokens, app, _key, token = world
     claims = tokens.verify(app, token, ISSUED + TTL - 0.5)
-    assert claims == AccessClaims("user-1", "ext-1", "s" * 32, ISSUED + TTL)
+    assert claims == AccessClaims("user-1", "ext-1", "s" * 32, ISSUED + TTL, ISSUED)
 
 
 def test_exp_and_iat_are_judged_by_the_now_given_not_the_system_clock(world):
