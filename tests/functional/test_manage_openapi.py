@@ -140,17 +140,23 @@ def test_real_management_answers_match_their_schemas(webapp, db, tenant, api):
     check(apps, "get", api.get("apps"))
     check(app, "get", api.get(a), exact_keys=True)
     check(app, "get", api.get("apps/zzzzzzzz", status=404))
-    check(app, "patch", api.patch(a, {"backchannel": True, "hosted_form": None}),
-          exact_keys=True)
+    check(app, "patch", api.patch(a, {"backchannel": True, "hosted_form": None}))
+    # Becoming a confidential client answers its client secret too.
+    check(app, "patch", api.patch(a, {"client_type": "confidential"}), exact_keys=True)
     check(app, "patch", api.patch(a, {"access_token_ttl": 1}, status=422))
     check(app + "/secrets", "get", api.get(a + "/secrets"), exact_keys=True)
     rotate = app + "/secrets/{kind}/rotate"
     check(rotate, "post", api.post(a + "/secrets/custom_auth/rotate"), exact_keys=True)
+    check(rotate, "post", api.post(a + "/secrets/client_secret/rotate"), exact_keys=True)
     check(rotate, "post", api.post(a + "/secrets/custom_auth/rotate", {"grace_seconds": -1},
                                    status=422))
     check(rotate, "post", api.post(a + "/secrets/other/rotate", status=404))
     check(app + "/secrets/{kind}/revoke-previous", "post",
           api.post(a + "/secrets/custom_auth/revoke-previous", status=204))
+    check(app + "/secrets/{kind}/revoke-previous", "post",
+          api.post(a + "/secrets/client_secret/revoke-previous", status=204))
+    check(app, "patch", api.patch(a, {"client_type": "public"}))
+    check(rotate, "post", api.post(a + "/secrets/client_secret/rotate", status=404))
 
     users, user = app + "/users", app + "/users/{user_id}"
     page = check(users, "get", api.get(a + "/users", limit=1), exact_keys=True).json
