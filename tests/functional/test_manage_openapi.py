@@ -22,6 +22,17 @@ from tests.functional.test_manage_support import (
 )
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+# The OpenID Connect endpoints are described ahead of their routes (issue #16,
+# built on another branch). Each must leave this set the moment it is served:
+# the test below fails on any operation here that is served, so the set only
+# shrinks, and nothing else may be documented without being served.
+_OIDC = "/v1/apps/{app_id}/"
+AWAITING_ROUTES = {
+    (_OIDC + ".well-known/openid-configuration", "get"),
+    (_OIDC + "userinfo", "get"), (_OIDC + "userinfo", "post"),
+    (_OIDC + "revoke", "post"), (_OIDC + "introspect", "post"),
+    (_OIDC + "end-session", "get"), (_OIDC + "end-session", "post"),
+}
 
 
 
@@ -46,7 +57,11 @@ def test_the_document_describes_exactly_the_served_routes(pyramid_config):
     served = served_operations(pyramid_config)
     documented = documented_operations(doc)
     assert not served - documented, f"served but not documented: {sorted(served - documented)}"
-    assert not documented - served, f"documented but not served: {sorted(documented - served)}"
+    assert not AWAITING_ROUTES & served, \
+        f"served now, remove from AWAITING_ROUTES: {sorted(AWAITING_ROUTES & served)}"
+    unserved = documented - served - AWAITING_ROUTES
+    assert not unserved, f"documented but not served: {sorted(unserved)}"
+    assert documented >= AWAITING_ROUTES
     # Sanity: the walk found the whole surface, not an empty set equal to another.
     paths = {path for path, _ in served}
     assert {"/v1/manage/apps", "/v1/apps/{app_id}/token", "/v1/openapi.json", "/healthz",
@@ -191,7 +206,9 @@ def test_real_login_and_probe_answers_match_their_schemas(webapp, tenant):
     done = login.finish(user_id="user-1")
     check(base + "/callback", "get", done)
     code = dict(p.split("=", 1) for p in done.location.split("?", 1)[1].split("&"))["code"]
-    tokens = check(base + "/token", "post", login.exchange(code), exact_keys=True).json
+    tokens = check(base + "/token", "post", login.exchange(code)).json
+    # No scope was asked for: exactly the required keys (no scope, no id_token).
+    assert set(tokens) == set(check.doc["components"]["schemas"]["TokenResponse"]["required"])
     bearer = {"Authorization": "Bearer " + tokens["access_token"]}
     check(base + "/me", "get", webapp.get(f"/v1/apps/{app_id}/me", headers=bearer),
           exact_keys=True)
