@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from saas.apikeys.services import create_api_key
 from saas.apps.cache import AppConfigCache
-from saas.apps.models import App, AppSecret, SigningKey
+from saas.apps.models import App, AppSecret, ClientType, SigningKey
 from saas.apps.services import app_as_dict, create_app
 from saas.apps.validation import InvalidSetting
 from saas.audit.services import record_event
@@ -166,12 +166,15 @@ def create_key(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
 
 
 def create_tenant_app(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    """Create an app; prints the app object with its plaintext secrets."""
+    """Create an app; prints the app object with its plaintext secrets (and the
+    client secret of a confidential client, which only this output ever shows)."""
     with transaction(settings) as db:
         tenant_id = _tenant_id(db, args.tenant)
         app, secrets = create_app(
             db, secret_box_from_settings(settings), tenant_id=tenant_id, name=args.name,
             custom_auth_endpoint=args.endpoint, redirect_uris=args.redirect_uris,
+            client_type=args.client_type,
+            post_logout_redirect_uris=args.post_logout_redirect_uris,
             allow_private=settings["saas.backchannel.allow_private"],
         )
         record_event(db, AuditType.APP_CREATED, tenant_id=tenant_id, app_id=app.app_id,
@@ -320,6 +323,12 @@ def build_parser() -> _Parser:
     sub.add_argument("--endpoint", metavar="URL", help="the custom-auth endpoint")
     sub.add_argument("--redirect-uri", dest="redirect_uris", action="append", default=[],
                      metavar="URI", help="an allowed redirect URI (repeatable)")
+    sub.add_argument("--client-type", choices=[t.value for t in ClientType],
+                     default=ClientType.PUBLIC.value,
+                     help="OpenID Connect client type (confidential: prints a client secret)")
+    sub.add_argument("--post-logout-redirect-uri", dest="post_logout_redirect_uris",
+                     action="append", default=[], metavar="URI",
+                     help="an allowed post-logout redirect URI (repeatable)")
     sub = add("rotate-master-key", rotate_master_key,
               "Re-encrypt all secrets under SAAS_MASTER_KEY (old keys: "
               "SAAS_MASTER_KEY_PREVIOUS); online and resumable.")

@@ -7,6 +7,7 @@ import re
 import socket
 from urllib.parse import urlsplit
 
+from saas.apps.models import ClientType
 from saas.backchannel.addresses import EndpointRefused, validate_endpoint_for_saving
 
 MAX_REDIRECT_URIS = 50
@@ -88,11 +89,23 @@ def validate_restart_url(url: str) -> str:
     return validate_redirect_uri(url, what="restart URL")
 
 
-def validate_redirect_uris(uris: list[str]) -> list[str]:
-    cleaned = [validate_redirect_uri(u) for u in uris if u.strip()]
+def validate_redirect_uris(uris: list[str], what: str = "redirect URI") -> list[str]:
+    cleaned = [validate_redirect_uri(u, what) for u in uris if u.strip()]
     if len(cleaned) > MAX_REDIRECT_URIS:
-        raise InvalidSetting(f"At most {MAX_REDIRECT_URIS} redirect URIs.")
+        raise InvalidSetting(f"At most {MAX_REDIRECT_URIS} {what}s.")
     return list(dict.fromkeys(cleaned))
+
+
+def validate_post_logout_redirect_uris(uris: list[str]) -> list[str]:
+    """Where end-session may send users back: the rules of redirect URIs."""
+    return validate_redirect_uris(uris, what="post-logout redirect URI")
+
+
+def validate_client_type(value: object) -> str:
+    """An OpenID Connect client type: ``public`` or ``confidential``."""
+    if not isinstance(value, str) or value not in {t.value for t in ClientType}:
+        raise InvalidSetting("client_type must be public or confidential.")
+    return value
 
 
 def is_app_id(value: str) -> bool:

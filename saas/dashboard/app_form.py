@@ -21,7 +21,12 @@ FIELDS = {
     "custom_token_enabled": ("custom_token_enabled", "Custom tokens"),
     "require_bound_tokens": ("require_bound_tokens", "Require bound tokens"),
     "hosted_form": ("hosted_title", "Hosted sign-in form"),
+    "client_type": ("client_type", "Client type"),
+    "pkce_required": ("pkce_required", "Require PKCE"),
+    "post_logout_redirect_uris": ("post_logout_redirect_uris", "Post-logout redirect URIs"),
+    "oidc_custom_claim": ("oidc_custom_claim", "Custom data at UserInfo"),
 }
+URI_LISTS = ("redirect_uris", "post_logout_redirect_uris")
 
 
 def uri_lines(text: str) -> list[str]:
@@ -29,12 +34,12 @@ def uri_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip()]
 
 
-def uri_errors(text: str) -> list[str]:
-    """A message for every bad line of the redirect URIs textarea."""
+def uri_errors(text: str, what: str = "redirect URI") -> list[str]:
+    """A message for every bad line of a URI list's textarea."""
     errors = []
     for line in uri_lines(text):
         try:
-            validate_redirect_uri(line)
+            validate_redirect_uri(line, what)
         except InvalidSetting as exc:
             errors.append(str(exc))
     return errors
@@ -59,14 +64,14 @@ def base_candidates(values: dict[str, Any], errors: dict[str, Any]) -> dict[str,
 def check_each(candidates: dict[str, Any], errors: dict[str, Any], *, allow_private: bool
                ) -> dict[str, Any]:
     """The candidates that pass, checked one by one; each refusal lands in
-    ``errors`` under its setting (a list of messages for redirect URIs)."""
+    ``errors`` under its setting (a list of messages for the URI lists)."""
     settings: dict[str, Any] = {}
     for name, value in candidates.items():
         try:
             settings.update(checked_settings({name: value}, allow_private=allow_private))
         except InvalidSetting as exc:
             message = readable(name, str(exc))
-            errors[name] = [message] if name == "redirect_uris" else message
+            errors[name] = [message] if name in URI_LISTS else message
     return settings
 
 

@@ -1,4 +1,9 @@
-"""An app's two shared secrets: reveal, rotate with a grace period, revoke the previous."""
+"""An app's secrets: reveal, rotate with a grace period, revoke the previous.
+
+The two shared secrets are encrypted and can be revealed; a confidential
+client's client secret is kept as a hash only, so it is shown once when it is
+created or rotated and never revealed.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,8 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.apps.models import App, SecretKind
-from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
+from saas.apps.models import CLIENT_SECRET_KIND, App, SecretKind
+from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, confidential_secret
 from saas.dashboard.common import WRONG_PASSWORD, field, no_store
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.db import utcnow
@@ -16,9 +21,12 @@ from saas.security import Permission
 from saas.tenancy.apps import reveal_secrets, revoke_previous_secret, rotate_secret
 
 LABELS = {SecretKind.CUSTOM_AUTH: "Custom-auth secret",
-          SecretKind.CUSTOM_TOKEN: "Custom-token secret"}
+          SecretKind.CUSTOM_TOKEN: "Custom-token secret",
+          CLIENT_SECRET_KIND: "Client secret"}
 USES = {SecretKind.CUSTOM_AUTH: "Signs the tokens your login endpoint returns.",
-        SecretKind.CUSTOM_TOKEN: "Signs the custom tokens your servers mint for logins."}
+        SecretKind.CUSTOM_TOKEN: "Signs the custom tokens your servers mint for logins.",
+        CLIENT_SECRET_KIND: "Authenticates your server at the token, revocation and "
+                            "introspection endpoints (OpenID Connect confidential client)."}
 DEFAULT_GRACE_HOURS = DEFAULT_GRACE_SECONDS // 3600
 MAX_GRACE_HOURS = MAX_GRACE_SECONDS // 3600
 
@@ -32,8 +40,16 @@ def secret_rows(app: App) -> list[dict[str, Any]]:
         valid_until = secret.previous_valid_until
         live = bool(secret.previous_ciphertext) and valid_until is not None and valid_until > now
         rows.append({"kind": kind.value, "label": LABELS[kind], "use": USES[kind],
-                     "rotated_at": secret.rotated_at,
+                     "rotated_at": secret.rotated_at, "hashed": False,
                      "previous_valid_until": valid_until if live else None})
+    client_secret = confidential_secret(app)
+    if client_secret is not None:
+        valid_until = client_secret.previous_valid_until
+        live = bool(client_secret.previous_hash) and valid_until is not None \
+            and valid_until > now
+        rows.append({"kind": CLIENT_SECRET_KIND, "label": LABELS[CLIENT_SECRET_KIND],
+                     "use": USES[CLIENT_SECRET_KIND], "rotated_at": client_secret.rotated_at,
+                     "hashed": True, "previous_valid_until": valid_until if live else None})
     return rows
 
 
@@ -68,16 +84,17 @@ def rotate(context, request) -> dict:
     raw_hours = field(request, "grace_hours", 10).strip() or str(DEFAULT_GRACE_HOURS)
     if not raw_hours.isdigit() or int(raw_hours) > MAX_GRACE_HOURS:
         request.response.status_int = 400
-        return _page(context, errors={kind.value: f"Enter a whole number of hours from 0 to "
-                                                  f"{MAX_GRACE_HOURS}."})
+        return _page(context, errors={str(kind): f"Enter a whole number of hours from 0 to "
+                                                 f"{MAX_GRACE_HOURS}."})
     if not confirmed(request):
         request.response.status_int = 401
-        return _page(context, errors={kind.value: WRONG_PASSWORD})
+        return _page(context, errors={str(kind): WRONG_PASSWORD})
     grace_seconds = int(raw_hours) * 3600
     plaintext = rotate_secret(request, context.app, kind, grace_seconds)
     no_store(request)
-    return _page(context, new_secret={"kind": kind.value, "label": LABELS[kind],
-                                      "value": plaintext})
+    return _page(context, new_secret={"kind": str(kind), "label": LABELS[kind],
+                                      "value": plaintext,
+                                      "hashed": kind == CLIENT_SECRET_KIND})
 
 
 @view_config(route_name="dashboard.app.secret.revoke", request_method="POST",

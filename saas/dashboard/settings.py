@@ -7,9 +7,9 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.apps.models import App
-from saas.dashboard.app_form import base_candidates, check_each, summary
-from saas.dashboard.common import checked, field
+from saas.apps.models import CLIENT_SECRET_KIND, App, ClientType
+from saas.dashboard.app_form import base_candidates, check_each, summary, uri_errors, uri_lines
+from saas.dashboard.common import checked, field, no_store
 from saas.flows.redirect_uris import restart_link
 from saas.security import Permission
 from saas.tenancy.apps import allow_private, delete_app, update_app
@@ -17,7 +17,16 @@ from saas.tenancy.apps import allow_private, delete_app, update_app
 FORM_ROWS = 5
 MAX_FORM_ROWS = 10
 FIELD_TYPES = ("text", "password", "email", "tel", "number")
-TOGGLES = ("backchannel", "custom_token_enabled", "require_bound_tokens")
+TOGGLES = ("backchannel", "custom_token_enabled", "require_bound_tokens", "pkce_required",
+           "oidc_custom_claim")
+CLIENT_TYPES = (
+    (ClientType.PUBLIC.value, "Public",
+     "An app that cannot keep a secret: a mobile, desktop or single-page app. PKCE is "
+     "always required."),
+    (ClientType.CONFIDENTIAL.value, "Confidential",
+     "A server-side app that authenticates at the token endpoint with a client secret "
+     "(created when you save, shown once)."),
+)
 
 
 def values_of(app: App) -> dict[str, Any]:
@@ -33,6 +42,8 @@ def values_of(app: App) -> dict[str, Any]:
         "hosted_title": form.get("title") or "",
         "hosted_fields": list(form.get("fields") or []),
         "restart_url": app.restart_url or "",
+        "client_type": app.client_type,
+        "post_logout_redirect_uris": "\n".join(app.post_logout_redirect_uris or []),
     }
 
 
@@ -53,12 +64,21 @@ def _posted_values(request) -> dict[str, Any]:
         "hosted_title": field(request, "hosted_title", 200).strip(),
         "hosted_fields": rows,
         "restart_url": field(request, "restart_url", 2048).strip(),
+        "client_type": field(request, "client_type", 20).strip(),
+        "post_logout_redirect_uris": field(request, "post_logout_redirect_uris", 120_000),
     }
 
 
 def _candidates(values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
     """The posted values in the shapes ``checked_settings`` takes."""
     changes = {**base_candidates(values, errors), **{name: values[name] for name in TOGGLES}}
+    if values["client_type"]:  # no radio button chosen: unchanged
+        changes["client_type"] = values["client_type"]
+    bad_uris = uri_errors(values["post_logout_redirect_uris"], "post-logout redirect URI")
+    if bad_uris:
+        errors["post_logout_redirect_uris"] = bad_uris
+    else:
+        changes["post_logout_redirect_uris"] = uri_lines(values["post_logout_redirect_uris"])
     for name in ("access_token_ttl", "refresh_token_ttl"):
         try:
             changes[name] = int(values[name])
@@ -88,15 +108,17 @@ def validate_form(app: App, values: dict[str, Any], *, allow_private: bool
 
 
 def _stored(app: App, name: str) -> Any:
-    if name == "redirect_uris":
-        return list(app.redirect_uris or [])
+    if name in ("redirect_uris", "post_logout_redirect_uris"):
+        return list(getattr(app, name) or [])
     return getattr(app, name)
 
 
-def _page(context, values: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any]:
+def _page(context, values: dict[str, Any], errors: dict[str, Any],
+          new_client_secret: str | None = None) -> dict[str, Any]:
     rows = min(MAX_FORM_ROWS, max(FORM_ROWS, len(values["hosted_fields"]) + 1))
     return {"app": context.app, "tab": "settings", "values": values, "errors": errors,
             "summary": summary(errors), "rows": rows, "field_types": FIELD_TYPES,
+            "client_types": CLIENT_TYPES, "new_client_secret": new_client_secret,
             # Where the state-failure page links while no restart URL is set.
             "default_restart": restart_link(None, context.app.redirect_uris or [])}
 
@@ -116,7 +138,15 @@ def settings_save(context, request) -> dict | HTTPSeeOther:
     if errors:
         request.response.status_int = 400
         return _page(context, values, errors)
-    if update_app(request, context.app, settings):
+    update = update_app(request, context.app, settings)
+    if update.secrets:
+        # The app just became a confidential client: its secret is shown on
+        # this answer only (no redirect, no cache), as a rotation's is.
+        request.session.flash("Settings saved.")
+        no_store(request)
+        return _page(context, values_of(context.app), {},
+                     new_client_secret=update.secrets[CLIENT_SECRET_KIND])
+    if update:
         request.session.flash("Settings saved.")
     else:
         request.session.flash("Nothing to save: the settings are unchanged.")

@@ -63,7 +63,11 @@ def read(context: AppContext, request) -> dict[str, Any]:
 @view_config(route_name="manage.app", request_method="PATCH", renderer="json",
              permission=Permission.MANAGE, require_csrf=False)
 def update(context: AppContext, request) -> dict[str, Any]:
-    update_app(request, context.app, checked(request, json_body(request)))
+    update = update_app(request, context.app, checked(request, json_body(request)))
+    if update.secrets:
+        # The app just became a confidential client: its secret, shown this once.
+        no_store(request)
+        return {**app_as_dict(context.app), "secrets": update.secrets}
     return app_as_dict(context.app)
 
 

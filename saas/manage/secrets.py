@@ -1,5 +1,9 @@
 """An app's secrets: reveal, rotate with a grace period, revoke the previous one.
 
+The client secret of a confidential client (kind ``client_secret``) is kept
+as a hash only: it is listed without its value, and rotating it is the only
+way to see a new one.
+
 Answers that carry secrets are ``Cache-Control: no-store``. Audit rows name
 the secret's kind, never its value. (No CSRF: bearer-key API, see ``apps``.)
 """
@@ -11,7 +15,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.view import view_config
 
-from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS
+from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, previous_valid_until
 from saas.clock import iso_utc
 from saas.manage.errors import invalid_value, unknown_fields
 from saas.manage.params import json_body
@@ -46,7 +50,7 @@ def rotate(context: SecretContext, request) -> dict[str, Any]:
     grace = _grace_seconds(json_body(request, optional=True))
     secret = rotate_secret(request, context.app, context.kind, grace)
     no_store(request)
-    valid_until = context.app.secret(context.kind).previous_valid_until
+    valid_until = previous_valid_until(context.app, context.kind)
     return {"current": secret, "previous_valid_until": iso_utc(valid_until)}
 
 

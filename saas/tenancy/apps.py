@@ -8,11 +8,12 @@ call that changes nothing records nothing.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from saas.apps import services
 from saas.apps.cache import publish_app, unpublish_app
-from saas.apps.models import App, SecretKind
+from saas.apps.models import CLIENT_SECRET_KIND, App, SecretKind
 from saas.audit.types import AuditType
 from saas.tenancy.audit import audit
 
@@ -39,14 +40,31 @@ def create_app(request, tenant_id: uuid.UUID, settings: dict[str, Any]
     return app, secrets
 
 
-def update_app(request, app: App, settings: dict[str, Any]) -> dict[str, Any]:
-    """Apply checked settings; returns what changed."""
-    changed = services.update_app(app, settings)
-    if changed:
+@dataclass
+class Update:
+    """What ``update_app`` did: the settings that changed and, when the app
+    just became a confidential client, its new client secret (shown once)."""
+
+    changed: dict[str, Any]
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    def __bool__(self) -> bool:
+        return bool(self.changed)
+
+
+def update_app(request, app: App, settings: dict[str, Any]) -> Update:
+    """Apply checked settings; a switch to ``confidential`` creates the client
+    secret, a switch to ``public`` deletes it."""
+    update = Update(services.update_app(app, settings))
+    if update:
+        if "client_type" in update.changed:
+            plaintext = services.sync_client_secret(app)
+            if plaintext is not None:
+                update.secrets[CLIENT_SECRET_KIND] = plaintext
         # Field names only: a value could be sensitive, and the log is no settings history.
-        _audit(request, AuditType.APP_UPDATED, app, details={"fields": sorted(changed)})
+        _audit(request, AuditType.APP_UPDATED, app, details={"fields": sorted(update.changed)})
         publish_app(request, app)
-    return changed
+    return update
 
 
 def delete_app(request, app: App) -> None:
@@ -64,19 +82,31 @@ def reveal_secrets(request, app: App) -> dict[str, dict[str, Any]]:
     return services.reveal_secrets(app, request.secret_box)
 
 
-def rotate_secret(request, app: App, kind: SecretKind, grace_seconds: int) -> str:
-    """A new current secret (plain text, shown once); the old one verifies for the grace."""
-    plaintext = services.rotate_secret(app, kind, request.secret_box, grace_seconds)
+def rotate_secret(request, app: App, kind: str, grace_seconds: int) -> str:
+    """A new current secret (plain text, shown once); the old one verifies for the grace.
+
+    ``kind`` is a ``SecretKind`` or ``client_secret`` (a confidential app's;
+    the route context has made sure it has one).
+    """
+    if kind == CLIENT_SECRET_KIND:
+        plaintext = services.rotate_client_secret(app, grace_seconds)
+    else:
+        plaintext = services.rotate_secret(app, SecretKind(kind), request.secret_box,
+                                           grace_seconds)
     _audit(request, AuditType.SECRET_ROTATED, app,
-           details={"kind": kind.value, "grace_seconds": grace_seconds})
+           details={"kind": str(kind), "grace_seconds": grace_seconds})
     publish_app(request, app)
     return plaintext
 
 
-def revoke_previous_secret(request, app: App, kind: SecretKind) -> bool:
+def revoke_previous_secret(request, app: App, kind: str) -> bool:
     """Stop the previous secret verifying now; False (nothing recorded) if there was none."""
-    if not services.revoke_previous_secret(app, kind):
+    if kind == CLIENT_SECRET_KIND:
+        revoked = services.revoke_previous_client_secret(app)
+    else:
+        revoked = services.revoke_previous_secret(app, SecretKind(kind))
+    if not revoked:
         return False
-    _audit(request, AuditType.SECRET_REVOKED, app, details={"kind": kind.value})
+    _audit(request, AuditType.SECRET_REVOKED, app, details={"kind": str(kind)})
     publish_app(request, app)
     return True

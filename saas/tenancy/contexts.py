@@ -18,8 +18,8 @@ from pyramid.httpexceptions import HTTPNotFound
 
 from saas.apikeys.models import ApiKey
 from saas.apikeys.services import key_of_tenant
-from saas.apps.models import App, SecretKind
-from saas.apps.services import app_of_tenant
+from saas.apps.models import CLIENT_SECRET_KIND, App, SecretKind
+from saas.apps.services import app_of_tenant, confidential_secret
 from saas.security import Permission
 from saas.tenants.invites import invite_of_tenant
 from saas.tenants.members import member_of_tenant
@@ -89,15 +89,21 @@ class AppContext(TenantContext):
 
 
 class SecretContext(AppContext):
-    """One shared secret of an app (``{kind}``: custom_auth or custom_token)."""
+    """One secret of an app (``{kind}``): custom_auth or custom_token, or
+    client_secret, which only a confidential client has (else not found)."""
 
-    kind: SecretKind
+    kind: SecretKind | str
 
     def __init__(self, request) -> None:
         super().__init__(request)
         if self.tenant_id is not None:
+            kind = request.matchdict["kind"]
+            if kind == CLIENT_SECRET_KIND:
+                self.kind = _found(kind if confidential_secret(self.app) else None,
+                                   "client secret (the app is a public client)")
+                return
             try:
-                self.kind = SecretKind(request.matchdict["kind"])
+                self.kind = SecretKind(kind)
             except ValueError:
                 raise TenantNotFound("secret kind") from None
 

@@ -83,7 +83,9 @@ class World:
 def build_world(db, passwords, secret_box, *, email: str | None = None) -> World:
     owner = make_member(db, passwords, email=email)
     admin = add_member(db, passwords, owner.tenant_id, Role.ADMIN)
-    app, _ = make_app(db, secret_box, owner.tenant_id, name="Space Run")
+    # A confidential client, so that its client secret's actions have a secret to act on.
+    app, secrets = make_app(db, secret_box, owner.tenant_id, name="Space Run",
+                            client_type="confidential")
     rotate_secret(app, SecretKind.CUSTOM_AUTH, secret_box)  # a previous secret to revoke
     user = make_end_user(db, app, "alice", custom={"plan": "gold"},
                          profile={"name": "Alice", "langs": ["en", "fr"]},
@@ -93,7 +95,8 @@ def build_world(db, passwords, secret_box, *, email: str | None = None) -> World
     invite, token = create_invite(db, owner, f"new-{uuid.uuid4().hex[:6]}@example.com",
                                   Role.VIEWER)
     db.commit()  # to the savepoint; the web requests share the connection
-    return World(owner, admin, app, user, disabled_user, key, invite, token)
+    return World(owner, admin, app, user, disabled_user, key, invite, token,
+                 extra={"client_secret": secrets["client_secret"]})
 
 
 def settings_form(app: App, **changes: Any) -> dict[str, Any]:
@@ -106,8 +109,11 @@ def settings_form(app: App, **changes: Any) -> dict[str, Any]:
         "refresh_token_ttl": str(app.refresh_token_ttl),
         "restart_url": app.restart_url or "",
         "hosted_title": "",
+        "client_type": app.client_type,
+        "post_logout_redirect_uris": "\n".join(app.post_logout_redirect_uris),
     }
-    for toggle in ("backchannel", "custom_token_enabled", "require_bound_tokens"):
+    for toggle in ("backchannel", "custom_token_enabled", "require_bound_tokens",
+                   "pkce_required", "oidc_custom_claim"):
         if getattr(app, toggle):
             data[toggle] = "on"
     data.update(changes)
@@ -146,6 +152,9 @@ ACTIONS: tuple[Action, ...] = (
            lambda w: {"password": DEFAULT_PASSWORD}, "secret.revealed", ok=200),
     Action("secret.rotate", lambda w: _app(w, "/secrets/custom_token/rotate"),
            lambda w: {"password": DEFAULT_PASSWORD, "grace_hours": "24"}, "secret.rotated",
+           ok=200),
+    Action("client_secret.rotate", lambda w: _app(w, "/secrets/client_secret/rotate"),
+           lambda w: {"password": DEFAULT_PASSWORD, "grace_hours": "1"}, "secret.rotated",
            ok=200),
     Action("secret.revoke_previous", lambda w: _app(w, "/secrets/custom_auth/revoke-previous"),
            lambda w: {}, "secret.revoked"),
@@ -190,7 +199,7 @@ PAGES: tuple[tuple[str, Callable[[World], str], bool], ...] = (
 )
 
 SNAPSHOT_TABLES = ("tenants", "members", "member_invites", "apps", "app_secrets",
-                   "signing_keys", "end_users", "api_keys", "audit_events")
+                   "client_secrets", "signing_keys", "end_users", "api_keys", "audit_events")
 
 
 def snapshot(db) -> dict[str, list[tuple]]:

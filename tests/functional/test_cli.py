@@ -27,7 +27,7 @@ from sqlalchemy import create_engine, inspect, text
 
 from saas.cli import main
 from saas.config import SETTINGS
-from saas.crypto import SecretBox
+from saas.crypto import SecretBox, hash_token
 from tests.conftest import MASTER_KEY
 from tests.live import forget_tenants_of
 from tests.waiting import run
@@ -38,7 +38,8 @@ PASSWORD = "correct horse battery staple"
 APP_KEYS = {
     "app_id", "name", "custom_auth_endpoint", "redirect_uris", "backchannel",
     "custom_token_enabled", "require_bound_tokens", "access_token_ttl",
-    "refresh_token_ttl", "hosted_form", "restart_url", "created_at", "updated_at", "secrets",
+    "refresh_token_ttl", "hosted_form", "restart_url", "client_type", "pkce_required",
+    "post_logout_redirect_uris", "oidc_custom_claim", "created_at", "updated_at", "secrets",
 }
 
 
@@ -218,6 +219,33 @@ def test_create_app_prints_the_app_and_encrypts_its_secrets(cli, tenant, engine)
         assert plaintext not in stored[kind]
         assert box.decrypt(stored[kind]) == plaintext
     assert events == ["app.created"]
+
+
+def test_create_app_as_a_confidential_client_prints_its_client_secret_once(cli, tenant,
+                                                                          engine):
+    result = cli("create-app", "--tenant", tenant, "--name", "Backend",
+                 "--client-type", "confidential",
+                 "--post-logout-redirect-uri", "https://shop.example.com/bye")
+    assert result.code == 0, result.err
+    app = result.json
+    assert app["client_type"] == "confidential"
+    assert app["post_logout_redirect_uris"] == ["https://shop.example.com/bye"]
+    secret = app["secrets"]["client_secret"]
+    assert secret.startswith("cs_")
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT c.* FROM client_secrets c JOIN apps a ON a.id = "
+                                "c.app_id WHERE a.app_id = :a"), {"a": app["app_id"]}).one()
+    assert row.current_hash == hash_token(secret)
+    assert all(secret not in str(value) for value in row)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["--client-type", "trusted"], "invalid choice"),
+    (["--post-logout-redirect-uri", "javascript:x"], "post-logout redirect URI"),
+])
+def test_bad_oidc_settings_fail(cli, tenant, args, words):
+    result = cli("create-app", "--tenant", tenant, "--name", "Shop", *args)
+    assert result.code != 0 and words in result.err
 
 
 def test_an_invalid_redirect_uri_fails(cli, tenant, engine):

@@ -78,8 +78,8 @@ def copy_targets(page) -> list[str]:
 def test_secrets_keys_links_and_the_apps_urls_have_copy_buttons(webapp, world):
     app_path = f"/dashboard/apps/{world.app.app_id}"
     overview = webapp.get(app_path)
-    assert copy_targets(overview) == ["app-id", "url-authorize", "url-token", "url-callback",
-                                      "url-jwks", "url-hosted"]
+    assert copy_targets(overview) == ["app-id", "url-issuer", "url-discovery", "url-authorize",
+                                      "url-token", "url-callback", "url-jwks", "url-hosted"]
     assert overview.html.find(id="url-callback").text.endswith(
         f"/v1/apps/{world.app.app_id}/callback")
     token = csrf_token(webapp)

@@ -138,3 +138,15 @@ def test_the_hosted_sign_in_form_can_be_tried_from_the_overview(webapp, world, d
     assert form.html.find("input", attrs={"name": "state"})["value"]
     again = webapp.get(_path(world)).html.find(id="try-hosted-form")["href"]
     assert query_of(again)["code_challenge"] != query_of(link["href"])["code_challenge"]
+
+
+def test_the_overview_shows_the_issuer_discovery_url_and_client_type(webapp, world, db):
+    page = webapp.get(_path(world))
+    issuer = f"http://bk.test/v1/apps/{world.app.app_id}"
+    assert page.html.find(id="url-issuer").text == issuer
+    assert page.html.find(id="url-discovery").text == \
+        issuer + "/.well-known/openid-configuration"
+    assert "confidential" in page.html.find(id="client-type").text
+    world.app.client_type = "public"
+    db.commit()
+    assert "public" in webapp.get(_path(world)).html.find(id="client-type").text

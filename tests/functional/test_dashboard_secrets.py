@@ -1,18 +1,22 @@
 """Secrets: reveal and rotate behind the password, the new secret shown once,
-the previous one's grace shown and revocable."""
+the previous one's grace shown and revocable; a confidential client's client
+secret (a hash only) listed, rotated and revoked, never revealed."""
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import select
 
-from saas.apps.models import App, SecretKind
+from saas.apps.models import App, ClientSecret, SecretKind
 from saas.audit.models import AuditEvent
+from saas.crypto import hash_token
 from saas.db import utcnow
+from saas.tenants.models import Role
 from tests.factories import DEFAULT_PASSWORD
-from tests.functional.dashboard_helpers import build_world, csrf_token, sign_in
+from tests.functional.dashboard_helpers import add_member, build_world, csrf_token, sign_in
 
 
 @pytest.fixture
@@ -139,3 +143,90 @@ def test_a_wrong_password_reveals_nothing(webapp, world):
     response = form.submit(status=401)
     assert "That password is not right." in response.html.find(id="reveal-error").text
     assert response.html.find(id="secret-custom-auth") is None
+
+
+def _client_secret(db, world) -> ClientSecret | None:
+    db.expire_all()
+    return db.scalar(select(ClientSecret).where(ClientSecret.app_id == world.app.id))
+
+
+def test_a_confidential_clients_secret_is_listed_without_a_value_and_cannot_be_revealed(
+        webapp, world):
+    page = webapp.get(_path(world))
+    section = page.html.find(attrs={"aria-labelledby": "client_secret-heading"})
+    assert section.find("h2").text == "Client secret"
+    assert "cannot be revealed" in page.html.find(id="client_secret-hashed").text
+    assert "none verifying" in page.html.find(id="client_secret-previous").text
+    assert world.extra["client_secret"] not in page.text
+    form = page.forms[1]
+    form["password"] = DEFAULT_PASSWORD
+    revealed = form.submit()
+    assert world.extra["client_secret"] not in revealed.text
+    assert "only its hash is stored" in revealed.html.find(
+        attrs={"aria-labelledby": "reveal-heading"}).text
+
+
+def test_rotating_the_client_secret_shows_it_once_and_keeps_the_old_one_in_grace(
+        webapp, db, world, registry):
+    old = world.extra["client_secret"]
+    response = _rotate(webapp, world, kind="client_secret", grace_hours="2")
+    assert response.headers["Cache-Control"] == "no-store"
+    shown = response.html.find(id="new-secret").text
+    assert shown.startswith("cs_") and shown != old
+    assert "never be revealed again" in response.html.find(id="new-secret-heading").parent.text
+    row = _client_secret(db, world)
+    assert (row.current_hash, row.previous_hash) == (hash_token(shown), hash_token(old))
+    assert abs(row.previous_valid_until - (utcnow() + dt.timedelta(hours=2))) < \
+        dt.timedelta(minutes=1)
+    config = registry["saas.app_cache"].load(lambda: None, world.app.app_id)
+    assert config.client_secret_matches(shown, time.time())
+    assert config.client_secret_matches(old, time.time())
+    page = webapp.get(_path(world))
+    assert shown not in page.text
+    assert "valid until" in page.html.find(id="client_secret-previous").text
+    event = db.scalar(select(AuditEvent).where(AuditEvent.type == "secret.rotated"))
+    assert event.details["kind"] == "client_secret"
+    assert event.details["grace_seconds"] == 2 * 3600
+    assert shown not in str(event.details) and old not in str(event.details)
+
+    revoked = webapp.post(_path(world, "/client_secret/revoke-previous"),
+                          {"csrf_token": csrf_token(webapp)}, status=303).follow()
+    assert "previous client secret no longer verifies" in revoked.html.find(
+        class_="flash").text
+    config = registry["saas.app_cache"].load(lambda: None, world.app.app_id)
+    assert config.client_secret_matches(shown, time.time())
+    assert not config.client_secret_matches(old, time.time())
+    assert _client_secret(db, world).previous_hash is None
+    event = db.scalar(select(AuditEvent).where(AuditEvent.type == "secret.revoked"))
+    assert event.details["kind"] == "client_secret"
+
+
+def test_rotating_the_client_secret_needs_the_password(webapp, db, world):
+    response = _rotate(webapp, world, kind="client_secret", status=401, password="nope nope")
+    assert "That password is not right." in response.html.find(id="client_secret-error").text
+    assert _client_secret(db, world).current_hash == hash_token(world.extra["client_secret"])
+
+
+def test_a_public_client_has_no_client_secret_row_and_no_client_secret_routes(
+        webapp, db, world):
+    world.app.client_type = "public"
+    world.app.client_secret = None
+    db.commit()
+    page = webapp.get(_path(world))
+    assert page.html.find(id="client_secret-heading") is None
+    _rotate(webapp, world, kind="client_secret", status=404)
+    webapp.post(_path(world, "/client_secret/revoke-previous"),
+                {"csrf_token": csrf_token(webapp)}, status=404)
+    assert db.scalar(select(AuditEvent).where(AuditEvent.type.like("secret.%"))) is None
+
+
+def test_a_viewer_sees_the_client_secret_row_but_cannot_rotate_it(webapp, db, passwords,
+                                                                  world):
+    viewer = add_member(db, passwords, world.tenant_id, Role.VIEWER)
+    db.commit()
+    sign_in(webapp, viewer.email)
+    page = webapp.get(_path(world))
+    assert page.html.find(id="client_secret-heading") is not None
+    assert page.html.find(id="client_secret-password") is None
+    _rotate(webapp, world, kind="client_secret", status=403)
+    assert _client_secret(db, world).current_hash == hash_token(world.extra["client_secret"])

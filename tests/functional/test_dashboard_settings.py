@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from sqlalchemy import select
 
-from saas.apps.models import App
+from saas.apps.models import App, ClientSecret
 from saas.audit.models import AuditEvent
+from saas.crypto import hash_token
 from tests.functional.dashboard_helpers import build_world, csrf_token, settings_form, sign_in
 
 
@@ -59,6 +62,10 @@ def test_saving_every_setting(webapp, db, world, registry):
         "field_name_1": "pass", "field_label_1": "Passphrase", "field_type_1": "password",
         "field_name_2": "", "field_label_2": "", "field_type_2": "text",
         "restart_url": "https://game.example.com/start",
+        # The world's app is a confidential client; no pkce_required box: off.
+        "client_type": "public",
+        "post_logout_redirect_uris": "https://game.example.com/bye\r\nspacerun://bye\r\n",
+        "oidc_custom_claim": "on",
         "csrf_token": csrf_token(webapp),
     }
     response = webapp.post(_path(world), data, status=303)
@@ -75,10 +82,15 @@ def test_saving_every_setting(webapp, db, world, registry):
         {"name": "id", "label": "Pilot name", "type": "text"},
         {"name": "pass", "label": "Passphrase", "type": "password"}]}
     assert app.restart_url == "https://game.example.com/start"
+    assert app.client_type == "public" and app.client_secret is None
+    assert app.pkce_required is False and app.oidc_custom_claim is True
+    assert app.post_logout_redirect_uris == ["https://game.example.com/bye", "spacerun://bye"]
     # The login path reads the cache, which was written through.
     cached = registry["saas.app_cache"].load(lambda: None, app.app_id)
     assert cached.name == "Space Run 2" and cached.require_bound_tokens is True
     assert cached.hosted_form["title"] == "Sign in to Space Run"
+    assert cached.client_secret is None and cached.oidc_custom_claim is True
+    assert cached.post_logout_redirect_uris == app.post_logout_redirect_uris
     # The two fields, then empty rows up to five.
     assert len(page.html.select("table.rows tbody tr")) == 5
     event = db.scalar(select(AuditEvent).where(AuditEvent.type == "app.updated"))
@@ -86,7 +98,8 @@ def test_saving_every_setting(webapp, db, world, registry):
     assert set(event.details["fields"]) == {
         "name", "custom_auth_endpoint", "redirect_uris", "access_token_ttl",
         "refresh_token_ttl", "backchannel", "custom_token_enabled", "require_bound_tokens",
-        "hosted_form", "restart_url"}
+        "hosted_form", "restart_url", "client_type", "pkce_required",
+        "post_logout_redirect_uris", "oidc_custom_claim"}
     assert "Space Run 2" not in str(event.details)
 
 
@@ -175,3 +188,69 @@ def test_delete_removes_the_app_and_its_cached_settings(webapp, db, world, regis
     assert db.scalar(select(App).where(App.app_id == app_id)) is None
     assert cache.redis.get(cache._key(app_id)) is None
     webapp.get(path, status=404)
+
+
+def _client_secret(db, world) -> ClientSecret | None:
+    db.expire_all()
+    return db.scalar(select(ClientSecret).where(ClientSecret.app_id == world.app.id))
+
+
+def test_the_form_shows_the_oidc_settings(webapp, db, world):
+    world.app.post_logout_redirect_uris = ["https://app.example.com/bye"]
+    db.commit()
+    form = webapp.get(_path(world)).forms[1]
+    assert form["client_type"].value == "confidential"
+    assert form["pkce_required"].checked is True
+    assert form["oidc_custom_claim"].checked is False
+    assert form["post_logout_redirect_uris"].value == "https://app.example.com/bye"
+
+
+def test_switching_to_public_deletes_the_client_secret_and_back_shows_a_new_one_once(
+        webapp, db, world, registry):
+    old = world.extra["client_secret"]
+    cache = registry["saas.app_cache"]
+    page = _save(webapp, world, 303, client_type="public").follow()
+    assert "Settings saved." in page.html.find(class_="flash").text
+    assert _client_secret(db, world) is None
+    assert cache.load(lambda: None, world.app.app_id).client_secret is None
+
+    response = _save(webapp, world, 200, client_type="confidential")
+    assert response.headers["Cache-Control"] == "no-store"
+    assert "Settings saved." in response.html.find(class_="flash").text
+    shown = response.html.find(id="new-client-secret").text
+    assert shown.startswith("cs_") and shown != old
+    row = _client_secret(db, world)
+    assert row.current_hash == hash_token(shown) and shown not in str(row.__dict__)
+    config = cache.load(lambda: None, world.app.app_id)
+    assert config.client_secret_matches(shown, time.time())
+    assert not config.client_secret_matches(old, time.time())
+    assert response.html.find(id="client_type-confidential").has_attr("checked")
+    # Shown once: neither the form nor the secrets page shows it again.
+    assert shown not in webapp.get(_path(world)).text
+    assert shown not in webapp.get(_path(world, "/secrets")).text
+    events = db.scalars(select(AuditEvent).where(AuditEvent.type == "app.updated")).all()
+    assert [e.details["fields"] for e in events] == [["client_type"], ["client_type"]]
+    assert all(shown not in str(e.details) for e in events)
+
+
+def test_bad_post_logout_redirect_uris_are_shown_inline(webapp, db, world):
+    response = _save(webapp, world, 400, post_logout_redirect_uris=(
+        "https://ok.example.com/bye\njavascript:alert(1)\nhttp://evil.example.com/bye"))
+    errors = response.html.find(id="post_logout_redirect_uris-error").find_all("li")
+    assert [e.text for e in errors] == [
+        "The post-logout redirect URI scheme 'javascript' is not allowed.",
+        "The post-logout redirect URI 'http://evil.example.com/bye' must use https (http is "
+        "for loopback)."]
+    assert response.html.find(id="post_logout_redirect_uris")["aria-invalid"] == "true"
+    summary = response.html.find(class_="error-summary")
+    assert summary.find("a", href="#post_logout_redirect_uris").text == \
+        "Post-logout redirect URIs"
+    assert _reload(db, world).post_logout_redirect_uris == []
+
+
+def test_an_unknown_client_type_is_refused_and_keeps_the_secret(webapp, db, world):
+    response = _save(webapp, world, 400, client_type="trusted")
+    assert "public or confidential" in response.html.find(id="client_type-error").text
+    assert response.html.find(class_="error-summary").find("a", href="#client_type")
+    assert _reload(db, world).client_type == "confidential"
+    assert _client_secret(db, world).current_hash == hash_token(world.extra["client_secret"])

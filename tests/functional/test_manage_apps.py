@@ -19,7 +19,9 @@ from tests.functional.test_manage_support import ENDPOINT
 
 APP_FIELDS = {"app_id", "name", "custom_auth_endpoint", "redirect_uris", "backchannel",
               "custom_token_enabled", "require_bound_tokens", "access_token_ttl",
-              "refresh_token_ttl", "hosted_form", "restart_url", "created_at", "updated_at"}
+              "refresh_token_ttl", "hosted_form", "restart_url", "client_type",
+              "pkce_required", "post_logout_redirect_uris", "oidc_custom_claim", "created_at",
+              "updated_at"}
 NEW_APP = {
     "name": "Space Run",
     "custom_auth_endpoint": ENDPOINT,

@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 
+import pytest
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import OpenAPIV31SpecValidator
 
+from saas.apps.models import ClientSecret
+from saas.crypto import hash_token
 from saas.openapi import document
 from tests.flows import CLIENT_REDIRECT, Login, authorize
 from tests.functional.test_manage_support import (
@@ -19,6 +22,14 @@ from tests.functional.test_manage_support import (
     Api,
     add_user,
     served_operations,
+)
+from tests.functional.test_oidc import (
+    CLIENT_SECRET,
+    LOGOUT_URI,
+    basic,
+    bearer,
+    code_of,
+    oidc_login,
 )
 
 METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
@@ -140,17 +151,23 @@ def test_real_management_answers_match_their_schemas(webapp, db, tenant, api):
     check(apps, "get", api.get("apps"))
     check(app, "get", api.get(a), exact_keys=True)
     check(app, "get", api.get("apps/zzzzzzzz", status=404))
-    check(app, "patch", api.patch(a, {"backchannel": True, "hosted_form": None}),
-          exact_keys=True)
+    check(app, "patch", api.patch(a, {"backchannel": True, "hosted_form": None}))
+    # Becoming a confidential client answers its client secret too.
+    check(app, "patch", api.patch(a, {"client_type": "confidential"}), exact_keys=True)
     check(app, "patch", api.patch(a, {"access_token_ttl": 1}, status=422))
     check(app + "/secrets", "get", api.get(a + "/secrets"), exact_keys=True)
     rotate = app + "/secrets/{kind}/rotate"
     check(rotate, "post", api.post(a + "/secrets/custom_auth/rotate"), exact_keys=True)
+    check(rotate, "post", api.post(a + "/secrets/client_secret/rotate"), exact_keys=True)
     check(rotate, "post", api.post(a + "/secrets/custom_auth/rotate", {"grace_seconds": -1},
                                    status=422))
     check(rotate, "post", api.post(a + "/secrets/other/rotate", status=404))
     check(app + "/secrets/{kind}/revoke-previous", "post",
           api.post(a + "/secrets/custom_auth/revoke-previous", status=204))
+    check(app + "/secrets/{kind}/revoke-previous", "post",
+          api.post(a + "/secrets/client_secret/revoke-previous", status=204))
+    check(app, "patch", api.patch(a, {"client_type": "public"}))
+    check(rotate, "post", api.post(a + "/secrets/client_secret/rotate", status=404))
 
     users, user = app + "/users", app + "/users/{user_id}"
     page = check(users, "get", api.get(a + "/users", limit=1), exact_keys=True).json
@@ -185,7 +202,9 @@ def test_real_login_and_probe_answers_match_their_schemas(webapp, tenant):
     done = login.finish(user_id="user-1")
     check(base + "/callback", "get", done)
     code = dict(p.split("=", 1) for p in done.location.split("?", 1)[1].split("&"))["code"]
-    tokens = check(base + "/token", "post", login.exchange(code), exact_keys=True).json
+    tokens = check(base + "/token", "post", login.exchange(code)).json
+    # No scope was asked for: exactly the required keys (no scope, no id_token).
+    assert set(tokens) == set(check.doc["components"]["schemas"]["TokenResponse"]["required"])
     bearer = {"Authorization": "Bearer " + tokens["access_token"]}
     check(base + "/me", "get", webapp.get(f"/v1/apps/{app_id}/me", headers=bearer),
           exact_keys=True)
@@ -205,3 +224,61 @@ def test_real_login_and_probe_answers_match_their_schemas(webapp, tenant):
     check("/readyz", "get", webapp.get("/readyz"))
     check("/metrics", "get", webapp.get("/metrics"))
     check("/v1/openapi.json", "get", webapp.get("/v1/openapi.json"))
+
+
+@pytest.fixture
+def confidential_client(login_app, db, registry):
+    """An app that is a confidential client whose secret is ``CLIENT_SECRET``."""
+    login_app.client_type = "confidential"
+    login_app.client_secret = ClientSecret(current_hash=hash_token(CLIENT_SECRET))
+    login_app.post_logout_redirect_uris = [LOGOUT_URI]
+    db.commit()
+    registry["saas.app_cache"].store(login_app)
+    return login_app
+
+
+def test_real_openid_connect_answers_match_their_schemas(webapp, confidential_client):
+    check = Checker()
+    base, app = "/v1/apps/{app_id}", confidential_client
+    url = f"/v1/apps/{app.app_id}"
+    auth = basic(app.app_id, CLIENT_SECRET)
+    check(base + "/.well-known/openid-configuration", "get",
+          webapp.get(url + "/.well-known/openid-configuration"))
+    check(base + "/.well-known/openid-configuration", "get",
+          webapp.get("/v1/apps/zzzzzzzz/.well-known/openid-configuration", status=404))
+
+    login = oidc_login(webapp, app)
+    code = code_of(login)
+    check(base + "/token", "post", login.exchange(code, status=401))  # no client secret
+    tokens = check(base + "/token", "post", webapp.post(url + "/token", {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": login.redirect_uri,
+        "code_verifier": login.verifier}, headers=auth), exact_keys=True).json
+    access = bearer(tokens["access_token"])
+    check(base + "/userinfo", "get", webapp.get(url + "/userinfo", headers=access))
+    check(base + "/userinfo", "post", webapp.post(url + "/userinfo",
+                                                  {"access_token": tokens["access_token"]}))
+    check(base + "/userinfo", "get", webapp.get(url + "/userinfo", status=401))
+    plain = oidc_login(webapp, app, scope="profile", nonce=None)  # no openid: 403 there
+    plain_tokens = webapp.post(url + "/token", {
+        "grant_type": "authorization_code", "code": code_of(plain),
+        "redirect_uri": plain.redirect_uri, "code_verifier": plain.verifier}, headers=auth).json
+    check(base + "/userinfo", "get", webapp.get(url + "/userinfo", status=403,
+                                                headers=bearer(plain_tokens["access_token"])))
+    check(base + "/introspect", "post", webapp.post(url + "/introspect", {
+        "token": tokens["access_token"]}, headers=auth))
+    check(base + "/introspect", "post", webapp.post(url + "/introspect", {
+        "token": tokens["access_token"]}, status=401))
+    check(base + "/revoke", "post", webapp.post(url + "/revoke", {
+        "token": tokens["refresh_token"]}, status=401))
+    check(base + "/revoke", "post", webapp.post(url + "/revoke", {
+        "token": tokens["refresh_token"]}, headers=auth))
+    check(base + "/introspect", "post", webapp.post(url + "/introspect", {
+        "token": tokens["refresh_token"]}, headers=auth))
+    end = base + "/end-session"
+    check(end, "get", webapp.get(url + "/end-session", {
+        "id_token_hint": tokens["id_token"], "post_logout_redirect_uri": LOGOUT_URI,
+        "state": "bye"}, status=302))
+    check(end, "get", webapp.get(url + "/end-session"))
+    check(end, "get", webapp.get(url + "/end-session", {"id_token_hint": "x.y.z"},
+                                 headers={"Accept": "text/html"}, status=400))
+    check(end, "post", webapp.post(url + "/end-session", {"state": "bye"}))

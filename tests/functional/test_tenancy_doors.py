@@ -5,6 +5,7 @@ the places where the two doors used to differ (#15)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import pytest
@@ -15,6 +16,7 @@ from saas.apps.models import App, SecretKind
 from saas.audit.models import AuditEvent
 from saas.webhooks.endpoints import create_endpoint
 from saas.webhooks.models import WebhookEvent
+from tests.factories import DEFAULT_PASSWORD
 from tests.functional.dashboard_helpers import World, build_world, csrf_token, sign_in
 from tests.functional.test_manage_support import Api
 
@@ -103,6 +105,32 @@ def test_revoking_a_previous_secret_that_is_gone_records_nothing_in_either_door(
     doors.post(door, *paths)  # now it has none
     (event,) = _events(db, "secret.revoked")
     assert event.details == {"kind": SecretKind.CUSTOM_AUTH.value, **doors.actor(door)}
+
+
+@pytest.mark.parametrize("door", ["dashboard", "api"])
+def test_the_client_secret_rotates_and_revokes_alike_through_either_door(db, doors, door,
+                                                                       registry):
+    app_id, old = doors.world.app.app_id, doors.world.extra["client_secret"]
+    rotate = f"apps/{app_id}/secrets/client_secret/rotate"
+    if door == "api":
+        new = doors.api.post(rotate, {"grace_seconds": 3600}).json["current"]
+    else:
+        page = doors.webapp.post("/dashboard/" + rotate, {
+            "csrf_token": csrf_token(doors.webapp), "password": DEFAULT_PASSWORD,
+            "grace_hours": "1"})
+        new = page.html.find(id="new-secret").text
+    (event,) = _events(db, "secret.rotated")
+    assert event.details == {"kind": "client_secret", "grace_seconds": 3600,
+                             **doors.actor(door)}
+    config = registry["saas.app_cache"].load(lambda: None, app_id)
+    assert config.client_secret_matches(new, time.time())
+    assert config.client_secret_matches(old, time.time())
+    doors.post(door, f"/dashboard/apps/{app_id}/secrets/client_secret/revoke-previous",
+               f"apps/{app_id}/secrets/client_secret/revoke-previous")
+    (event,) = _events(db, "secret.revoked")
+    assert event.details == {"kind": "client_secret", **doors.actor(door)}
+    assert not registry["saas.app_cache"].load(lambda: None, app_id).client_secret_matches(
+        old, time.time())
 
 
 @pytest.mark.parametrize("door", ["dashboard", "api"])
