@@ -1,7 +1,8 @@
 """Cross-origin calls (CORS) from the app's pages to its API endpoints.
 
 The SDK runs on the app's own origin and calls the app's API endpoints
-(``token``, ``me``, ``logout``, ``login/custom``, ``login/custom-token``)
+(``token``, ``me``, ``logout``, ``login/custom``, ``login/custom-token``; for
+OpenID Connect libraries also ``userinfo`` and ``revoke``)
 with ``fetch``. A browser allows that only when Bridgekeeper says so: an
 ``Origin`` is allowed for an app when it is the origin of one of the app's
 allow-listed redirect URIs (an ``http://127.0.0.1`` or ``http://[::1]``
@@ -30,7 +31,8 @@ log = logging.getLogger(__name__)
 
 # The endpoints the SDK calls from the app's pages.
 CORS_PATH = re.compile(
-    r"^/v1/apps/(?P<app_id>[a-z0-9]{8})/(?:token|me|logout|login/custom|login/custom-token)$"
+    r"^/v1/apps/(?P<app_id>[a-z0-9]{8})/"
+    r"(?:token|me|logout|login/custom|login/custom-token|userinfo|revoke)$"
 )
 ALLOW_METHODS = "GET, POST"
 ALLOW_HEADERS = "Authorization, Content-Type"

@@ -56,6 +56,12 @@ class Reason(enum.StrEnum):
     APP_NOT_FOUND = "app_not_found"
     FEATURE_DISABLED = "feature_disabled"
     STORE_UNAVAILABLE = "store_unavailable"
+    # OpenID Connect (docs/oidc.md).
+    CLIENT_ID_MISMATCH = "client_id_mismatch"
+    INVALID_CLIENT = "invalid_client"
+    LOGIN_REQUIRED = "login_required"
+    UNSUPPORTED_RESPONSE_TYPE = "unsupported_response_type"
+    INSUFFICIENT_SCOPE = "insufficient_scope"
     # Not in the login contract, used by the service's own pages and APIs.
     NOT_FOUND = "not_found"
     DATABASE_UNAVAILABLE = "database_unavailable"
@@ -96,7 +102,8 @@ class ApiError(Exception):
 
 
 # Pages a browser visits; every other /v1/ endpoint is an API that answers JSON.
-BROWSER_ROUTES = frozenset({"flows.authorize", "flows.callback", "flows.hosted_login"})
+BROWSER_ROUTES = frozenset({"flows.authorize", "flows.callback", "flows.hosted_login",
+                            "oidc.end_session"})
 
 
 def wants_json(request) -> bool:

@@ -89,6 +89,12 @@ def includeme(config) -> None:
     config.add_route("flows.jwks", app + "/.well-known/jwks.json")
     config.add_route("flows.me", app + "/me")
     config.add_route("flows.logout", app + "/logout")
+    # OpenID Connect (docs/oidc.md).
+    config.add_route("oidc.discovery", app + "/.well-known/openid-configuration")
+    config.add_route("oidc.userinfo", app + "/userinfo")
+    config.add_route("oidc.revoke", app + "/revoke")
+    config.add_route("oidc.introspect", app + "/introspect")
+    config.add_route("oidc.end_session", app + "/end-session")
     config.add_route("sdk.script", "/v1/sdk.js")
     config.add_route("openapi", "/v1/openapi.json")
 

@@ -29,6 +29,7 @@ class AuditType(enum.StrEnum):
     TOKEN_REFRESH_REUSE_DETECTED = "token.refresh_reuse_detected"
     TOKEN_CODE_REUSE_DETECTED = "token.code_reuse_detected"
     LOGOUT = "logout"
+    TOKEN_REVOKED = "token.revoked"  # OAuth revocation (RFC 7009)
     USER_CREATED = "user.created"
     # A tenant's changes, through the dashboard or the management API.
     USER_DISABLED = "user.disabled"

@@ -13,7 +13,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from pyramid.httpexceptions import HTTPFound
+from pyramid.response import Response
 
 from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
@@ -29,37 +29,26 @@ from saas.flows.nonces import (
     state_binding,
     state_cookie_name,
 )
-from saas.flows.redirect_uris import redirect_uri_allowed, restart_link, with_query
+from saas.flows.redirect_uris import redirect_uri_allowed, restart_link
+from saas.flows.responses import QUERY, RESPONSE_MODES, authorization_response
 from saas.jwt.hs256 import sign_request_token
 from saas.login_events import append_event, audit_from_request
 from saas.pkce import valid_challenge
 from saas.redis import pipeline
 from saas.request_text import is_text, query_params
+from saas.tokens.scopes import granted_scopes
 
 log = logging.getLogger(__name__)
 
 MAX_CLIENT_STATE = 512
 MAX_DATA_BYTES = 4096
 MAX_TOKEN_CHARS = 6144
+MAX_OIDC_PARAM = 255  # nonce, login_hint, ui_locales
+PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 
 
 def callback_path(app_id: str) -> str:
     return f"/v1/apps/{app_id}/callback"
-
-
-def _no_store(response):
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
-    return response
-
-
-def _redirect_error(redirect_uri: str, client_state: str | None, reason: Reason, error: str,
-                    description: str) -> HTTPFound:
-    location = with_query(redirect_uri, {
-        "error": error, "error_description": description, "reason": str(reason),
-        "state": client_state,
-    })
-    return _no_store(HTTPFound(location=location))
 
 
 def _parse_data(raw: str | None) -> dict | None:
@@ -78,49 +67,108 @@ def _parse_data(raw: str | None) -> dict | None:
 
 @dataclass(frozen=True)
 class AuthorizeRequest:
-    """The checked parameters of docs/protocol.md §4.1 (authorize and the hosted form)."""
+    """The checked parameters of docs/protocol.md §4.1 and docs/oidc.md
+    (authorize and the hosted form)."""
 
     redirect_uri: str
     client_state: str | None
-    code_challenge: str
+    code_challenge: str | None  # None only for a confidential client without PKCE
     data: dict | None
+    response_mode: str = QUERY
+    scopes: tuple[str, ...] = ()
+    nonce: str | None = None
 
 
-def parse_authorize(request, app: AppConfig, flow: str) -> AuthorizeRequest | HTTPFound:
-    """The request's parameters, or the redirect carrying the client's error.
+class _Refused(Exception):
+    """An authorize parameter is refused; the client hears it at its redirect URI."""
 
-    A missing or unlisted ``redirect_uri`` is a 400 page, never a redirect;
-    so is one that is not UTF-8 (a listed URI is text).
+    def __init__(self, reason: Reason, description: str, error: str = "invalid_request"):
+        super().__init__(description)
+        self.reason, self.description, self.error = reason, description, error
+
+
+def parse_authorize(request, app: AppConfig, flow: str) -> AuthorizeRequest | Response:
+    """The request's parameters, or the authorization response carrying the client's error.
+
+    A ``client_id`` of another app, a missing or unlisted ``redirect_uri`` is a
+    400 page, never a redirect; so is one that is not UTF-8 (a listed URI is text).
     """
     params, all_text = query_params(request)
+    client_id = params.get("client_id")
+    if client_id is not None and client_id != app.app_id:
+        raise ApiError(400, "invalid_request", Reason.CLIENT_ID_MISMATCH,
+                       "client_id is not this app's id")
     redirect_uri = params.get("redirect_uri")
     if not redirect_uri_allowed(redirect_uri, app.redirect_uris):
         raise ApiError(400, "invalid_request", Reason.REDIRECT_URI_NOT_ALLOWED,
                        "redirect_uri is missing or not on the app's allow-list")
     client_state = params.get("state")
-    challenge = params.get("code_challenge")
+    response_mode = params.get("response_mode") or QUERY
+    try:
+        if not all_text:  # the client's state too, when it is the culprit, is not echoed
+            raise _Refused(Reason.CLAIMS_INVALID, "the query string is not UTF-8 text")
+        if response_mode not in RESPONSE_MODES:
+            response_mode = QUERY
+            raise _Refused(Reason.CLAIMS_INVALID, "response_mode must be query or form_post")
+        return _checked(app, flow, params, redirect_uri, client_state, response_mode)
+    except _Refused as refused:
+        record_failure(request, app, str(refused.reason), {"flow": flow})
+        return authorization_response(request, app.app_id, redirect_uri, response_mode, {
+            "error": refused.error, "error_description": refused.description,
+            "reason": str(refused.reason), "state": client_state,
+        })
 
-    def fail(reason: Reason, description: str, error: str = "invalid_request") -> HTTPFound:
-        record_failure(request, app, str(reason), {"flow": flow})
-        return _redirect_error(redirect_uri, client_state, reason, error, description)
 
-    if not all_text:  # the client's state too, when it is the culprit, is not echoed
-        return fail(Reason.CLAIMS_INVALID, "the query string is not UTF-8 text")
+def _checked(app: AppConfig, flow: str, params, redirect_uri: str, client_state: str | None,
+             response_mode: str) -> AuthorizeRequest:
+    if params.get("response_type", "code") != "code":
+        raise _Refused(Reason.UNSUPPORTED_RESPONSE_TYPE, "response_type must be code",
+                       "unsupported_response_type")
     if client_state is not None and len(client_state) > MAX_CLIENT_STATE:
-        return fail(Reason.CLAIMS_INVALID, "state is longer than 512 characters")
-    if params.get("code_challenge_method", "S256") != "S256" or not valid_challenge(challenge):
-        return fail(Reason.PKCE_INVALID, "a PKCE S256 code_challenge is required")
+        raise _Refused(Reason.CLAIMS_INVALID, "state is longer than 512 characters")
+    prompts = set(params.get("prompt", "").split())
+    if prompts - PROMPTS or ("none" in prompts and len(prompts) > 1):
+        raise _Refused(Reason.CLAIMS_INVALID, "prompt must be none, or any of login, consent "
+                       "and select_account")
+    if "none" in prompts:  # no session of ours can ever answer without the tenant
+        raise _Refused(Reason.LOGIN_REQUIRED, "the user must sign in", "login_required")
+    challenge = _code_challenge(app, params)
+    nonce = params.get("nonce")
+    hints = {name: params.get(name) for name in ("login_hint", "ui_locales")
+             if params.get(name) is not None}
+    if any(len(value) > MAX_OIDC_PARAM for value in [nonce or "", *hints.values()]):
+        raise _Refused(Reason.CLAIMS_INVALID, "nonce, login_hint and ui_locales have at most "
+                       f"{MAX_OIDC_PARAM} characters")
+    max_age = params.get("max_age")
+    if max_age is not None and not (max_age.isascii() and max_age.isdigit()):
+        raise _Refused(Reason.CLAIMS_INVALID, "max_age must be a whole number of seconds")
     try:
         data = _parse_data(params.get("data"))
     except ValueError:
-        return fail(Reason.CLAIMS_INVALID, "data must be a JSON object of at most 4 KiB")
+        raise _Refused(Reason.CLAIMS_INVALID,
+                       "data must be a JSON object of at most 4 KiB") from None
     if not app.custom_auth_endpoint:
-        return fail(Reason.FEATURE_DISABLED, "the app has no custom-auth endpoint",
-                    "unauthorized_client")
+        raise _Refused(Reason.FEATURE_DISABLED, "the app has no custom-auth endpoint",
+                       "unauthorized_client")
     if flow == "hosted" and not app.backchannel:
-        return fail(Reason.FEATURE_DISABLED, "the app has not enabled the hosted sign-in form",
-                    "unauthorized_client")
-    return AuthorizeRequest(redirect_uri, client_state, challenge, data)
+        raise _Refused(Reason.FEATURE_DISABLED, "the app has not enabled the hosted sign-in form",
+                       "unauthorized_client")
+    return AuthorizeRequest(redirect_uri, client_state, challenge,
+                            data if data is not None else (hints or None), response_mode,
+                            granted_scopes(params.get("scope")), nonce or None)
+
+
+def _code_challenge(app: AppConfig, params) -> str | None:
+    """PKCE S256: required, except from a confidential client whose app lets it go
+    without (``pkce_required`` off); a challenge that is sent is always checked."""
+    challenge = params.get("code_challenge")
+    method = params.get("code_challenge_method", "S256")
+    optional = app.confidential and not app.pkce_required
+    if challenge is None and optional and "code_challenge_method" not in params:
+        return None
+    if method != "S256" or not valid_challenge(challenge):
+        raise _Refused(Reason.PKCE_INVALID, "a PKCE S256 code_challenge is required")
+    return challenge
 
 
 def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
@@ -137,6 +185,9 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
         "started_at": int(request.now),
         "flow": flow,
         "data": auth.data,
+        "response_mode": auth.response_mode,
+        "scopes": list(auth.scopes),
+        "nonce": auth.nonce,
         # Where the binding cookie lives: a callback on another host lacks it.
         "host": request_host(request),
     }, client=pipe)

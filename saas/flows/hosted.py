@@ -12,8 +12,8 @@ neither read the state nor set the cookie, so a cross-site POST is refused.
 
 from __future__ import annotations
 
-from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
 from pyramid.renderers import render_to_response
+from pyramid.response import Response
 from pyramid.view import view_config
 
 from saas.apps.cache import AppConfig
@@ -28,14 +28,9 @@ from saas.flows.entry import (
     start_attempt,
 )
 from saas.flows.hosted_form import MAX_FIELD_CHARS, form_fields
-from saas.flows.login import (
-    LoginFailed,
-    client_redirect,
-    issue_login_code,
-    record_login,
-    record_refusal,
-)
+from saas.flows.login import LoginFailed, issue_login_code, record_login, record_refusal
 from saas.flows.nonces import state_cookie_name
+from saas.flows.responses import client_response
 
 FLOW = "hosted"
 SIGN_IN_FAILED = "Sign-in failed. Check your details and try again."
@@ -85,7 +80,7 @@ def _render(request, app: AppConfig, state: str, status: int = 200, message: str
 def hosted_form(request):
     app = load_app(request, rate_limited=True)
     auth = parse_authorize(request, app, FLOW)
-    if isinstance(auth, HTTPFound):
+    if isinstance(auth, Response):
         return auth
     state, _attempt_id = start_attempt(request, app, auth, FLOW)
     return _render(request, app, state)
@@ -107,9 +102,12 @@ def hosted_submit(request):
     code = issue_login_code(request, app, user, record)
     record_login(request, app, user, AuditType.LOGIN_SUCCEEDED,
                  {"attempt_id": record["attempt_id"], "flow": FLOW})
-    response = HTTPSeeOther(location=client_redirect(record, code=code))
+    # A 303: the redirect after a POST (with form_post, the page that posts the code on).
+    response = client_response(request, app.app_id, record, status=303, code=code)
     response.delete_cookie(state_cookie_name(state), path=form_path(app))
-    return _harden(response)
+    if response.status_int == 303:
+        return _harden(response)
+    return response
 
 
 def _again(request, app: AppConfig, record: dict, failure: LoginFailed, values: dict):

@@ -23,7 +23,6 @@ from saas.apps.cache import AppConfig
 from saas.apps.models import SecretKind
 from saas.audit.types import AuditType, Outcome
 from saas.errors import Reason
-from saas.flows.redirect_uris import with_query
 from saas.jwt.rules import TokenRejected
 from saas.jwt.tenant_tokens import verify_tenant_token
 from saas.login_events import UserUpsert, append_event, audit_from_request
@@ -58,6 +57,7 @@ class AcceptedUser:
     custom: dict[str, Any] | None
     profile: dict[str, Any] | None
     details: dict[str, Any]  # for the audit record
+    amr: tuple[str, ...] = ()  # the tenant's authentication methods, when it said
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,6 @@ class LoginResult:
     code: str
     user_id: str
     external_id: str
-
-
-def client_redirect(record: dict[str, Any], **params: str | None) -> str:
-    """The client's redirect URI with our parameters and its own state."""
-    return with_query(record["redirect_uri"], dict(params, state=record.get("client_state")))
 
 
 def user_id_for(app: AppConfig, external_id: str) -> str:
@@ -114,7 +109,7 @@ def accept_tenant_token(request, app: AppConfig, state: str, token: str) -> Acce
         raise LoginFailed("access_denied", Reason.USER_DISABLED, "this user is disabled",
                           user_id=user_id, external_id=claims.user_id)
     return AcceptedUser(user_id, claims.user_id, claims.custom, claims.profile,
-                        {"previous_secret": claims.used_previous_secret})
+                        {"previous_secret": claims.used_previous_secret}, claims.amr)
 
 
 def record_login(request, app: AppConfig, user: AcceptedUser, type_: AuditType,
@@ -154,6 +149,10 @@ def issue_login_code(request, app: AppConfig, user: AcceptedUser,
         "auth_time": int(request.now),
         # The session this code will start, so a reused code can revoke it.
         "sid": new_sid(),
+        # OpenID Connect (docs/oidc.md): what the ID token will say.
+        "scopes": record.get("scopes") or [],
+        "nonce": record.get("nonce"),
+        "amr": ["ext", *user.amr],
     }, client=pipe)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pyramid.httpexceptions import HTTPFound
 from pyramid.response import Response
 from pyramid.view import view_config
 
@@ -19,15 +18,10 @@ from saas.flows.entry import (
     start_attempt,
     tenant_request,
 )
-from saas.flows.login import (
-    LoginFailed,
-    client_redirect,
-    complete_login,
-    record_failure,
-    record_refusal,
-)
+from saas.flows.login import LoginFailed, complete_login, record_failure, record_refusal
 from saas.flows.nonces import state_cookie_name
 from saas.flows.redirect_uris import with_query
+from saas.flows.responses import client_response
 from saas.request_text import query_params
 
 
@@ -45,7 +39,7 @@ def _found(location: str) -> Response:
 def authorize(request):
     app = load_app(request, rate_limited=True)
     auth = parse_authorize(request, app, "redirect")
-    if isinstance(auth, HTTPFound):
+    if isinstance(auth, Response):
         return auth
     state, attempt_id = start_attempt(request, app, auth, "redirect")
     location = with_query(app.custom_auth_endpoint,
@@ -75,10 +69,9 @@ def callback(request):
         response = _finish(request, app, state, record, params)
     except LoginFailed as failure:
         record_refusal(request, app, failure, record)
-        response = _found(client_redirect(
-            record, error=failure.error, error_description=failure.description,
-            reason=failure.reason,
-        ))
+        response = client_response(
+            request, app.app_id, record, error=failure.error,
+            error_description=failure.description, reason=failure.reason)
     response.delete_cookie(state_cookie_name(state), path=callback_path(app.app_id))
     return response
 
@@ -94,7 +87,7 @@ def _finish(request, app: AppConfig, state: str, record: dict, params) -> Respon
     if not token.strip():
         raise LoginFailed("invalid_request", Reason.TOKEN_MISSING, "the tenant sent no token")
     result = complete_login(request, app, state, record, token)
-    return _found(client_redirect(record, code=result.code))
+    return client_response(request, app.app_id, record, code=result.code)
 
 
 def _tenant_description(text: str | None) -> str:

@@ -32,7 +32,8 @@ from saas.jwt.codec import Malformed, b64url_decode_lenient, b64url_encode, json
 from saas.jwt.rules import Refusal, Rule, TokenRejected, run_fail_fast
 
 MAX_ACCESS_TOKEN_CHARS = 8192
-ACCESS_TOKEN_TYP = "at+jwt"
+ACCESS_TOKEN_TYP = "at+jwt"  # RFC 9068: an access token is never mistaken for an ID token
+ID_TOKEN_TYP = "JWT"
 
 _ECDSA = ec.ECDSA(hashes.SHA256())
 _REQUIRED = ("exp", "iat", "sub", "sid", "ext", "aud", "iss")
@@ -48,11 +49,23 @@ class AccessClaims:
     external_id: str
     sid: str
     exp: int
+    iat: int = 0
+    scope: str | None = None  # the granted OpenID Connect scopes, when any
 
 
-def sign_access_token(private_key: ec.EllipticCurvePrivateKey, kid: str, claims: dict) -> str:
-    """The compact JWT of ``claims``, signed with the app's current key."""
-    header = {"alg": "ES256", "kid": kid, "typ": ACCESS_TOKEN_TYP}
+@dataclass(frozen=True)
+class IdTokenHint:
+    """The claims of one of our ID tokens, checked but for its expiry (end-session)."""
+
+    user_id: str
+    sid: str
+
+
+def sign_access_token(private_key: ec.EllipticCurvePrivateKey, kid: str, claims: dict,
+                      typ: str = ACCESS_TOKEN_TYP) -> str:
+    """The compact JWT of ``claims``, signed with the app's current key
+    (``typ``: an access token's, or ``JWT`` for an ID token)."""
+    header = {"alg": "ES256", "kid": kid, "typ": typ}
     signing_input = ".".join(
         b64url_encode(json.dumps(part, separators=(",", ":")).encode("utf-8"))
         for part in (header, claims)).encode("ascii")
@@ -91,6 +104,12 @@ def _structure(t: AccessToken) -> Refusal | None:
         t.header = json_object(b64url_decode_lenient(t.parts[0]))
     except Malformed as exc:
         return Reason.TOKEN_MALFORMED, f"header is {exc}"
+    return None
+
+
+def _access_token_type(t: AccessToken) -> Refusal | None:
+    if t.header.get("typ") != ACCESS_TOKEN_TYP:
+        return Reason.TOKEN_MALFORMED, "not an access token (typ)"
     return None
 
 
@@ -146,9 +165,17 @@ def _identifiers(t: AccessToken) -> Refusal | None:
     return Reason.CLAIMS_INVALID, "claim types"
 
 
+_SIGNED_BY_APP: tuple[Rule, ...] = (
+    Rule("Size", _size),
+    Rule("Structure", _structure),
+    Rule("Known key", _known_key),
+    Rule("Signature (ES256)", _signature),
+)
+
 ACCESS_TOKEN_RULES: tuple[Rule, ...] = (
     Rule("Size", _size),
     Rule("Structure", _structure),
+    Rule("Type (at+jwt)", _access_token_type),
     Rule("Known key", _known_key),
     Rule("Signature (ES256)", _signature),
     Rule("Claims present", _claims_present),
@@ -169,4 +196,27 @@ def verify_access_token(token: str, *, keys: Sequence[dict[str, Any]],
                     issuer=issuer)
     run_fail_fast(ACCESS_TOKEN_RULES, t, InvalidAccessToken)
     claims = t.claims
-    return AccessClaims(claims["sub"], claims["ext"], claims["sid"], int(claims["exp"]))
+    scope = claims.get("scope")
+    return AccessClaims(claims["sub"], claims["ext"], claims["sid"], int(claims["exp"]),
+                        int(claims["iat"]), scope if isinstance(scope, str) else None)
+
+
+def verify_id_token_hint(token: str, *, keys: Sequence[dict[str, Any]],
+                         load_key: Callable[[dict[str, Any]], Any], audience: str,
+                         issuer: str) -> IdTokenHint:
+    """One of our ID tokens for ``audience``: signature, type, issuer and
+    audience checked, its expiry not (OpenID RP-Initiated Logout §2: a hint
+    may have expired). InvalidAccessToken otherwise."""
+    t = AccessToken(token, keys=keys, load_key=load_key, now=0, audience=audience,
+                    issuer=issuer)
+    run_fail_fast(_SIGNED_BY_APP, t, InvalidAccessToken)
+    try:
+        t.claims = json_object(b64url_decode_lenient(t.parts[1]))
+    except Malformed as exc:
+        raise InvalidAccessToken(Reason.TOKEN_MALFORMED, f"claims are {exc}") from exc
+    claims = t.claims
+    if (t.header.get("typ") != ID_TOKEN_TYP or "ext" in claims
+            or any(not isinstance(claims.get(name), str) for name in ("sub", "sid", "iss"))
+            or "aud" not in claims or _audience(t) or _issuer(t)):
+        raise InvalidAccessToken(Reason.CLAIMS_INVALID, "not an ID token of this app")
+    return IdTokenHint(claims["sub"], claims["sid"])

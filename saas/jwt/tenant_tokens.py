@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -39,6 +40,7 @@ class TenantClaims:
     signature_digest: str
     replay_ttl: int
     used_previous_secret: bool
+    amr: tuple[str, ...] = ()  # the tenant's own authentication methods (docs/oidc.md)
 
 
 def _not_request_token(t: HS256Token) -> Refusal | None:
@@ -71,6 +73,23 @@ def _tenant_lifetime(t: HS256Token) -> Refusal | None:
 
 def _user_id(t: HS256Token) -> Refusal | None:
     return identifier_refusal(t.claims, "user_id", MAX_USER_ID_CHARS)
+
+
+_AMR_VALUE = re.compile(r"[A-Za-z0-9_.-]{1,32}")
+MAX_AMR_VALUES = 10
+
+
+def _amr(t: HS256Token) -> Refusal | None:
+    """``amr``, when sent: how the tenant authenticated the user (RFC 8176
+    values such as ``pwd`` or ``mfa``), copied into the ID token."""
+    amr = t.claims.get("amr")
+    if amr is None:
+        return None
+    if not isinstance(amr, list) or len(amr) > MAX_AMR_VALUES or not all(
+            isinstance(v, str) and _AMR_VALUE.fullmatch(v) for v in amr):
+        return Reason.CLAIMS_INVALID, (f"amr must be a list of at most {MAX_AMR_VALUES} "
+                                       "short method names")
+    return None
 
 
 def _state_claim(t: HS256Token) -> Refusal | None:
@@ -111,6 +130,7 @@ TENANT_TOKEN_RULES: tuple[Rule, ...] = (
     Rule("Lifetime", _tenant_lifetime, "at most 24 h ahead", skip=hide_unless_whole_seconds),
     Rule("user_id", _user_id, lambda t: f"{t.claims.get('user_id')!r}"),
     OBJECTS,
+    Rule("amr", _amr),
     Rule("state claim", _state_claim, lambda t: "equals the state given" if "state" in t.claims
          else "absent (allowed: the app does not require it)", skip=_state_unknown),
 )
@@ -135,6 +155,7 @@ def tenant_claims(t: HS256Token) -> TenantClaims:
         str(user_id) if type(user_id) is int else user_id, claims.get("custom"),
         claims.get(profile_name(claims)), exp, claims.get("iat"),
         hashlib.sha256(t.signature).hexdigest(), ttl, t.matched > 0,
+        tuple(claims.get("amr") or ()),
     )
 
 

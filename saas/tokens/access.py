@@ -15,7 +15,14 @@ from jwt.algorithms import ECAlgorithm
 
 from saas.apps.cache import AppConfig, SigningKeyConfig
 from saas.crypto import SecretBox
-from saas.jwt.es256 import AccessClaims, sign_access_token, verify_access_token
+from saas.jwt.es256 import (
+    ID_TOKEN_TYP,
+    AccessClaims,
+    IdTokenHint,
+    sign_access_token,
+    verify_access_token,
+    verify_id_token_hint,
+)
 
 
 def issuer(public_base_url: str, app_id: str) -> str:
@@ -49,7 +56,11 @@ class AccessTokens:
                 self._public[jwk["kid"]] = loaded
         return loaded
 
-    def issue(self, app: AppConfig, *, user_id: str, external_id: str, sid: str, now: int) -> str:
+    def issuer(self, app_id: str) -> str:
+        return issuer(self.public_base_url, app_id)
+
+    def issue(self, app: AppConfig, *, user_id: str, external_id: str, sid: str, now: int,
+              scope: str | None = None) -> str:
         key = app.active_signing_key()
         claims = {
             "iss": issuer(self.public_base_url, app.app_id),
@@ -61,7 +72,20 @@ class AccessTokens:
             "exp": now + app.access_token_ttl,
             "jti": uuid.uuid4().hex,
         }
+        if scope:
+            claims["scope"] = scope
         return sign_access_token(self._private_key(key), key.kid, claims)
+
+    def sign_id_token(self, app: AppConfig, claims: dict[str, Any]) -> str:
+        """An ID token (``typ: JWT``), signed with the key that signs access tokens."""
+        key = app.active_signing_key()
+        return sign_access_token(self._private_key(key), key.kid, claims, ID_TOKEN_TYP)
+
+    def verify_id_token_hint(self, app: AppConfig, token: str, now: float) -> IdTokenHint:
+        """One of ``app``'s ID tokens, expired or not (end-session), or InvalidAccessToken."""
+        return verify_id_token_hint(token, keys=app.published_keys(now), load_key=self._public_key,
+                                    audience=app.app_id, issuer=issuer(self.public_base_url,
+                                                                       app.app_id))
 
     def verify(self, app: AppConfig, token: str, now: float) -> AccessClaims:
         """The claims of a token this service issued for ``app``, or InvalidAccessToken.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import secrets
 import time
 import uuid
@@ -58,18 +59,20 @@ local outcome = (function()
 """ + _ROTATE + """
 end)()
 if outcome == 'rotated' or outcome == 'retry' or outcome == 'reused' then
-  local s = redis.call('HMGET', KEYS[2], 'user_id', 'external_id', 'expires_at', 'revoked')
-  return {outcome, s[1] or '', s[2] or '', s[3] or '0', s[4] or ''}
+  local s = redis.call('HMGET', KEYS[2], 'user_id', 'external_id', 'expires_at', 'revoked',
+                       'scope', 'auth_time', 'amr')
+  return {outcome, s[1] or '', s[2] or '', s[3] or '0', s[4] or '', s[5] or '', s[6] or '0',
+          s[7] or ''}
 end
 return {outcome}
 """
 
 # KEYS: session, its first refresh token, the user's sessions.
-# ARGV: user id, external id, expires_at, ttl (s), sid.
+# ARGV: user id, external id, expires_at, ttl (s), sid, scope, auth_time, amr (JSON).
 _CREATE = """
 local ttl = tonumber(ARGV[4])
 redis.call('HSET', KEYS[1], 'user_id', ARGV[1], 'external_id', ARGV[2], 'revoked', '0',
-           'expires_at', ARGV[3])
+           'expires_at', ARGV[3], 'scope', ARGV[6], 'auth_time', ARGV[7], 'amr', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ttl)
 redis.call('HSET', KEYS[2], 'sid', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ttl)
@@ -82,11 +85,29 @@ return 1
 
 
 @dataclass(frozen=True)
+class OidcLogin:
+    """What a session's ID tokens say of its login (docs/oidc.md); empty scopes
+    for a login without OpenID Connect."""
+
+    scopes: tuple[str, ...] = ()
+    auth_time: int = 0
+    amr: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> str:
+        return " ".join(self.scopes)
+
+
+NO_OIDC = OidcLogin()
+
+
+@dataclass(frozen=True)
 class Session:
     sid: str
     user_id: str
     external_id: str
     expires_at: int  # epoch seconds
+    oidc: OidcLogin = NO_OIDC
 
 
 @dataclass(frozen=True)
@@ -135,14 +156,15 @@ class SessionStore:
         return sid + "." + b64url_encode(mac.digest())
 
     def create(self, app_id: str, sid: str, user_id: str, external_id: str, ttl: int,
-               client=None) -> str:
+               client=None, oidc: OidcLogin = NO_OIDC) -> str:
         """Start a session; returns its first refresh token. With ``client``
         (a pipeline) the script is only queued there."""
         refresh_token = f"{sid}.{secrets.token_urlsafe(32)}"
         self._create(
             keys=[self.session_key(app_id, sid), self._token_key(app_id, refresh_token),
                   self._user_key(app_id, user_id)],
-            args=[user_id, external_id, str(int(self._clock()) + ttl), ttl, sid],
+            args=[user_id, external_id, str(int(self._clock()) + ttl), ttl, sid, oidc.scope,
+                  oidc.auth_time, json.dumps(list(oidc.amr)) if oidc.amr else ""],
             client=client,
         )
         return refresh_token
@@ -167,6 +189,8 @@ class SessionStore:
             user_id=data[b"user_id"].decode(),
             external_id=data[b"external_id"].decode(),
             expires_at=int(data[b"expires_at"]),
+            oidc=_oidc_login(data.get(b"scope", b""), data.get(b"auth_time", b""),
+                             data.get(b"amr", b"")),
         )
 
     def is_active(self, app_id: str, sid: str) -> bool:
@@ -186,6 +210,25 @@ class SessionStore:
             return sid
         return None
 
+    def live_session_of_refresh_token(self, app_id: str,
+                                      refresh_token: str) -> Session | None:
+        """The live session whose current refresh token this is (introspection):
+        None for an unknown, rotated-out or revoked one."""
+        sid = _sid_of(refresh_token)
+        if sid is None:
+            return None
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(self._token_key(app_id, refresh_token))
+        pipe.hgetall(self.session_key(app_id, sid))
+        token, data = pipe.execute()
+        if not token or b"rotated_at" in token or data.get(b"revoked") != b"0":
+            return None
+        return Session(sid=sid, user_id=data[b"user_id"].decode(),
+                       external_id=data[b"external_id"].decode(),
+                       expires_at=int(data[b"expires_at"]),
+                       oidc=_oidc_login(data.get(b"scope", b""), data.get(b"auth_time", b""),
+                                        data.get(b"amr", b"")))
+
     def rotate(self, app_id: str, refresh_token: str) -> Rotation:
         sid = _sid_of(refresh_token)
         if sid is None:
@@ -202,15 +245,22 @@ class SessionStore:
         outcome = answer[0].decode()
         if outcome not in ("rotated", "retry", "reused"):
             return Rotation(outcome)
-        user_id, external_id, expires_at, revoked = answer[1:5]
+        user_id, external_id, expires_at, revoked, scope, auth_time, amr = answer[1:8]
         if outcome == "reused":  # the session was revoked by this very call
             return Rotation(outcome, Session(sid, user_id.decode(), external_id.decode(),
                                              int(expires_at)))
         if revoked != b"0" or not user_id:  # revoked or gone meanwhile, as get() would say
             return Rotation("revoked")
         session = Session(sid=sid, user_id=user_id.decode(), external_id=external_id.decode(),
-                          expires_at=int(expires_at))
+                          expires_at=int(expires_at), oidc=_oidc_login(scope, auth_time, amr))
         return Rotation(outcome, session, successor)
+
+
+def _oidc_login(scope: bytes, auth_time: bytes, amr: bytes) -> OidcLogin:
+    if not scope:
+        return NO_OIDC
+    return OidcLogin(tuple(scope.decode().split()), int(auth_time or 0),
+                     tuple(json.loads(amr)) if amr else ())
 
 
 def successor_key_from(master_key: str) -> bytes:

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import logging
-import uuid
 
 from pyramid.httpexceptions import HTTPNoContent
 from pyramid.response import Response
 from pyramid.view import view_config
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.apps.cache import AppConfig
 from saas.apps.lookup import load_app
 from saas.audit.types import AuditType, Outcome
-from saas.clock import from_ms, to_ms
+from saas.clock import from_ms
 from saas.errors import ApiError, Reason
-from saas.jwt.es256 import AccessClaims, InvalidAccessToken
 from saas.pkce import verifier_matches
-from saas.redis import pipeline
 from saas.request_body import read_params, string_param
+from saas.tokens.bearer import bearer_claims, bearer_claims_and_overlay, bearer_error
+from saas.tokens.client_auth import authenticate_client
 from saas.tokens.issue import audit_token_event, json_response, start_session, token_response
-from saas.users.models import EndUser
-from saas.users.pending import parse_overlay, pending_key
+from saas.tokens.login_sessions import NO_OIDC, OidcLogin
+from saas.tokens.user_profile import completed_user
 
 log = logging.getLogger(__name__)
 
@@ -30,16 +28,12 @@ def _grant_error(reason: Reason, description: str, error: str = "invalid_grant")
     return ApiError(400, error, reason, description, headers={"Cache-Control": "no-store"})
 
 
-def _bearer_error(description: str, reason: Reason = Reason.CLAIMS_INVALID) -> ApiError:
-    return ApiError(401, "invalid_token", reason, description,
-                    headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
-
-
 @view_config(route_name="flows.token", request_method="POST", renderer="json",
              require_csrf=False)
 def token(request):
     app = load_app(request)
     params = read_params(request)
+    authenticate_client(request, app, params)
     grant_type = string_param(params, "grant_type")
     if grant_type == "authorization_code":
         return _exchange_code(request, app, params)
@@ -57,7 +51,7 @@ def _exchange_code(request, app: AppConfig, params: dict) -> Response:
     redirect_uri = string_param(params, "redirect_uri")
     if not code:
         raise _grant_error(Reason.CODE_INVALID, "code is required", "invalid_request")
-    if not verifier:
+    if not verifier and not (app.confidential and not app.pkce_required):
         raise _grant_error(Reason.PKCE_INVALID, "code_verifier is required", "invalid_request")
     lookup = request.nonces.consume_code(app.app_id, code)
     if lookup.reused is not None:
@@ -72,11 +66,24 @@ def _exchange_code(request, app: AppConfig, params: dict) -> Response:
         raise _grant_error(Reason.CODE_INVALID, "the code is unknown or expired")
     if redirect_uri != payload["redirect_uri"]:
         raise _grant_error(Reason.CODE_INVALID, "redirect_uri differs from the authorize request")
-    if not verifier_matches(verifier, payload["code_challenge"]):
+    challenge = payload["code_challenge"]
+    # A code issued with a challenge always needs its verifier; one without
+    # (a confidential client, PKCE off) must not come with one.
+    if (challenge is None) != (verifier is None) or (
+            challenge is not None and not verifier_matches(verifier, challenge)):
         raise _grant_error(Reason.PKCE_INVALID, "code_verifier does not match")
     return start_session(request, app, sid=payload["sid"], user_id=payload["user_id"],
                          external_id=payload["external_id"],
-                         details={"attempt_id": payload.get("attempt_id")})
+                         details={"attempt_id": payload.get("attempt_id")},
+                         oidc=_oidc_login(payload), nonce=payload.get("nonce"))
+
+
+def _oidc_login(payload: dict) -> OidcLogin:
+    """What the code's login granted (codes issued before OpenID Connect grant nothing)."""
+    scopes = tuple(payload.get("scopes") or ())
+    if not scopes:
+        return NO_OIDC
+    return OidcLogin(scopes, int(payload.get("auth_time") or 0), tuple(payload.get("amr") or ()))
 
 
 def _refresh(request, app: AppConfig, params: dict) -> Response:
@@ -102,7 +109,7 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
     return token_response(
         request, app, sid=session.sid, user_id=session.user_id,
         external_id=session.external_id, refresh_token=rotation.refresh_token,
-        refresh_expires_at=session.expires_at,
+        refresh_expires_at=session.expires_at, oidc=session.oidc,
     )
 
 
@@ -110,88 +117,20 @@ def _refresh(request, app: AppConfig, params: dict) -> Response:
 def jwks(request):
     app = load_app(request)
     request.response.headers["Cache-Control"] = "public, max-age=300"
+    # Public keys, for any page that checks our tokens (OpenID Connect libraries do).
+    request.response.headers["Access-Control-Allow-Origin"] = "*"
     return {"keys": app.published_keys(request.now)}
-
-
-def _verified_bearer(request, app: AppConfig) -> AccessClaims:
-    """The Bearer access token's claims (signature, expiry, audience checked)."""
-    auth = request.headers.get("Authorization", "")
-    scheme, _, value = auth.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise _bearer_error("a Bearer access token is required")
-    try:
-        return request.access_tokens.verify(app, value.strip(), request.now)
-    except InvalidAccessToken as exc:
-        raise _bearer_error("the access token is invalid or expired") from exc
-
-
-def _bearer_claims(request, app: AppConfig) -> AccessClaims:
-    """The access token's claims, its session live."""
-    claims = _verified_bearer(request, app)
-    if not request.login_sessions.is_active(app.app_id, claims.sid):
-        raise _bearer_error("the session was revoked", Reason.SESSION_REVOKED)
-    return claims
-
-
-def _bearer_claims_and_overlay(request, app: AppConfig) -> tuple[AccessClaims, dict]:
-    """As ``_bearer_claims``, with the user's login overlay read in the same
-    round trip as the session check (``/me``)."""
-    claims = _verified_bearer(request, app)
-    pipe = pipeline(request.redis)
-    pipe.hget(request.login_sessions.session_key(app.app_id, claims.sid), "revoked")
-    pipe.hgetall(pending_key(request.redis_keys, app.app_id, claims.user_id))
-    revoked, raw_overlay = pipe.execute()
-    if revoked != b"0":
-        raise _bearer_error("the session was revoked", Reason.SESSION_REVOKED)
-    return claims, parse_overlay(raw_overlay)
 
 
 def _iso_ms(ms: int | None) -> str | None:
     return from_ms(ms).isoformat() if ms is not None else None
 
 
-class _Unavailable:
-    """PostgreSQL did not answer."""
-
-
-UNAVAILABLE = _Unavailable()
-
-
-def _stored_user(request, user_id: str) -> EndUser | _Unavailable | None:
-    """The synced row (``None``: not synced yet), or ``UNAVAILABLE``."""
-    try:
-        return request.db.get(EndUser, uuid.UUID(user_id))
-    except (OperationalError, InterfaceError):
-        log.warning("/me: database unavailable, answering from the login overlay")
-        request.tm.doom()
-        return UNAVAILABLE
-
-
-def _as_seed(stored: EndUser | None) -> dict | None:
-    if stored is None:
-        return None
-    return {"custom": stored.custom, "profile": stored.profile,
-            "custom_versions": stored.custom_versions,
-            "profile_versions": stored.profile_versions,
-            "created_ms": to_ms(stored.created_at), "last_login_ms": to_ms(stored.last_login_at)}
-
-
-def _completed(request, app_id: str, user_id: str, overlay: dict) -> dict:
-    """The user as Redis knows it; the stored row is read (and merged into Redis
-    for the next time) only while the overlay is not complete."""
-    if overlay["complete"]:
-        return overlay
-    stored = _stored_user(request, user_id)
-    if stored is UNAVAILABLE:
-        return overlay  # the logins Redis remembers: the best answer without PostgreSQL
-    return request.pending_merges.seed(app_id, user_id, _as_seed(stored))
-
-
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
     app = load_app(request)
-    claims, overlay = _bearer_claims_and_overlay(request, app)
-    user = _completed(request, app.app_id, claims.user_id, overlay)
+    claims, overlay = bearer_claims_and_overlay(request, app)
+    user = completed_user(request, app.app_id, claims.user_id, overlay)
     return json_response(request, {
         "id": claims.user_id,
         "app_id": app.app_id,
@@ -208,13 +147,13 @@ def logout(request):
     app = load_app(request)
     sid = None
     if request.headers.get("Authorization"):
-        sid = _bearer_claims(request, app).sid
+        sid = bearer_claims(request, app).sid
     if request.content_length:
         presented = string_param(read_params(request), "refresh_token")
         if presented:
             sid = request.login_sessions.session_of_refresh_token(app.app_id, presented) or sid
     if sid is None:
-        raise _bearer_error("a Bearer access token or a refresh_token is required")
+        raise bearer_error("a Bearer access token or a refresh_token is required")
     session = request.login_sessions.get(app.app_id, sid)  # its user, for the audit
     if request.login_sessions.revoke(app.app_id, sid):
         audit_token_event(request, app, AuditType.LOGOUT, Outcome.SUCCESS,

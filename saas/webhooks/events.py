@@ -102,6 +102,8 @@ FROM_AUDIT: dict[str, AuditRule] = {
     AuditType.LOGIN_FAILED: AuditRule(EventType.LOGIN_FAILED, LOGIN_DATA),
     AuditType.CUSTOM_TOKEN_FAILED: AuditRule(EventType.LOGIN_FAILED, LOGIN_DATA),
     AuditType.LOGOUT: AuditRule(EventType.SESSION_REVOKED, SESSION_DATA, cause="logout"),
+    AuditType.TOKEN_REVOKED: AuditRule(EventType.SESSION_REVOKED, SESSION_DATA,
+                                       cause="revocation"),
     AuditType.TOKEN_REFRESH_REUSE_DETECTED: AuditRule(EventType.SESSION_REVOKED, SESSION_DATA,
                                               cause="refresh_token_reused"),
     AuditType.TOKEN_CODE_REUSE_DETECTED: AuditRule(EventType.SESSION_REVOKED, SESSION_DATA,

@@ -95,7 +95,8 @@ def test_tenant_error_return_reaches_the_app(webapp, login_app):
                     error_description="Wrong passphrase")
     back = query_of(done.location)
     assert back == {"error": "access_denied", "error_description": "Wrong passphrase",
-                    "reason": "tenant_denied", "state": "client-state"}
+                    "reason": "tenant_denied", "state": "client-state",
+                    "iss": f"http://bk.test/v1/apps/{login_app.app_id}"}
 
 
 # Claims as functions of the time the test runs, never of collection time: a
@@ -293,7 +294,8 @@ def test_authorize_refusals(webapp, login_app):
     bad_data = authorize(webapp, app_id, data="[1,2]")
     assert query_of(bad_data.location) == {
         "error": "invalid_request", "error_description": "data must be a JSON object of at "
-        "most 4 KiB", "reason": "claims_invalid", "state": "client-state"}
+        "most 4 KiB", "reason": "claims_invalid", "state": "client-state",
+        "iss": f"http://bk.test/v1/apps/{app_id}"}
     deep = authorize(webapp, app_id, data="[" * 3000 + "]" * 3000)
     assert query_of(deep.location)["reason"] == "claims_invalid"
     long_state = authorize(webapp, app_id, state="s" * 513)
