@@ -46,7 +46,9 @@ function describe(error) {
   return {
     name: error.name, code: error.code, message: error.message, error: error.error,
     error_description: error.error_description, status: error.status,
-    cause: error.cause instanceof Error ? error.cause.message : error.cause,
+    // A WWWAuthenticateChallengeError's cause: the parsed challenges.
+    challenges: Array.isArray(error.cause) ? error.cause : undefined,
+    cause: error.cause instanceof Error ? error.cause.message : undefined,
   };
 }
 
