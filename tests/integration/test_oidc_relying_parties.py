@@ -155,7 +155,11 @@ def test_end_session_to_an_unlisted_uri_redirects_nowhere(openid_client):
     assert answer.status_code == 200, answer.text
     assert str(answer.url).startswith(f"{oidc.issuer}/end-session?")
     assert "Location" not in answer.headers
-    assert "signed out" in page_text(answer).lower()
+    words = " ".join(page_text(answer).split())
+    assert "You are signed out" in words
+    assert "is not one Live app has registered, so you were not sent back" in words
+    # The hint was good, so the session did end (only the redirect is refused).
+    assert_invalid_token(rp_refusal(agent, rp, "/userinfo"))
 
 
 # --- Authlib (Python), a confidential client --------------------------------------------------
@@ -164,9 +168,13 @@ AUTHLIB_ORIGIN = "http://127.0.0.1:8765"  # Authlib runs in this process: nothin
 AUTHLIB_REDIRECT = AUTHLIB_ORIGIN + "/callback"
 
 
-def give_client_secret(settings: dict, app) -> str:
-    """A client secret for the confidential app, stored as the server stores it
-    (its SHA-256 only), with the app's cached config dropped so it is read."""
+def client_secret_of(settings: dict, oidc) -> str:
+    """The confidential app's client secret: the one create_app made (shown once),
+    or — before create_app makes them — one stored as the server stores it (its
+    SHA-256 only), with the app's cached config dropped so it is read."""
+    if "client_secret" in oidc.secrets:
+        return oidc.secrets["client_secret"]
+    app = oidc.app
     secret = "cs_" + uuid.uuid4().hex + uuid.uuid4().hex
     engine = create_engine(settings["sqlalchemy.url"])
     with Session(engine) as session:
@@ -195,7 +203,7 @@ def verify_id_token(id_token: str, jwks: dict, metadata: dict, client_id: str, n
 def test_authlib_confidential_client_with_client_secret_basic(app_settings):
     with oidc_app(app_settings, AUTHLIB_ORIGIN, client_type="confidential") as oidc, \
             httpx.Client(timeout=REQUEST_SECONDS) as agent:
-        secret = give_client_secret(app_settings, oidc.app)
+        secret = client_secret_of(app_settings, oidc)
         metadata = httpx.get(f"{oidc.issuer}/.well-known/openid-configuration").json()
         assert metadata["issuer"] == oidc.issuer
         assert "client_secret_basic" in metadata["token_endpoint_auth_methods_supported"]
