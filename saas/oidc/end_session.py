@@ -3,9 +3,10 @@
 The ``id_token_hint`` names the session to end: its signature, issuer and
 audience are checked, its expiry is not (an app may sign out long after the
 ID token expired). A bad hint ends nothing. The user goes back to
-``post_logout_redirect_uri`` (with ``state``) only when it is exactly one of
-the app's post-logout redirect URIs; otherwise a signed-out page is shown and
-nothing redirects — the list is what keeps this from being an open redirect.
+``post_logout_redirect_uri`` (with ``state``) only with a good hint and when
+the URI is exactly one of the app's post-logout redirect URIs; otherwise a
+signed-out page is shown and nothing redirects — the list is what keeps this
+from being an open redirect.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def _params(request) -> dict:
     return dict(params)
 
 
-def _end(request, app: AppConfig, hint: str) -> None:
+def _end(request, app: AppConfig, hint: str) -> bool:
     try:
         claims = request.access_tokens.verify_id_token_hint(app, hint, request.now)
     except InvalidAccessToken as exc:
@@ -45,6 +46,7 @@ def _end(request, app: AppConfig, hint: str) -> None:
         audit_token_event(request, app, AuditType.LOGOUT, Outcome.SUCCESS,
                           user_id=claims.user_id, details={"sid": claims.sid,
                                                            "via": "end_session"})
+    return True
 
 
 @view_config(route_name="oidc.end_session", request_method=("GET", "POST"), require_csrf=False)
@@ -56,10 +58,10 @@ def end_session(request) -> Response:
     if client_id is not None and client_id != app.app_id:
         raise ApiError(400, "invalid_request", Reason.CLIENT_ID_MISMATCH,
                        "client_id is not this app's id")
-    if text.get("id_token_hint"):
-        _end(request, app, text["id_token_hint"])
+    hinted = bool(text.get("id_token_hint")) and _end(request, app, text["id_token_hint"])
     target = text.get("post_logout_redirect_uri")
-    if target and target in app.post_logout_redirect_uris:
+    # Back to the app only for a request the app itself made (its ID token).
+    if hinted and target and target in app.post_logout_redirect_uris:
         return Response(status=302, headerlist=[
             ("Location", with_query(target, {"state": text.get("state")})),
             ("Cache-Control", "no-store"), ("Content-Length", "0")])

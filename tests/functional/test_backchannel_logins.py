@@ -7,6 +7,7 @@ import socket
 import threading
 import time
 
+import jwt
 import pytest
 
 from saas.backchannel.client import TOTAL_DEADLINE
@@ -153,3 +154,25 @@ def test_hosted_form_requires_the_backchannel(webapp, login_app):
     page = webapp.get(f"/v1/apps/{login_app.app_id}/login", {
         "redirect_uri": CLIENT_REDIRECT, "code_challenge": pkce_pair()[1]}, status=302)
     assert query_of(page.location)["reason"] == "feature_disabled"
+
+
+def test_hosted_form_speaks_openid_connect_with_form_post(webapp, tenant):
+    """The hosted form takes the OIDC parameters too; after the POST the code
+    travels in a form_post page, with iss, and the exchange gives an ID token."""
+    verifier, challenge = pkce_pair()
+    page = webapp.get(f"/v1/apps/{tenant.app_id}/login", {
+        "redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge, "state": "cs",
+        "scope": "openid", "nonce": "n-1", "response_mode": "form_post",
+        "client_id": tenant.app_id, "response_type": "code"})
+    form = page.forms[0]
+    form["id"] = "alice"
+    form["passphrase"] = "wonderland"
+    posted = form.submit(status=200)
+    fields = {f["name"]: f["value"] for f in posted.html.find("form").find_all("input")}
+    assert posted.html.find("form")["action"] == CLIENT_REDIRECT
+    assert fields["iss"] == f"http://bk.test/v1/apps/{tenant.app_id}" and fields["state"] == "cs"
+    tokens = webapp.post(f"/v1/apps/{tenant.app_id}/token", {
+        "grant_type": "authorization_code", "code": fields["code"],
+        "redirect_uri": CLIENT_REDIRECT, "code_verifier": verifier}).json
+    claims = jwt.decode(tokens["id_token"], options={"verify_signature": False})
+    assert claims["nonce"] == "n-1" and tokens["scope"] == "openid"

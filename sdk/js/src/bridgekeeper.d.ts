@@ -80,6 +80,9 @@ export type ReasonCode =
   | 'tenant_unreachable' | 'user_disabled' | 'redirect_uri_not_allowed' | 'pkce_invalid'
   | 'code_invalid' | 'refresh_invalid' | 'refresh_reused' | 'session_revoked'
   | 'rate_limited' | 'app_not_found' | 'feature_disabled' | 'store_unavailable'
+  // OpenID Connect endpoints (docs/oidc.md):
+  | 'client_id_mismatch' | 'invalid_client' | 'login_required' | 'unsupported_response_type'
+  | 'insufficient_scope'
   // Raised by the SDK itself:
   | 'network_error' | 'timeout' | 'state_mismatch' | 'login_required' | 'popup_blocked'
   | 'popup_closed' | 'unexpected_response'
