@@ -17,6 +17,7 @@ $(INSTALLED): setup.py
 
 NODE_EXAMPLE := examples/node/node_modules/.installed
 TOKEN_EXAMPLE := examples/custom-token/node_modules/.installed
+OIDC_CLIENTS := tests/oidc_clients/node_modules/.installed
 
 $(NODE_EXAMPLE): examples/node/package-lock.json
 	npm ci --prefix examples/node --no-audit --no-fund
@@ -25,6 +26,11 @@ $(NODE_EXAMPLE): examples/node/package-lock.json
 $(TOKEN_EXAMPLE): examples/custom-token/package-lock.json
 	npm ci --prefix examples/custom-token --no-audit --no-fund
 	touch $(TOKEN_EXAMPLE)
+
+# The relying-party libraries the OIDC tests run against a live server.
+$(OIDC_CLIENTS): tests/oidc_clients/package-lock.json
+	npm ci --prefix tests/oidc_clients --no-audit --no-fund
+	touch $(OIDC_CLIENTS)
 
 ## run: set up and start the development server on embedded defaults
 run: $(INSTALLED)
@@ -36,7 +42,7 @@ run: $(INSTALLED)
 	$(BIN)/pserve $(DEV_CONFIG)
 
 ## test: set up, make sure PostgreSQL and Redis run, and run the whole suite
-test: $(INSTALLED) $(NODE_EXAMPLE) $(TOKEN_EXAMPLE) services
+test: $(INSTALLED) $(NODE_EXAMPLE) $(TOKEN_EXAMPLE) $(OIDC_CLIENTS) services
 	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider

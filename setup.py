@@ -44,6 +44,11 @@ tests_require = [
     "grimp==3.19",
     # The benchmark's load generator (bench/loadgen.py; make bench-smoke runs in the suite).
     "uvloop==0.23.0",
+    # A real OpenID Connect relying party (tests/integration/test_oidc_relying_parties.py):
+    # Authlib's requests client; joserfc is what Authlib itself verifies ID tokens with.
+    "authlib==1.9.6",
+    "joserfc==1.8.0",
+    "requests==2.34.2",
 ]
 
 bench_require = [

@@ -125,9 +125,10 @@ def point_app_at(settings, app, endpoint: str) -> None:
 
 
 @contextlib.contextmanager
-def serve_wsgi(wsgi_app) -> Iterator[str]:
-    """Any WSGI app on a loopback port, in a thread; yields its base URL."""
-    port = free_port()
+def serve_wsgi(wsgi_app, port: int | None = None) -> Iterator[str]:
+    """Any WSGI app on a loopback port (a free one unless given), in a thread;
+    yields its base URL."""
+    port = port or free_port()
     with _serving(wsgi_app, port):
         yield f"http://127.0.0.1:{port}"
 
