@@ -22,12 +22,7 @@ from authlib.oidc.core import CodeIDToken
 from joserfc import jwt as jose_jwt
 from joserfc.jwk import KeySet
 from joserfc.jws import JWSRegistry
-from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
 
-from saas.apps.models import ClientSecret
-from saas.crypto import hash_token
-from saas.redis import Keys, redis_from_url
 from tests.live import free_port
 from tests.oidc_rp import (
     ALICE_PROFILE,
@@ -168,24 +163,6 @@ AUTHLIB_ORIGIN = "http://127.0.0.1:8765"  # Authlib runs in this process: nothin
 AUTHLIB_REDIRECT = AUTHLIB_ORIGIN + "/callback"
 
 
-def client_secret_of(settings: dict, oidc) -> str:
-    """The confidential app's client secret: the one create_app made (shown once),
-    or — before create_app makes them — one stored as the server stores it (its
-    SHA-256 only), with the app's cached config dropped so it is read."""
-    if "client_secret" in oidc.secrets:
-        return oidc.secrets["client_secret"]
-    app = oidc.app
-    secret = "cs_" + uuid.uuid4().hex + uuid.uuid4().hex
-    engine = create_engine(settings["sqlalchemy.url"])
-    with Session(engine) as session:
-        session.add(ClientSecret(app_id=app.id, current_hash=hash_token(secret)))
-        session.commit()
-    engine.dispose()
-    redis_from_url(settings["redis.url"]).delete(
-        Keys(settings["saas.redis_prefix"]).app(app.app_id, "config"))
-    return secret
-
-
 def verify_id_token(id_token: str, jwks: dict, metadata: dict, client_id: str, nonce: str,
                     access_token: str) -> CodeIDToken:
     """As Authlib's own OpenID client does it (OpenIDMixin.parse_id_token): joserfc
@@ -203,7 +180,7 @@ def verify_id_token(id_token: str, jwks: dict, metadata: dict, client_id: str, n
 def test_authlib_confidential_client_with_client_secret_basic(app_settings):
     with oidc_app(app_settings, AUTHLIB_ORIGIN, client_type="confidential") as oidc, \
             httpx.Client(timeout=REQUEST_SECONDS) as agent:
-        secret = client_secret_of(app_settings, oidc)
+        secret = oidc.secrets["client_secret"]  # shown once, at creation
         metadata = httpx.get(f"{oidc.issuer}/.well-known/openid-configuration").json()
         assert metadata["issuer"] == oidc.issuer
         assert "client_secret_basic" in metadata["token_endpoint_auth_methods_supported"]
