@@ -117,7 +117,7 @@ def test_sign_up_connect_the_example_tenant_log_in_and_see_it_all(browser, journ
         # Point the app at the tenant and allow the client's redirect URI.
         page.get_by_role("link", name="Settings").click()
         page.get_by_label("Custom-auth endpoint").fill(tenant + "/auth")
-        page.get_by_label("Redirect URIs").fill("http://127.0.0.1/cb")
+        page.get_by_label("Redirect URIs", exact=True).fill("http://127.0.0.1/cb")
         page.get_by_role("button", name="Save settings").click()
         expect(page.get_by_role("status")).to_contain_text("Settings saved.")
         expect(page.get_by_label("Custom-auth endpoint")).to_have_value(tenant + "/auth")

@@ -66,7 +66,7 @@ def sign_up_and_create_app(page, base: str, email: str, prefix: str = "dashboard
     page.get_by_role("link", name="Create your first app").click()
     page.get_by_label("Name").fill("Space Run")
     page.get_by_label("Custom-auth endpoint").fill("http://127.0.0.1:9/auth")
-    page.get_by_label("Redirect URIs").fill("https://game.example.com/cb\nspacerun://auth")
+    page.get_by_label("Redirect URIs", exact=True).fill("https://game.example.com/cb\nspacerun://auth")
     page.get_by_role("button", name="Create app").click()
     page.wait_for_url("**/secrets")
     return page.inner_text("#app-id")
@@ -107,16 +107,16 @@ def test_sign_up_create_an_app_edit_settings_and_see_the_chart(browser, site):
     shot(page, "secrets")
 
     page.get_by_role("link", name="Settings").click()
-    page.get_by_label("Redirect URIs").fill(
+    page.get_by_label("Redirect URIs", exact=True).fill(
         "https://game.example.com/cb\njavascript:alert(1)\nhttp://evil.example.com/cb")
     page.get_by_label("Access-token lifetime (seconds)").fill("5")
     page.get_by_role("button", name="Save settings").click()
     expect(page.get_by_role("alert").first).to_contain_text("Some settings need another look")
     expect(page.locator("#redirect_uris-error li")).to_have_count(2)
-    expect(page.get_by_label("Redirect URIs")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Redirect URIs", exact=True)).to_have_attribute("aria-invalid", "true")
     shot(page, "settings-errors")
 
-    page.get_by_label("Redirect URIs").fill("https://game.example.com/cb\nspacerun://auth")
+    page.get_by_label("Redirect URIs", exact=True).fill("https://game.example.com/cb\nspacerun://auth")
     page.get_by_label("Access-token lifetime (seconds)").fill("600")
     page.get_by_label("Require bound tokens").check()
     page.get_by_label("Back-channel logins").check()

@@ -138,7 +138,7 @@ def test_every_dashboard_page_fits_a_phone(browser, site):  # noqa: F811
         fits_every_width(page, name)
 
     page.goto(f"{base}/dashboard/apps/new")
-    page.get_by_label("Redirect URIs").fill("javascript:alert(1)\nhttp://evil.example.com/cb")
+    page.get_by_label("Redirect URIs", exact=True).fill("javascript:alert(1)\nhttp://evil.example.com/cb")
     page.get_by_label("Restart URL").fill("javascript:history.back()")
     page.get_by_role("button", name="Create app").click()
     expect(page.locator(".error-summary a")).to_have_count(3)  # name, redirect URIs, restart URL

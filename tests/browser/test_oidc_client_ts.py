@@ -27,6 +27,9 @@ from tests.live import free_port, serve_wsgi
 from tests.oidc_rp import ALICE_PROFILE, CLIENTS_DIR, node_binary, oidc_app
 from tests.waiting import REQUEST_SECONDS
 
+ARTIFACTS = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), "test-artifacts")
+
 pytestmark = pytest.mark.integration
 
 PAGE_DIR = os.path.join(CLIENTS_DIR, "browser")
@@ -110,7 +113,7 @@ def stored_user(page, oidc) -> dict:
     return json.loads(raw)
 
 
-def test_signin_redirect_profile_and_signout_redirect(page, spa, tmp_path):
+def test_signin_redirect_profile_and_signout_redirect(page, spa):
     oidc, origin = spa
     page.goto(origin + "/")
     expect(page.locator("body")).to_have_attribute("data-state", "ready")
@@ -138,10 +141,10 @@ def test_signin_redirect_profile_and_signout_redirect(page, spa, tmp_path):
     assert user["token_type"].lower() == "bearer" and user["id_token"]
     expect(page.locator("#profile")).to_contain_text('"name": "Alice Liddell"')
     expect(page.locator("#profile")).to_contain_text('"email": "alice@example.com"')
-    shot = tmp_path / "oidc-client-ts-signed-in.png"
-    page.screenshot(path=str(shot), full_page=True)
-    print(f"screenshot: {shot}")
-    assert shot.stat().st_size > 0
+    os.makedirs(ARTIFACTS, exist_ok=True)  # beside the other browser tests' screenshots
+    shot = os.path.join(ARTIFACTS, "oidc-client-ts-signed-in.png")
+    page.screenshot(path=shot, full_page=True)
+    assert os.path.getsize(shot) > 0
 
     access_token = user["access_token"]
     userinfo = f"{oidc.issuer}/userinfo"

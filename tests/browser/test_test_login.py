@@ -61,7 +61,7 @@ def test_test_login_against_the_example_endpoint(browser, dashboard):
     with serve_wsgi(python_example(secret)) as tenant:
         page.get_by_role("link", name="Settings").click()
         page.get_by_label("Custom-auth endpoint").fill(tenant + "/auth")
-        page.get_by_label("Redirect URIs").fill("http://127.0.0.1/cb")
+        page.get_by_label("Redirect URIs", exact=True).fill("http://127.0.0.1/cb")
         page.get_by_role("button", name="Save settings").click()
         expect(page.get_by_role("status")).to_contain_text("Settings saved.")
 
