@@ -1,5 +1,6 @@
 """Every mapped class, imported once so ``Base.metadata`` is complete (Alembic)."""
 
+from saas.accounts.models import AccountLink, Passkey, RecoveryCode, TotpFactor
 from saas.apikeys.models import ApiKey
 from saas.apps.models import App, AppSecret, SigningKey
 from saas.audit.models import AuditEvent
@@ -14,7 +15,21 @@ from saas.webhooks.models import (
 )
 
 __all__ = [
-    "ApiKey", "App", "AppSecret", "AuditEvent", "Base", "EndUser", "Member",
-    "SigningKey", "Tenant", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint",
+    "AccountLink",
+    "ApiKey",
+    "App",
+    "AppSecret",
+    "AuditEvent",
+    "Base",
+    "EndUser",
+    "Member",
+    "Passkey",
+    "RecoveryCode",
+    "SigningKey",
+    "Tenant",
+    "TotpFactor",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WebhookEvent",
 ]

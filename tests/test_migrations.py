@@ -19,7 +19,8 @@ from tests.conftest import ADMIN_DSN, alembic_config
 TABLES = {
     "tenants", "members", "apps", "app_secrets", "signing_keys", "api_keys", "end_users",
     "audit_events", "member_invites", "webhook_endpoints", "webhook_events",
-    "webhook_deliveries", "webhook_attempts", "client_secrets",
+    "webhook_deliveries", "webhook_attempts", "client_secrets", "account_links",
+    "totp_factors", "recovery_codes", "passkeys",
 }
 
 

@@ -25,3 +25,8 @@ class ApiKey(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     last_used_at: Mapped[dt.datetime | None]
     revoked_at: Mapped[dt.datetime | None]
+    # The member who created the key: it acts with their current role and
+    # stops working when they leave the tenant (docs/security.md).
+    created_by_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL"), index=True
+    )

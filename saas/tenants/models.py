@@ -6,7 +6,7 @@ import datetime as dt
 import enum
 import uuid
 
-from sqlalchemy import Enum, ForeignKey, String, func
+from sqlalchemy import Boolean, Enum, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from saas.db import Base, new_uuid, utcnow
@@ -29,6 +29,10 @@ class Tenant(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_uuid)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    # An owner's rule: every member must enrol a second factor (docs/accounts.md).
+    require_second_factor: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default="0"
+    )
 
     members: Mapped[list[Member]] = relationship(back_populates="tenant")
 
@@ -46,6 +50,11 @@ class Member(Base):
     role: Mapped[Role] = mapped_column(_role_enum(), default=Role.OWNER)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
     last_sign_in_at: Mapped[dt.datetime | None]
+    # None until the member follows the link mailed to the address.
+    email_verified_at: Mapped[dt.datetime | None]
+    # Dashboard sessions begun before this are over (a password, email or
+    # factor change signs the account's other sessions out).
+    sessions_valid_after: Mapped[dt.datetime | None]
 
     tenant: Mapped[Tenant] = relationship(back_populates="members")
 

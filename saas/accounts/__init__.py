@@ -1,0 +1,1 @@
+"""Dashboard accounts beyond the password: mail links, second factors (docs/accounts.md)."""
