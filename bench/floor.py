@@ -137,10 +137,12 @@ class Floor:
         self.rate_limit()
         state = f"{self.app_id}.{secrets.token_urlsafe(24)}"
         binding = _sha("bk-state-binding:" + state)
+        # The record as saas.flows.entry.start_attempt writes it.
         record = json.dumps({"redirect_uri": "https://app.example.com/callback",
                              "client_state": "s" * 32, "code_challenge": "c" * 43,
                              "attempt_id": uuid.uuid4().hex, "started_at": 0,
-                             "flow": "redirect", "data": None})
+                             "flow": "redirect", "data": None, "response_mode": "query",
+                             "scopes": [], "nonce": None, "host": "127.0.0.1:6543"})
         self.hs256_sign({"app_id": self.app_id, "iat": 0, "exp": 300, "jti": uuid.uuid4().hex})
         pipe = self.pipeline()
         pipe.set(self.key("state", state), record, ex=600)
@@ -150,9 +152,11 @@ class Floor:
 
     def login_writes(self, pipe) -> None:
         pipe.xadd(self.key("events"), {"event": self.event})
-        # ARGV as saas.users.pending's merge script takes them for a login.
+        # ARGV as saas.users.pending's merge script takes them for a login
+        # (the example tenant's user: custom plan and lang).
         self.merge(keys=[self.key("pending", "u")],
-                   args=[600, 1, 1, "", "c.plan", "v" * 24, '"pro"'], client=pipe)
+                   args=[600, 1, 1, "", "c.plan", "v" * 24, '"pro"', "c.lang", "v" * 24,
+                         '"en"'], client=pipe)
 
     def callback(self) -> None:
         state, binding, _record = self.last_state
@@ -167,7 +171,12 @@ class Floor:
         self.claim_and_check(_sha(token.rpartition(".")[2]))
         code = secrets.token_urlsafe(32)
         pipe = self.pipeline()
-        pipe.set(self.key("code", _sha(code)), json.dumps({"sid": uuid.uuid4().hex}), ex=60)
+        # The payload as saas.flows.login.issue_login_code writes it.
+        pipe.set(self.key("code", _sha(code)), json.dumps({
+            "user_id": "u" * 36, "external_id": "1001",
+            "redirect_uri": "https://app.example.com/callback", "code_challenge": "c" * 43,
+            "attempt_id": uuid.uuid4().hex, "auth_time": 0, "sid": uuid.uuid4().hex,
+            "scopes": [], "nonce": None, "amr": ["ext"]}), ex=60)
         self.login_writes(pipe)
         pipe.execute()
         self.last_code = code
@@ -186,7 +195,9 @@ class Floor:
         refresh = f"{sid}.{secrets.token_urlsafe(32)}"
         self.create(keys=[self.key("sess", sid), self.key("rt", _sha(refresh)),
                           self.key("user-sessions", "u")],
-                    args=["u" * 36, "1001", "0", 3600, sid], client=pipe)
+                    # ARGV as saas.tokens.login_sessions.SessionStore.create
+                    # sends them for a login without OpenID Connect.
+                    args=["u" * 36, "1001", "0", 3600, sid, "", 0, ""], client=pipe)
         pipe.xadd(self.key("events"), {"event": self.event})
         pipe.execute()
         self.es256_sign(self.access_claims())
