@@ -1,7 +1,13 @@
 """``make bench``: the real topology under load, its floor beside it, one table.
 
     python -m bench.run [--duration 10] [--warmup 3] [--users 4] [--workers 2]
-                        [--threads 1] [--sync-events 100000] [--smoke]
+                        [--threads 1] [--rounds 2] [--sync-events 100000] [--no-sync]
+                        [--only "redirect login,authorize only"] [--smoke]
+
+``--only`` runs a subset of the scenarios (to A/B two of them alone): names
+from the table (or the load generator's, e.g. ``custom_token``), separated
+by commas, the option repeatable; an unknown name is an error. The empty app
+and the floor are measured in every round whatever the subset.
 
 For each scenario the load generator (``bench.loadgen``, its own process)
 drives the service for a fixed time after a warm-up; the runner snapshots the
@@ -40,6 +46,23 @@ SCENARIOS = {
     "in-app back-channel login": ("inapp", 1, "inapp"),
 }
 LOGIN_SCENARIOS = {"redirect", "custom_token", "inapp"}
+
+
+def select_scenarios(only: list[str] | None) -> dict[str, tuple[str, int, str]]:
+    """The scenarios ``--only`` names (all without it), in the table's order.
+
+    Each value may list several names separated by commas; a table name or a
+    load-generator name selects a scenario. An unknown name raises ValueError
+    rather than quietly running less than asked.
+    """
+    if not only:
+        return dict(SCENARIOS)
+    wanted = {name.strip() for value in only for name in value.split(",") if name.strip()}
+    known = set(SCENARIOS) | {scenario for scenario, _, _ in SCENARIOS.values()}
+    unknown = sorted(wanted - known)
+    if unknown or not wanted:
+        raise ValueError(f"unknown scenario(s) {unknown}; choose from {sorted(SCENARIOS)}")
+    return {name: row for name, row in SCENARIOS.items() if name in wanted or row[0] in wanted}
 
 
 def _web_pids(topology: Topology, name: str) -> tuple[int, list[int]]:
@@ -280,7 +303,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sync-events", type=int, default=100_000)
     parser.add_argument("--floor-iterations", type=int, default=2000)
-    parser.add_argument("--only", action="append", help="run only these scenarios")
+    parser.add_argument("--only", action="append",
+                        help="run only these scenarios: names separated by commas "
+                        '(e.g. "redirect login,authorize only"); repeatable')
     parser.add_argument("--rounds", type=int, default=2,
                         help="run the scenarios this many times (memory growth check)")
     parser.add_argument("--profile", help="py-spy the web workers into this folder (adds "
@@ -295,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         args.duration, args.warmup, args.sync_events = 1.0, 0.5, 2000
         args.floor_iterations, args.rounds = 100, 1
 
-    scenarios = {k: v for k, v in SCENARIOS.items() if not args.only or k in args.only
-                 or v[0] in args.only}
+    try:
+        scenarios = select_scenarios(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
     report: dict = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "commit": _commit(), "machine": {"cpus": os.cpu_count(),
                                                      "python": platform.python_version(),
