@@ -2,10 +2,10 @@
 
     python -m bench.run [--duration 10] [--warmup 3] [--users 4] [--workers 2]
                         [--threads 1] [--rounds 2] [--sync-events 100000] [--no-sync]
-                        [--only "redirect login,authorize only"] [--smoke]
+                        [--only "redirect login,OIDC redirect login"] [--smoke]
 
 ``--only`` runs a subset of the scenarios (to A/B two of them alone): names
-from the table (or the load generator's, e.g. ``custom_token``), separated
+from the table (or the load generator's, e.g. ``oidc_redirect``), separated
 by commas, the option repeatable; an unknown name is an error. The empty app
 and the floor are measured in every round whatever the subset.
 
@@ -39,13 +39,14 @@ from bench.topology import ROOT, Topology, running
 # Scenario -> (loadgen scenario, web requests per iteration, floor name).
 SCENARIOS = {
     "redirect login": ("redirect", 3, "redirect"),
+    "OIDC redirect login": ("oidc_redirect", 3, "oidc_redirect"),
     "authorize only": ("authorize", 1, "authorize"),
     "custom-token login": ("custom_token", 1, "custom_token"),
     "refresh": ("refresh", 1, "refresh"),
     "/me": ("me", 1, "me"),
     "in-app back-channel login": ("inapp", 1, "inapp"),
 }
-LOGIN_SCENARIOS = {"redirect", "custom_token", "inapp"}
+LOGIN_SCENARIOS = {"redirect", "oidc_redirect", "custom_token", "inapp"}
 
 
 def select_scenarios(only: list[str] | None) -> dict[str, tuple[str, int, str]]:
@@ -226,6 +227,12 @@ def table(report: dict) -> str:
                     f"| {derived['web_cpu_ms_per_request']:.3f} "
                     f"| {derived['floor_ms_per_request']:.3f} | {derived['ratio']:.2f} "
                     f"| – | – | – | – | – |")
+    extra = report.get("oidc_over_redirect")
+    if extra:
+        rows.append(f"| ↳ OIDC − redirect, per login (derived; ratio of the differences) "
+                    f"| – | – | – | – | – | {extra['web_cpu_ms_per_login']:.3f} "
+                    f"| {extra['floor_ms_per_login']:.3f} | {_fmt(extra['ratio'], 2)} "
+                    f"| – | – | – | – | – |")
     rows.append(f"| empty Pyramid app | {_fmt(report['empty']['requests_per_s'])} | – | "
                 f"{report['empty']['p50']} | {report['empty']['p95']} | {report['empty']['p99']} "
                 f"| {empty:.3f} | – | – | – | – | {report['empty']['peak_rss_mib']:.0f} "
@@ -268,6 +275,20 @@ def _callback_and_token(report: dict, empty_ms: float) -> dict | None:
             "ratio": cpu / (floor + empty_ms)}
 
 
+def _oidc_over_redirect(report: dict) -> dict | None:
+    """What OpenID Connect adds to a redirect login (ID token, at_hash, the
+    user's overlay): the OIDC login less the plain one, per login (3 requests),
+    for the service and for the floor."""
+    rows = report["scenarios"]
+    oidc, plain = rows.get("OIDC redirect login"), rows.get("redirect login")
+    if not oidc or not plain:
+        return None
+    cpu = 3 * (oidc["web_cpu_ms_per_request"] - plain["web_cpu_ms_per_request"])
+    floor = 3 * (oidc["floor_ms_per_request"] - plain["floor_ms_per_request"])
+    return {"web_cpu_ms_per_login": cpu, "floor_ms_per_login": floor,
+            "ratio": cpu / floor if floor > 0 else None}
+
+
 def summarise(result: dict, floor_ms: float, empty_ms: float) -> dict:
     steps = result["steps"]
     requests = max(result["requests"], 1)
@@ -305,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--floor-iterations", type=int, default=2000)
     parser.add_argument("--only", action="append",
                         help="run only these scenarios: names separated by commas "
-                        '(e.g. "redirect login,authorize only"); repeatable')
+                        '(e.g. "redirect login,OIDC redirect login"); repeatable')
     parser.add_argument("--rounds", type=int, default=2,
                         help="run the scenarios this many times (memory growth check)")
     parser.add_argument("--profile", help="py-spy the web workers into this folder (adds "
@@ -387,6 +408,7 @@ def main(argv: list[str] | None = None) -> int:
             row["ratio"] = row["web_cpu_ms_per_request"] / (floor_ms + empty_ms)
         report["scenarios"] = {name: best[name] for name in scenarios}
         report["callback_and_token"] = _callback_and_token(report, empty_ms)
+        report["oidc_over_redirect"] = _oidc_over_redirect(report)
         report["rss_after_mib"] = {str(p): process_memory(p)
                                    for p in _web_pids(topology, "web")[1]}
     sync = {"events": 0, "seconds": 0.0, "events_per_s": None, "drain_cpu_s": 0.0,
