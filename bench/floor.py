@@ -34,6 +34,8 @@ from saas.redis import redis_from_url
 from saas.tokens.login_sessions import _CREATE, _ROTATE_AND_READ
 from saas.users.pending import _MERGE
 
+OIDC_SCOPES = ("openid", "profile", "email")  # the OIDC redirect login's granted scopes
+
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
@@ -93,8 +95,9 @@ class Floor:
         payload = signing_input.split(".")[1]
         return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
-    def es256_sign(self, claims: dict) -> str:
-        signing_input = (_b64(b'{"alg":"ES256","kid":"k","typ":"at+jwt"}') + "."
+    def es256_sign(self, claims: dict, typ: str = "at+jwt") -> str:
+        header = b'{"alg":"ES256","kid":"k","typ":"%s"}' % typ.encode()
+        signing_input = (_b64(header) + "."
                          + _b64(json.dumps(claims, separators=(",", ":")).encode()))
         r, s = decode_dss_signature(self.ec_key.sign(signing_input.encode(),
                                                      ec.ECDSA(hashes.SHA256())))
@@ -109,11 +112,24 @@ class Floor:
                                                    int.from_bytes(raw[32:], "big")),
                               signing_input.encode(), ec.ECDSA(hashes.SHA256()))
 
-    def access_claims(self) -> dict:
+    def access_claims(self, scope: str = "") -> dict:
         now = int(time.time())
-        return {"iss": "http://127.0.0.1/v1/apps/" + self.app_id, "aud": self.app_id,
-                "sub": str(uuid.uuid4()), "ext": "1001", "sid": uuid.uuid4().hex, "iat": now,
-                "exp": now + 900, "jti": uuid.uuid4().hex}
+        claims = {"iss": "http://127.0.0.1/v1/apps/" + self.app_id, "aud": self.app_id,
+                  "sub": str(uuid.uuid4()), "ext": "1001", "sid": uuid.uuid4().hex, "iat": now,
+                  "exp": now + 900, "jti": uuid.uuid4().hex}
+        if scope:
+            claims["scope"] = scope
+        return claims
+
+    def id_token(self, access_token: str, nonce: str) -> str:
+        """OIDC: at_hash (left half of the access token's SHA-256), ES256 signature."""
+        now = int(time.time())
+        at_hash = _b64(hashlib.sha256(access_token.encode("ascii")).digest()[:16])
+        return self.es256_sign({
+            "iss": "http://127.0.0.1/v1/apps/" + self.app_id, "sub": str(uuid.uuid4()),
+            "aud": self.app_id, "azp": self.app_id, "exp": now + 900, "iat": now,
+            "auth_time": now, "sid": uuid.uuid4().hex, "at_hash": at_hash, "amr": ["ext"],
+            "nonce": nonce}, typ="JWT")
 
     # -- the round trips each endpoint makes ---------------------------------------
     # Every endpoint first reads the app's settings (Redis is their source of
@@ -132,15 +148,18 @@ class Floor:
         pipe.exists(self.key("user-disabled", "u"))
         pipe.execute()
 
-    def authorize(self) -> None:
+    def authorize(self, oidc: bool = False) -> None:
         self.config()
         self.rate_limit()
         state = f"{self.app_id}.{secrets.token_urlsafe(24)}"
         binding = _sha("bk-state-binding:" + state)
+        # The record as saas.flows.entry.start_attempt writes it.
         record = json.dumps({"redirect_uri": "https://app.example.com/callback",
                              "client_state": "s" * 32, "code_challenge": "c" * 43,
                              "attempt_id": uuid.uuid4().hex, "started_at": 0,
-                             "flow": "redirect", "data": None})
+                             "flow": "redirect", "data": None, "response_mode": "query",
+                             "scopes": list(OIDC_SCOPES) if oidc else [],
+                             "nonce": "n" * 32 if oidc else None, "host": "127.0.0.1:6543"})
         self.hs256_sign({"app_id": self.app_id, "iat": 0, "exp": 300, "jti": uuid.uuid4().hex})
         pipe = self.pipeline()
         pipe.set(self.key("state", state), record, ex=600)
@@ -150,11 +169,13 @@ class Floor:
 
     def login_writes(self, pipe) -> None:
         pipe.xadd(self.key("events"), {"event": self.event})
-        # ARGV as saas.users.pending's merge script takes them for a login.
+        # ARGV as saas.users.pending's merge script takes them for a login
+        # (the example tenant's user: custom plan and lang).
         self.merge(keys=[self.key("pending", "u")],
-                   args=[600, 1, 1, "", "c.plan", "v" * 24, '"pro"'], client=pipe)
+                   args=[600, 1, 1, "", "c.plan", "v" * 24, '"pro"', "c.lang", "v" * 24,
+                         '"en"'], client=pipe)
 
-    def callback(self) -> None:
+    def callback(self, oidc: bool = False) -> None:
         state, binding, _record = self.last_state
         self.config()
         hmac.compare_digest(binding, _sha("bk-state-binding:" + state))
@@ -167,29 +188,43 @@ class Floor:
         self.claim_and_check(_sha(token.rpartition(".")[2]))
         code = secrets.token_urlsafe(32)
         pipe = self.pipeline()
-        pipe.set(self.key("code", _sha(code)), json.dumps({"sid": uuid.uuid4().hex}), ex=60)
+        # The payload as saas.flows.login.issue_login_code writes it.
+        pipe.set(self.key("code", _sha(code)), json.dumps({
+            "user_id": "u" * 36, "external_id": "1001",
+            "redirect_uri": "https://app.example.com/callback", "code_challenge": "c" * 43,
+            "attempt_id": uuid.uuid4().hex, "auth_time": 0, "sid": uuid.uuid4().hex,
+            "scopes": list(OIDC_SCOPES) if oidc else [], "nonce": "n" * 32 if oidc else None,
+            "amr": ["ext"]}), ex=60)
         self.login_writes(pipe)
         pipe.execute()
         self.last_code = code
 
-    def token(self) -> None:
+    def token(self, oidc: bool = False) -> None:
         code = self.last_code
         self.config()
         verifier = secrets.token_urlsafe(48)
         _b64(hashlib.sha256(verifier.encode()).digest())
         self.consume(keys=[self.key("code", _sha(code)), self.key("code-used", _sha(code))],
                      args=[600000, "keep"])
-        self.session_and_access(self.pipeline())
+        self.session_and_access(self.pipeline(), oidc=oidc)
 
-    def session_and_access(self, pipe) -> None:
+    def session_and_access(self, pipe, oidc: bool = False) -> None:
         sid = uuid.uuid4().hex
         refresh = f"{sid}.{secrets.token_urlsafe(32)}"
+        scope = " ".join(OIDC_SCOPES) if oidc else ""
+        # ARGV as saas.tokens.login_sessions.SessionStore.create sends them.
         self.create(keys=[self.key("sess", sid), self.key("rt", _sha(refresh)),
                           self.key("user-sessions", "u")],
-                    args=["u" * 36, "1001", "0", 3600, sid, "", 0, ""], client=pipe)
+                    args=["u" * 36, "1001", "0", 3600, sid, scope,
+                          int(time.time()) if oidc else 0, '["ext"]' if oidc else ""],
+                    client=pipe)
         pipe.xadd(self.key("events"), {"event": self.event})
+        if oidc:  # profile/email granted: the user's overlay rides the same round trip
+            pipe.hgetall(self.key("pending", "u"))
         pipe.execute()
-        self.es256_sign(self.access_claims())
+        access_token = self.es256_sign(self.access_claims(scope))
+        if oidc:
+            self.id_token(access_token, "n" * 32)
         self.last_refresh = refresh
 
     def custom_token(self) -> None:
@@ -283,6 +318,16 @@ def measure(topology, iterations: int = 2000) -> dict[str, dict]:
             floor.token()
 
         redirect = floor.time(dance)
+
+        def oidc_dance() -> None:
+            floor.authorize(oidc=True)
+            floor.callback(oidc=True)
+            floor.token(oidc=True)
+
+        # As the service's user overlay is after the user's first ID token
+        # with profile claims (complete: no PostgreSQL read from then on).
+        floor.redis.hset(floor.key("pending", "u"), "complete", "1")
+        oidc_redirect = floor.time(oidc_dance)
         custom = floor.time(floor.custom_token)
         refresh = floor.time(floor.refresh)
         floor.redis.hset(floor.key("overlay"), mapping={
@@ -304,6 +349,8 @@ def measure(topology, iterations: int = 2000) -> dict[str, dict]:
         "authorize": {"ms_per_request": authorize, "requests": 1},
         # Three service requests per login: the ratio is per request.
         "redirect": {"ms_per_request": redirect / 3, "ms_per_login": redirect, "requests": 3},
+        "oidc_redirect": {"ms_per_request": oidc_redirect / 3, "ms_per_login": oidc_redirect,
+                          "requests": 3},
         "custom_token": {"ms_per_request": custom, "requests": 1},
         "refresh": {"ms_per_request": refresh, "requests": 1},
         "me": {"ms_per_request": me, "requests": 1},

@@ -9,8 +9,11 @@ prints ``stop`` and then one JSON line: completed iterations and requests,
 per-step latencies (p50/p95/p99, ms), errors with examples, and its own CPU.
 
 Scenarios: ``redirect`` (authorize → tenant endpoint → callback → token with
-PKCE), ``custom_token``, ``refresh``, ``me``, ``inapp`` (back-channel login)
-and ``empty`` (a bare Pyramid app, for the reference cost).
+PKCE), ``oidc_redirect`` (the same with ``response_type=code``, ``client_id``,
+``scope=openid profile email`` and a nonce; the token response must carry an
+ID token with that nonce and the access token's ``at_hash``), ``authorize``,
+``custom_token``, ``refresh``, ``me``, ``inapp`` (back-channel login) and
+``empty`` (a bare Pyramid app, for the reference cost).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bench.http import Connection, Reply
 
 CLIENT_REDIRECT = "https://app.example.com/callback"
 TENANT_USER = {"id": "alice", "passphrase": "wonderland"}  # examples/python/tenant_endpoint.py
+OIDC_SCOPE = "openid profile email"
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 JSON = ("Content-Type", "application/json")
 
@@ -60,6 +64,26 @@ def pkce_pair() -> tuple[str, str]:
     return verifier, _b64(hashlib.sha256(verifier.encode()).digest())
 
 
+def _claims(jwt: str) -> dict:
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
+def check_id_token(tokens: dict, nonce: str) -> None:
+    """The token response of an OIDC code exchange carries an ID token for this
+    login: its nonce, and an at_hash of the access token beside it (the
+    signature is the client library's check, not the generator's cost)."""
+    id_token = tokens.get("id_token")
+    if not id_token:
+        raise Failed(f"token: no id_token (scope {tokens.get('scope')!r})")
+    claims = _claims(id_token)
+    if claims.get("nonce") != nonce:
+        raise Failed(f"token: id_token nonce {claims.get('nonce')!r}, sent {nonce!r}")
+    digest = hashlib.sha256(tokens["access_token"].encode("ascii")).digest()
+    if claims.get("at_hash") != _b64(digest[:16]):
+        raise Failed("token: id_token at_hash is not the access token's")
+
+
 def target_of(url: str) -> str:
     parts = urlsplit(url)
     return parts.path + ("?" + parts.query if parts.query else "")
@@ -79,6 +103,7 @@ class Recorder:
         self.requests = 0
         self.errors = 0
         self.examples: list[str] = []
+        self.id_tokens = 0  # ID tokens checked (nonce, at_hash) while recording
 
     async def timed(self, step: str, call: Awaitable[Reply]) -> Reply:
         started = time.perf_counter()
@@ -110,11 +135,24 @@ class User:
 
     # -- scenarios ---------------------------------------------------------
     async def redirect(self) -> None:
+        await self._redirect_login(oidc=False)
+
+    async def oidc_redirect(self) -> None:
+        """The same login as an OpenID Connect client asks for it: an ID token
+        comes back, its nonce the one sent and its at_hash the access token's."""
+        await self._redirect_login(oidc=True)
+
+    async def _redirect_login(self, oidc: bool) -> None:
         verifier, challenge = pkce_pair()
-        query = urlencode({"redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge,
-                           "code_challenge_method": "S256", "state": uuid.uuid4().hex})
+        params = {"redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge,
+                  "code_challenge_method": "S256", "state": uuid.uuid4().hex}
+        nonce = None
+        if oidc:
+            nonce = secrets.token_urlsafe(16)
+            params.update({"response_type": "code", "client_id": self.fx["app_id"],
+                           "scope": OIDC_SCOPE, "nonce": nonce})
         started = expect(await self.rec.timed("authorize", self.web.request(
-            "GET", f"{self.app_path}/authorize?{query}")), 302, "authorize")
+            "GET", f"{self.app_path}/authorize?{urlencode(params)}")), 302, "authorize")
         cookie = started.cookies[0].split(b";", 1)[0].decode() if started.cookies else ""
         tenant_params = dict(parse_qsl(urlsplit(started.header(b"location")).query))
         # The user signs in on the tenant's form (hidden fields + credentials).
@@ -127,10 +165,16 @@ class User:
         code = dict(parse_qsl(urlsplit(back.header(b"location")).query)).get("code")
         if not code:
             raise Failed(f"callback: no code in {back.header(b'location')[:200]}")
-        body = urlencode({"grant_type": "authorization_code", "code": code,
-                          "redirect_uri": CLIENT_REDIRECT, "code_verifier": verifier})
-        expect(await self.rec.timed("token", self.web.request(
-            "POST", f"{self.app_path}/token", (FORM,), body.encode())), 200, "token")
+        body = {"grant_type": "authorization_code", "code": code,
+                "redirect_uri": CLIENT_REDIRECT, "code_verifier": verifier}
+        if oidc:
+            body["client_id"] = self.fx["app_id"]
+        reply = expect(await self.rec.timed("token", self.web.request(
+            "POST", f"{self.app_path}/token", (FORM,), urlencode(body).encode())), 200, "token")
+        if oidc:
+            check_id_token(json.loads(reply.body), nonce)
+            if self.rec.recording:
+                self.rec.id_tokens += 1
 
     async def authorize(self) -> None:
         """The first step alone (its state is left to expire)."""
@@ -225,16 +269,15 @@ async def run(fixture: dict, scenario: str, users: int, warmup: float, duration:
             for q in (50, 95, 99)}}
     return {"scenario": scenario, "users": users, "seconds": round(wall, 3),
             "iterations": rec.iterations, "requests": rec.requests, "errors": rec.errors,
-            "error_examples": rec.examples, "steps": steps,
+            "error_examples": rec.examples, "steps": steps, "id_tokens": rec.id_tokens,
             "loadgen_cpu_s": round(cpu, 3)}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fixture")
-    parser.add_argument("scenario", choices=["redirect", "authorize", "custom_token", "refresh",
-                                             "me",
-                                             "inapp", "empty"])
+    parser.add_argument("scenario", choices=["redirect", "oidc_redirect", "authorize",
+                                             "custom_token", "refresh", "me", "inapp", "empty"])
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)

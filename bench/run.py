@@ -1,7 +1,13 @@
 """``make bench``: the real topology under load, its floor beside it, one table.
 
     python -m bench.run [--duration 10] [--warmup 3] [--users 4] [--workers 2]
-                        [--threads 1] [--sync-events 100000] [--smoke]
+                        [--threads 1] [--rounds 2] [--sync-events 100000] [--no-sync]
+                        [--only "redirect login,OIDC redirect login"] [--smoke]
+
+``--only`` runs a subset of the scenarios (to A/B two of them alone): names
+from the table (or the load generator's, e.g. ``oidc_redirect``), separated
+by commas, the option repeatable; an unknown name is an error. The empty app
+and the floor are measured in every round whatever the subset.
 
 For each scenario the load generator (``bench.loadgen``, its own process)
 drives the service for a fixed time after a warm-up; the runner snapshots the
@@ -21,6 +27,7 @@ import json
 import os
 import platform
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,13 +40,31 @@ from bench.topology import ROOT, Topology, running
 # Scenario -> (loadgen scenario, web requests per iteration, floor name).
 SCENARIOS = {
     "redirect login": ("redirect", 3, "redirect"),
+    "OIDC redirect login": ("oidc_redirect", 3, "oidc_redirect"),
     "authorize only": ("authorize", 1, "authorize"),
     "custom-token login": ("custom_token", 1, "custom_token"),
     "refresh": ("refresh", 1, "refresh"),
     "/me": ("me", 1, "me"),
     "in-app back-channel login": ("inapp", 1, "inapp"),
 }
-LOGIN_SCENARIOS = {"redirect", "custom_token", "inapp"}
+LOGIN_SCENARIOS = {"redirect", "oidc_redirect", "custom_token", "inapp"}
+
+
+def select_scenarios(only: list[str] | None) -> dict[str, tuple[str, int, str]]:
+    """The scenarios ``--only`` names (all without it), in the table's order.
+
+    Each value may list several names separated by commas; a table name or a
+    load-generator name selects a scenario. An unknown name raises ValueError
+    rather than quietly running less than asked.
+    """
+    if not only:
+        return dict(SCENARIOS)
+    wanted = {name.strip() for value in only for name in value.split(",") if name.strip()}
+    known = set(SCENARIOS) | {scenario for scenario, _, _ in SCENARIOS.values()}
+    unknown = sorted(wanted - known)
+    if unknown or not wanted:
+        raise ValueError(f"unknown scenario(s) {unknown}; choose from {sorted(SCENARIOS)}")
+    return {name: row for name, row in SCENARIOS.items() if name in wanted or row[0] in wanted}
 
 
 def _web_pids(topology: Topology, name: str) -> tuple[int, list[int]]:
@@ -203,6 +228,13 @@ def table(report: dict) -> str:
                     f"| {derived['web_cpu_ms_per_request']:.3f} "
                     f"| {derived['floor_ms_per_request']:.3f} | {derived['ratio']:.2f} "
                     f"| – | – | – | – | – |")
+    extra = report.get("oidc_over_redirect")
+    if extra:
+        rows.append(f"| ↳ OIDC − redirect, per login (median of the rounds' differences; "
+                    f"ratio of the differences) "
+                    f"| – | – | – | – | – | {extra['web_cpu_ms_per_login']:.3f} "
+                    f"| {extra['floor_ms_per_login']:.3f} | {_fmt(extra['ratio'], 2)} "
+                    f"| – | – | – | – | – |")
     rows.append(f"| empty Pyramid app | {_fmt(report['empty']['requests_per_s'])} | – | "
                 f"{report['empty']['p50']} | {report['empty']['p95']} | {report['empty']['p99']} "
                 f"| {empty:.3f} | – | – | – | – | {report['empty']['peak_rss_mib']:.0f} "
@@ -245,6 +277,27 @@ def _callback_and_token(report: dict, empty_ms: float) -> dict | None:
             "ratio": cpu / (floor + empty_ms)}
 
 
+def _oidc_over_redirect(report: dict) -> dict | None:
+    """What OpenID Connect adds to a redirect login (ID token, at_hash, the
+    user's overlay): the OIDC login less the plain one, per login (3 requests),
+    for the service and for the floor. The difference is a few per cent of a
+    login, less than the spread between rounds, so it is taken within each
+    round (the two scenarios run one after the other) and the median of the
+    rounds is the figure, not the difference of two best rounds."""
+    plain, oidc = "redirect login", "OIDC redirect login"
+    if plain not in report["scenarios"] or oidc not in report["scenarios"]:
+        return None
+    cpu = [3 * (r[oidc]["web_cpu_ms_per_request"] - r[plain]["web_cpu_ms_per_request"])
+           for r in report["rounds"]]
+    floor = [f["oidc_redirect"]["ms_per_login"] - f["redirect"]["ms_per_login"]
+             for f in report["floor_rounds"]]
+    cpu_ms, floor_ms = statistics.median(cpu), statistics.median(floor)
+    return {"web_cpu_ms_per_login": cpu_ms, "floor_ms_per_login": floor_ms,
+            "ratio": cpu_ms / floor_ms if floor_ms > 0 else None,
+            "web_cpu_rounds": [round(x, 4) for x in cpu],
+            "floor_rounds": [round(x, 4) for x in floor]}
+
+
 def summarise(result: dict, floor_ms: float, empty_ms: float) -> dict:
     steps = result["steps"]
     requests = max(result["requests"], 1)
@@ -280,7 +333,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--sync-events", type=int, default=100_000)
     parser.add_argument("--floor-iterations", type=int, default=2000)
-    parser.add_argument("--only", action="append", help="run only these scenarios")
+    parser.add_argument("--only", action="append",
+                        help="run only these scenarios: names separated by commas "
+                        '(e.g. "redirect login,OIDC redirect login"); repeatable')
     parser.add_argument("--rounds", type=int, default=2,
                         help="run the scenarios this many times (memory growth check)")
     parser.add_argument("--profile", help="py-spy the web workers into this folder (adds "
@@ -295,8 +350,10 @@ def main(argv: list[str] | None = None) -> int:
         args.duration, args.warmup, args.sync_events = 1.0, 0.5, 2000
         args.floor_iterations, args.rounds = 100, 1
 
-    scenarios = {k: v for k, v in SCENARIOS.items() if not args.only or k in args.only
-                 or v[0] in args.only}
+    try:
+        scenarios = select_scenarios(args.only)
+    except ValueError as exc:
+        parser.error(str(exc))
     report: dict = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "commit": _commit(), "machine": {"cpus": os.cpu_count(),
                                                      "python": platform.python_version(),
@@ -360,6 +417,7 @@ def main(argv: list[str] | None = None) -> int:
             row["ratio"] = row["web_cpu_ms_per_request"] / (floor_ms + empty_ms)
         report["scenarios"] = {name: best[name] for name in scenarios}
         report["callback_and_token"] = _callback_and_token(report, empty_ms)
+        report["oidc_over_redirect"] = _oidc_over_redirect(report)
         report["rss_after_mib"] = {str(p): process_memory(p)
                                    for p in _web_pids(topology, "web")[1]}
     sync = {"events": 0, "seconds": 0.0, "events_per_s": None, "drain_cpu_s": 0.0,

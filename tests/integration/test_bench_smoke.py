@@ -40,6 +40,11 @@ def test_bench_smoke_runs_every_scenario_without_errors(tmp_path):
         # Every scenario talks to Redis; the counters come from the benchmark's own Redis.
         assert row["redis_cmds_per_request"] >= 1, name
         assert 0 < row["peak_rss_mib"] < 1024, name
+    # The OIDC login checked an ID token (nonce, at_hash) on every measured login;
+    # its floor holds the ID token's signature beside the plain login's.
+    oidc = report["scenarios"]["OIDC redirect login"]["raw"]
+    assert oidc["id_tokens"] == oidc["iterations"] > 0
+    assert report["floor"]["oidc_redirect"]["ms_per_login"] > 0
     assert report["empty"]["errors"] == 0 and report["empty_request_ms"] > 0
     # The drain of bench/sync.py ran and every event landed.
     assert report["sync"]["all_landed"] and report["sync"]["events_per_s"] > 0
