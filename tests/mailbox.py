@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
+from urllib.parse import urlsplit
 
 from aiosmtpd.controller import Controller
 
@@ -78,6 +79,11 @@ class Mailbox:
         wait_until(lambda: len(self.to(address)) >= count,
                    f"{count} message(s) to {address}", interval=0.05)
         return self.to(address)[:count]
+
+    def verification_path(self, address: str) -> str:
+        """The path of the newest verification link mailed to ``address``."""
+        self.wait_for(address)
+        return urlsplit(self.last(address).link("/dashboard/verify/")).path
 
     def last(self, address: str) -> Received:
         messages = self.to(address)

@@ -52,8 +52,10 @@ def issue_link(db: Session, member: Member, purpose: LinkPurpose, *,
     db.execute(delete(AccountLink).where(
         AccountLink.member_id == member.id, AccountLink.purpose == purpose,
         AccountLink.used_at.is_(None)))
+    now = utcnow()
     db.add(AccountLink(member_id=member.id, purpose=purpose, token_hash=hash_token(token),
-                       new_email=new_email, expires_at=utcnow() + LIFETIMES[purpose]))
+                       new_email=new_email, created_at=now,
+                       expires_at=now + LIFETIMES[purpose]))
     db.flush()
     return token
 

@@ -55,7 +55,8 @@ def forgot(request) -> dict:
     record_event(request.db, AuditType.MEMBER_PASSWORD_RESET_REQUESTED,
                  tenant_id=member.tenant_id if member else None, request=request,
                  details={"via": "dashboard"})
-    return {"sent": True, "error": None, "email": email, "minutes": RESET_MINUTES}
+    # Nothing of the address in the answer: the page is the same for every one.
+    return {"sent": True, "error": None, "email": "", "minutes": RESET_MINUTES}
 
 
 def _link(request):

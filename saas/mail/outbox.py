@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import getaddresses, parseaddr
 
 from saas.crypto import SecretBox
@@ -24,7 +25,8 @@ def seal(box: SecretBox, message: EmailMessage, *, deliver: bool = True) -> str:
         "deliver": deliver,
         "sender": parseaddr(message["From"])[1],
         "recipients": recipients,
-        "raw": base64.b64encode(message.as_bytes()).decode("ascii"),
+        # CRLF line ends, as SMTP wants them (smtplib sends bytes as given).
+        "raw": base64.b64encode(message.as_bytes(policy=SMTP)).decode("ascii"),
     }
     return box.encrypt(json.dumps(payload))
 
