@@ -31,14 +31,15 @@ def set_password(passwords: Passwords, member: Member, password: str,
 def switch_email(db: Session, member: Member, new_email: str, now: dt.datetime) -> str:
     """Give the member ``new_email`` (verified by the link that got here);
     returns the old one. Raises ``EmailTaken`` if a member has it meanwhile."""
-    old, member.email = member.email, new_email
-    member.email_verified_at = now
-    member.sessions_valid_after = now
+    old = member.email
     try:
-        # The unique constraint decides, not a read before the update.
+        # The unique constraint decides, not a read before the update; the
+        # changes are made inside the savepoint so a refusal undoes them all.
         with db.begin_nested():
+            member.email = new_email
+            member.email_verified_at = now
+            member.sessions_valid_after = now
             db.flush()
     except IntegrityError as exc:
-        member.email = old
         raise EmailTaken(new_email) from exc
     return old

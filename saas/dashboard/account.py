@@ -64,8 +64,9 @@ def _current_password_ok(request, name: str = "current_password") -> bool:
 def _keep_this_session(request, member: Member, now: dt.datetime) -> int:
     """After ``sessions_valid_after = now``: this session goes on under a new
     id, every other one ends; how many ended."""
+    ended = end_other_sessions(request, member.id)  # before the id changes
     request.session.restart(now.timestamp())
-    return end_other_sessions(request, member.id)
+    return ended
 
 
 @view_config(route_name="dashboard.account", renderer="dashboard/account.html",
@@ -147,13 +148,14 @@ def confirm_email(request) -> dict | HTTPSeeOther:
         request.response.status_int = 404
         return {"kind": "invalid"}
     member = request.db.get(Member, link.member_id)
+    # Asked before the change: afterwards this session would be before the cut-off.
+    signed_in_here = request.member is not None and request.member.id == member.id
     now = utcnow()
     try:
         old_email = switch_email(request.db, member, link.new_email, now)
     except EmailTaken:
         request.response.status_int = 409
         return {"kind": "email_taken"}
-    signed_in_here = request.member is not None and request.member.id == member.id
     if signed_in_here:
         _keep_this_session(request, member, now)
     else:
