@@ -50,10 +50,14 @@ class Received:
 
 
 class _Handler:
-    def __init__(self, box: Mailbox) -> None:
+    def __init__(self, box: Mailbox, refusals: list[str]) -> None:
         self.box = box
+        self.refusals = refusals  # answers to give, in order, before accepting
 
     async def handle_DATA(self, server, session, envelope):  # aiosmtpd calls it by this name
+        self.box.attempts += 1
+        if self.refusals:
+            return self.refusals.pop(0)
         message = BytesParser(policy=default).parsebytes(envelope.content)
         self.box._add(Received(envelope.mail_from, tuple(envelope.rcpt_tos), message))
         return "250 Message accepted for delivery"
@@ -65,6 +69,7 @@ class Mailbox:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._messages: list[Received] = []
+        self.attempts = 0  # messages offered, accepted or not
 
     def _add(self, received: Received) -> None:
         with self._lock:
@@ -100,11 +105,11 @@ def free_port() -> int:
 class SmtpServer:
     """aiosmtpd on 127.0.0.1 and a free port, in a thread of its own."""
 
-    def __init__(self) -> None:
+    def __init__(self, refusals: list[str] | None = None) -> None:
         self.mailbox = Mailbox()
         self.port = free_port()
-        self._controller = Controller(_Handler(self.mailbox), hostname="127.0.0.1",
-                                      port=self.port)
+        self._controller = Controller(_Handler(self.mailbox, list(refusals or [])),
+                                      hostname="127.0.0.1", port=self.port)
 
     @property
     def url(self) -> str:
