@@ -49,6 +49,8 @@ tests_require = [
     "authlib==1.9.6",
     "joserfc==1.8.0",
     "requests==2.34.2",
+    # A real SMTP server in the test process (tests/mailbox.py).
+    "aiosmtpd==1.4.6",
 ]
 
 bench_require = [

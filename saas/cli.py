@@ -31,6 +31,8 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from saas.accounts.links import LIFETIMES, issue_link, link_url
+from saas.accounts.models import LinkPurpose
 from saas.apikeys.services import create_api_key
 from saas.apps.cache import AppConfigCache
 from saas.apps.models import App, AppSecret, ClientType, SigningKey
@@ -182,6 +184,23 @@ def create_tenant_app(args: argparse.Namespace, settings: Settings) -> dict[str,
         return {**app_as_dict(app), "secrets": secrets}
 
 
+def reset_password(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Print a single-use password reset link for a member (operator recovery:
+    the member lost access to their mail, or asked support). Audited; the link
+    replaces any pending one and works for an hour."""
+    purpose = LinkPurpose.RESET_PASSWORD
+    with transaction(settings) as db:
+        member = member_by_email(db, args.email.strip())
+        if member is None:
+            raise CommandError(f"no member has the email {args.email.strip()!r}")
+        token = issue_link(db, member, purpose)
+        record_event(db, AuditType.MEMBER_PASSWORD_RESET_REQUESTED, tenant_id=member.tenant_id,
+                     details={"member_email": member.email, **AUDIT_DETAILS})
+        expires = int(LIFETIMES[purpose].total_seconds())
+        return {"email": member.email, "reset_url": link_url(settings, purpose, token),
+                "expires_in": expires}
+
+
 ROTATION_BATCH = 100
 
 
@@ -329,6 +348,9 @@ def build_parser() -> _Parser:
     sub.add_argument("--post-logout-redirect-uri", dest="post_logout_redirect_uris",
                      action="append", default=[], metavar="URI",
                      help="an allowed post-logout redirect URI (repeatable)")
+    sub = add("reset-password", reset_password,
+              "Print a single-use password reset link for a member (valid one hour).")
+    sub.add_argument("--email", required=True, help="the member's email")
     sub = add("rotate-master-key", rotate_master_key,
               "Re-encrypt all secrets under SAAS_MASTER_KEY (old keys: "
               "SAAS_MASTER_KEY_PREVIOUS); online and resumable.")

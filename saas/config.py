@@ -16,6 +16,7 @@ from pyramid.config import Configurator
 from pyramid.settings import asbool
 
 from saas.client_ip import proxy_list
+from saas.mail.smtp import smtp_url
 
 
 class ConfigurationError(RuntimeError):
@@ -96,6 +97,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.webhooks.disable_after", None, positive_float, 24 * 3600.0),
     Setting("saas.webhooks.disable_min_failures", None, positive_int, 10),
     Setting("saas.webhooks.retention_days", None, positive_int, 30),
+    # Mail (docs/accounts.md): SMTP in production; a folder of .eml files in
+    # development; the sender defaults to no-reply@ the public host.
+    Setting("saas.smtp_url", "SMTP_URL", smtp_url, None),
+    Setting("saas.mail_dir", None, str, None),
+    Setting("saas.mail_from", "SAAS_MAIL_FROM", str, None),
     Setting("saas.argon2.time_cost", None, positive_int, 2),
     Setting("saas.argon2.memory_cost", None, positive_int, 19 * 1024),
     Setting("saas.argon2.parallelism", None, positive_int, 1),
@@ -162,6 +168,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".db")
     config.include(".redis")
     config.include(".tasks")
+    config.include(".mail")
     config.include(".dashboard_sessions")
     config.include(".security")
     config.include(".clock")

@@ -5,20 +5,34 @@ under ``{prefix}:session:{id}`` with a sliding TTL. Sessions are opt-in: a
 request that never touches ``request.session`` reads nothing from Redis and
 sets no cookie. ``rotate()`` gives a signed-in member a fresh id (session
 fixation), ``invalidate()`` ends the session.
+
+A signed-in session also keeps its device (User-Agent), IP, sign-in time and
+last-seen time, and is listed in a per-member index set
+(``{prefix}:member_sessions:{member id}``, the sessions' id hashes), so the
+account page can list a member's sessions and end one or all of them.
+Entries of the index whose session has expired are dropped when it is read.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from pyramid.interfaces import ISession
 from zope.interface import implementer
 
+from saas.client_ip import client_ip
 from saas.crypto import hash_token, random_token
 
 COOKIE_NAME = "bk_session"
+MEMBER_KEY = "member_id"  # the signed-in member's id (saas.security)
+SIGNED_IN_AT = "signed_in_at"  # epoch seconds; compared with sessions_valid_after
+USER_AGENT = "user_agent"
+IP = "ip"
+LAST_SEEN = "last_seen"
+MAX_USER_AGENT = 300
 
 
 @implementer(ISession)
@@ -54,7 +68,12 @@ class RedisSession(dict):
     def changed(self) -> None:
         self.changed_flag = True
 
+    @property
+    def id_hash(self) -> str:
+        return hash_token(self.session_id)
+
     def invalidate(self) -> None:
+        self.ended_member = self.get(MEMBER_KEY) or getattr(self, "ended_member", None)
         self.old_ids.append(self.session_id)
         dict.clear(self)
         self.session_id = random_token(32)
@@ -66,6 +85,12 @@ class RedisSession(dict):
         self.old_ids.append(self.session_id)
         self.session_id = random_token(32)
         self.changed_flag = True
+
+    def restart(self, signed_in_at: float) -> None:
+        """Keep this session past a change that ends the member's others
+        (``members.sessions_valid_after``): a fresh id, signed in as of then."""
+        self.rotate()
+        self[SIGNED_IN_AT] = signed_in_at
 
     # Flash messages and CSRF tokens, as ISession requires.
     def flash(self, msg, queue: str = "", allow_duplicate: bool = True) -> None:
@@ -97,7 +122,7 @@ class RedisSessionFactory:
     def _key(self, request, session_id: str) -> str:
         # Keyed by the id's hash, like API keys and refresh tokens: a copy of
         # Redis (a dump, a replica, a debugging session) holds no usable cookie.
-        return request.redis_keys.global_("session", hash_token(session_id))
+        return session_key(request, hash_token(session_id))
 
     def __call__(self, request) -> RedisSession:
         session_id = request.cookies.get(COOKIE_NAME)
@@ -112,14 +137,22 @@ class RedisSessionFactory:
 
     def _save(self, request, response, session: RedisSession) -> None:
         pipe = request.redis.pipeline(transaction=False)
+        member_id = session.get(MEMBER_KEY) or getattr(session, "ended_member", None)
         for old_id in session.old_ids:
             pipe.delete(self._key(request, old_id))
+            if member_id:
+                pipe.srem(index_key(request, member_id), hash_token(old_id))
         if session.invalidated and not session.changed_flag:
             pipe.execute()
             response.delete_cookie(COOKIE_NAME, path="/")
             return
         if session.changed_flag or not session.new:
             payload = dict(session, _created=session.created)
+            if session.get(MEMBER_KEY):
+                payload.update(_device(request))
+                index = index_key(request, session[MEMBER_KEY])
+                pipe.sadd(index, session.id_hash)
+                pipe.expire(index, self.ttl)  # outlives no session it lists
             pipe.set(self._key(request, session.session_id), json.dumps(payload), ex=self.ttl)
             pipe.execute()
             response.set_cookie(
@@ -133,6 +166,93 @@ class RedisSessionFactory:
             )
         else:
             pipe.execute()
+
+
+def session_key(request, id_hash: str) -> str:
+    return request.redis_keys.global_("session", id_hash)
+
+
+def index_key(request, member_id) -> str:
+    return request.redis_keys.global_("member_sessions", str(member_id))
+
+
+def _device(request) -> dict[str, Any]:
+    return {USER_AGENT: (request.user_agent or "")[:MAX_USER_AGENT],
+            IP: client_ip(request), LAST_SEEN: time.time()}
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """One of a member's dashboard sessions, as the account page shows it."""
+
+    ref: str  # names the session in a form, without being its id or its key
+    user_agent: str
+    ip: str
+    signed_in_at: float | None
+    last_seen: float | None
+    current: bool
+
+
+def session_ref(id_hash: str) -> str:
+    return hash_token("ref:" + id_hash)[:32]
+
+
+def _listed(request, member_id) -> dict[str, dict[str, Any]]:
+    """The member's live sessions by id hash; dead index entries are dropped."""
+    index = index_key(request, member_id)
+    hashes = sorted(h.decode() if isinstance(h, bytes) else h
+                    for h in request.redis.smembers(index))
+    if not hashes:
+        return {}
+    raws = request.redis.mget([session_key(request, h) for h in hashes])
+    live, dead = {}, []
+    for id_hash, raw in zip(hashes, raws, strict=True):
+        data = json.loads(raw) if raw is not None else None
+        if data is None or data.get(MEMBER_KEY) != str(member_id):
+            dead.append(id_hash)
+        else:
+            live[id_hash] = data
+    if dead:
+        request.redis.srem(index, *dead)
+    return live
+
+
+def member_sessions(request, member_id) -> list[SessionInfo]:
+    """The member's dashboard sessions, the current one first, then by last seen."""
+    current = request.session.id_hash if request.cookies.get(COOKIE_NAME) else None
+    rows = [SessionInfo(ref=session_ref(id_hash), user_agent=data.get(USER_AGENT, ""),
+                        ip=data.get(IP, ""),
+                        signed_in_at=data.get(SIGNED_IN_AT, data.get("_created")),
+                        last_seen=data.get(LAST_SEEN), current=id_hash == current)
+            for id_hash, data in _listed(request, member_id).items()]
+    return sorted(rows, key=lambda row: (not row.current, -(row.last_seen or 0)))
+
+
+def _end(request, member_id, hashes: list[str]) -> int:
+    if hashes:
+        pipe = request.redis.pipeline(transaction=False)
+        pipe.delete(*[session_key(request, h) for h in hashes])
+        pipe.srem(index_key(request, member_id), *hashes)
+        pipe.execute()
+    return len(hashes)
+
+
+def end_session(request, member_id, ref: str) -> bool:
+    """End the member's session named ``ref`` (never the current one: sign out for that)."""
+    current = request.session.id_hash
+    found = [h for h in _listed(request, member_id) if session_ref(h) == ref and h != current]
+    return _end(request, member_id, found) == 1
+
+
+def end_all_sessions(request, member_id) -> int:
+    """End every session of the member (a password reset from a link)."""
+    return _end(request, member_id, list(_listed(request, member_id)))
+
+
+def end_other_sessions(request, member_id) -> int:
+    """End every session of the member but the current one; how many ended."""
+    current = request.session.id_hash if request.cookies.get(COOKIE_NAME) else None
+    return _end(request, member_id, [h for h in _listed(request, member_id) if h != current])
 
 
 def includeme(config) -> None:

@@ -64,6 +64,8 @@ class Reason(enum.StrEnum):
     INSUFFICIENT_SCOPE = "insufficient_scope"
     # Not in the login contract, used by the service's own pages and APIs.
     NOT_FOUND = "not_found"
+    # 403 on the dashboard: the member has not verified their email yet.
+    EMAIL_UNVERIFIED = "email_unverified"
     DATABASE_UNAVAILABLE = "database_unavailable"
     INTERNAL = "internal"
 

@@ -50,3 +50,12 @@ def password_problem(password: str) -> str | None:
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Use at most {MAX_PASSWORD_LENGTH} characters."
     return None
+
+
+def check_new_password(password: str) -> str | None:
+    """Why a password being chosen (sign-up, reset, change) is refused, or None.
+
+    The one rule for new passwords; a stricter check (a list of common
+    passwords) belongs here, so every form that sets a password gets it.
+    """
+    return password_problem(password)

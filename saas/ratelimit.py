@@ -57,12 +57,17 @@ ALLOWED = Decision(True, 0, None)
 #: login_app    100/second, burst 300 - per app overall (caps one tenant's load);
 #: signin_ip    5/minute, burst 10   - dashboard sign-in per client IP;
 #: signin_email 3/minute, burst 5    - dashboard sign-in per (lower-cased) email.
+#: account_mail_ip 20/hour, burst 10 - reset requests per client IP (429 when spent);
+#: account_mail_to 5/hour, burst 3   - account mail per address or member (beyond
+#:                                      it a reset answers the same, sending nothing).
 DEFAULT_LIMITS: dict[str, Limit] = {
     # Generous enough for an office behind one NAT address signing in at 9:00.
     "login_ip": Limit("login_ip", 60 / 60, 120),
     "login_app": Limit("login_app", 100.0, 300),
     "signin_ip": Limit("signin_ip", 5 / 60, 10),
     "signin_email": Limit("signin_email", 3 / 60, 5),
+    "account_mail_ip": Limit("account_mail_ip", 20 / 3600, 10),
+    "account_mail_to": Limit("account_mail_to", 5 / 3600, 3),
 }
 
 # KEYS: a hash per bucket {t = tokens, ts = refill time}. ARGV: now (s), cost, eps,

@@ -25,6 +25,11 @@ DASHBOARD_ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.signin", "/dashboard/signin", None),
     ("dashboard.signout", "/dashboard/signout", None),
     ("dashboard.invite", "/dashboard/invite/{token}", None),
+    # Mailed single-use links: the token is a path segment (docs/accounts.md).
+    ("dashboard.verify", "/dashboard/verify/{token}", None),
+    ("dashboard.forgot", "/dashboard/forgot-password", None),
+    ("dashboard.reset", "/dashboard/reset/{token}", None),
+    ("dashboard.email.confirm", "/dashboard/email/confirm/{token}", None),
     ("dashboard.home", "/dashboard", _TENANT),
     ("dashboard.apps", "/dashboard/apps", _TENANT),
     ("dashboard.apps.new", "/dashboard/apps/new", _TENANT),
@@ -64,6 +69,19 @@ DASHBOARD_ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.member.role", "/dashboard/members/{member_id}/role", _MEMBER),
     ("dashboard.member.remove", "/dashboard/members/{member_id}/remove", _MEMBER),
     ("dashboard.invite.revoke", "/dashboard/members/invites/{invite_id}/revoke", _INVITE),
+    ("dashboard.account", "/dashboard/account", _TENANT),
+    ("dashboard.account.verify.resend", "/dashboard/account/verify/resend", _TENANT),
+    ("dashboard.account.password", "/dashboard/account/password", _TENANT),
+    ("dashboard.account.email", "/dashboard/account/email", _TENANT),
+    ("dashboard.account.sessions.others",
+     "/dashboard/account/sessions/sign-out-others", _TENANT),
+    ("dashboard.account.session.end", "/dashboard/account/sessions/{ref}/sign-out", _TENANT),
+)
+
+# Development only: the mail written to saas.mail_dir, listed and shown.
+DEV_MAIL_ROUTES: tuple[tuple[str, str, str], ...] = (
+    ("dashboard.dev.mail", "/dashboard/dev/mail", "mail_list"),
+    ("dashboard.dev.mail.message", "/dashboard/dev/mail/{name}", "mail_message"),
 )
 
 _MANAGE_APP = "/v1/manage/apps/{app_id}"
@@ -100,6 +118,12 @@ def includeme(config) -> None:
 
     for name, pattern, factory in DASHBOARD_ROUTES:
         config.add_route(name, pattern, factory=factory)
+    if config.registry.get("saas.mail_transport_kind") == "file":
+        for name, pattern, view in DEV_MAIL_ROUTES:
+            config.add_route(name, pattern)
+            # By dotted name: no module imports a views module.
+            config.add_view(f"saas.dashboard.dev_mail.{view}", route_name=name,
+                            request_method="GET", renderer=f"dashboard/dev_{view}.html")
 
     # The management API (docs/management-api.md).
     def route(name: str, pattern: str, scope: str) -> None:

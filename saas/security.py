@@ -18,6 +18,7 @@ The login protocol's bearer tokens are checked by its own views.
 from __future__ import annotations
 
 import enum
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -26,9 +27,10 @@ from pyramid.csrf import SessionCSRFStoragePolicy
 from sqlalchemy import select
 
 from saas.apikeys.services import find_active_key
+from saas.dashboard_sessions import COOKIE_NAME, MEMBER_KEY, SIGNED_IN_AT
 from saas.tenants.models import Member, Role
 
-SESSION_MEMBER_KEY = "member_id"
+SESSION_MEMBER_KEY = MEMBER_KEY
 MANAGE_PATH = "/v1/manage"
 
 
@@ -67,6 +69,7 @@ class SessionSecurityPolicy:
         # CSRF token goes with it.
         request.session.rotate()
         request.session[SESSION_MEMBER_KEY] = str(userid)
+        request.session[SIGNED_IN_AT] = time.time()
         request.session.new_csrf_token()
         return []
 
@@ -162,9 +165,19 @@ def _api_key(request) -> ApiKeyIdentity | None:
     return ApiKeyIdentity(key_id=key.id, tenant_id=key.tenant_id, prefix=key.prefix)
 
 
+def session_is_current(session, member: Member) -> bool:
+    """False for a session begun before the member's ``sessions_valid_after``
+    (a password, email or factor change, or "sign out everywhere else")."""
+    cutoff = member.sessions_valid_after
+    if cutoff is None:
+        return True
+    signed_in_at = session.get(SIGNED_IN_AT, session.created)
+    return signed_in_at >= cutoff.timestamp()
+
+
 def _member(request) -> Member | None:
     # Requests without a session cookie never touch Redis.
-    if "bk_session" not in request.cookies:
+    if COOKIE_NAME not in request.cookies:
         return None
     raw = request.session.get(SESSION_MEMBER_KEY)
     if not raw:
@@ -173,7 +186,11 @@ def _member(request) -> Member | None:
         member_id = uuid.UUID(raw)
     except ValueError:
         return None
-    return request.db.scalar(select(Member).where(Member.id == member_id))
+    member = request.db.scalar(select(Member).where(Member.id == member_id))
+    if member is not None and not session_is_current(request.session, member):
+        request.session.invalidate()  # over: the cookie goes, and the data with it
+        return None
+    return member
 
 
 def includeme(config) -> None:

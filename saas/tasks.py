@@ -43,11 +43,12 @@ class TaskName(enum.StrEnum):
     DELIVER_WEBHOOKS = "workers.webhooks.deliver"
     PURGE_WEBHOOK_EVENTS = "workers.webhooks.purge"
     PURGE_EXPIRED = "workers.cleanup.purge_expired"
+    SEND_MAIL = "workers.mail.send"
 
 
 # The modules that define the tasks, loaded by Celery by name (a worker at
 # start; an eager app when it first runs a task inline).
-TASK_MODULES = ("workers.cleanup", "workers.sync", "workers.webhooks")
+TASK_MODULES = ("workers.cleanup", "workers.mail", "workers.sync", "workers.webhooks")
 
 # Periodic work run by ``celery -A workers beat`` (or ``worker -B``). ``expires``
 # drops a run that waited longer than its period, so a stopped worker does not
@@ -223,8 +224,8 @@ def make_celery(settings: Mapping[str, Any], set_as_current: bool = True) -> Bri
     return app
 
 
-def send(app: Celery, name: TaskName) -> Any:
-    """Send the task called ``name`` with no arguments, now.
+def send(app: Celery, name: TaskName, *args: Any) -> Any:
+    """Send the task called ``name`` with ``args`` (plain JSON values), now.
 
     By name, so the sender needs no task module. An eager app (development,
     tests) runs it inline instead, as ``Task.apply_async`` would: Celery loads
@@ -232,29 +233,31 @@ def send(app: Celery, name: TaskName) -> Any:
     """
     if app.conf.task_always_eager:
         app.loader.import_default_modules()
-        return app.tasks[name.value].apply()
-    return app.send_task(name.value)
+        return app.tasks[name.value].apply(args=args)
+    return app.send_task(name.value, args=args)
 
 
-def send_after_commit(request, name: TaskName) -> None:
+def send_after_commit(request, name: TaskName, *args: Any) -> None:
     """Send ``name`` with the web tier's app once the request's transaction
     commits (at once outside one); never on abort.
 
     A send that fails (the broker is down) is logged, never raised: the change
-    is committed by then, and every task sent this way is also run by beat.
+    is committed by then. Every argument-less task sent this way is also run
+    by beat; a mail (``SEND_MAIL``) is not, and its page offers to send again.
     """
     app = request.registry["saas.celery"]
     current = _request_transaction(request)
     if current is None:
-        _send_logged(app, name)
+        _send_logged(app, name, args)
         return
-    current.addAfterCommitHook(lambda committed: committed and _send_logged(app, name))
+    current.addAfterCommitHook(lambda committed: committed and _send_logged(app, name, args))
 
 
-def _send_logged(app: Celery, name: TaskName) -> None:
+def _send_logged(app: Celery, name: TaskName, args: tuple[Any, ...] = ()) -> None:
     try:
-        send(app, name)
+        send(app, name, *args)
     except Exception:
+        # Never the arguments: a mail's sealed message is no business of a log.
         log.warning("tasks: could not send %s", name.value, exc_info=True)
 
 

@@ -22,6 +22,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from saas.config import configure, database_url
+from tests.mailbox import Mailbox, SmtpServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_DSN = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@localhost:5432/postgres")
@@ -81,7 +82,21 @@ def redis_client(redis_prefix):
 
 
 @pytest.fixture(scope="session")
-def app_settings(database_url_for_run, redis_prefix, redis_client):
+def smtp_server():
+    """A real SMTP server (aiosmtpd) in this process for the whole run."""
+    server = SmtpServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mailbox(smtp_server) -> Mailbox:
+    """The messages the test run's SMTP server received (filter by recipient)."""
+    return smtp_server.mailbox
+
+
+@pytest.fixture(scope="session")
+def app_settings(database_url_for_run, redis_prefix, redis_client, smtp_server):
     return {
         "sqlalchemy.url": database_url_for_run,
         "redis.url": REDIS_URL,
@@ -93,6 +108,7 @@ def app_settings(database_url_for_run, redis_prefix, redis_client):
         "saas.secure_cookies": "false",
         "saas.backchannel.allow_private": "true",
         "saas.ratelimit.enabled": "true",
+        "saas.smtp_url": smtp_server.url,
     }
 
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import uuid
 
 from saas.apps.services import create_app
+from saas.db import utcnow
 from saas.tenants.services import sign_up
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 
 
 def make_member(db, passwords, *, email: str | None = None, tenant_name: str = "Acme",
-                password: str = DEFAULT_PASSWORD):
+                password: str = DEFAULT_PASSWORD, verified: bool = True):
+    """A tenant's owner; with a verified email unless ``verified=False``
+    (sign-up itself leaves the email unverified until the mailed link)."""
     email = email or f"owner-{uuid.uuid4().hex[:8]}@example.com"
     member = sign_up(db, passwords, tenant_name=tenant_name, email=email, password=password)
+    if verified:
+        member.email_verified_at = utcnow()
     db.flush()
     return member
 

@@ -61,3 +61,11 @@ class AuditType(enum.StrEnum):
     MEMBER_JOINED = "member.joined"
     MEMBER_ROLE_CHANGED = "member.role_changed"
     MEMBER_REMOVED = "member.removed"
+    # A member's own account (docs/accounts.md).
+    MEMBER_EMAIL_VERIFIED = "member.email_verified"
+    MEMBER_PASSWORD_RESET_REQUESTED = "member.password_reset_requested"
+    MEMBER_PASSWORD_RESET = "member.password_reset"
+    MEMBER_PASSWORD_CHANGED = "member.password_changed"
+    MEMBER_EMAIL_CHANGE_REQUESTED = "member.email_change_requested"
+    MEMBER_EMAIL_CHANGED = "member.email_changed"
+    MEMBER_SESSION_REVOKED = "member.session_revoked"

@@ -8,6 +8,7 @@ from pyramid.response import Response
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, view_config
 
+from saas.accounts.mails import mail_verification
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
@@ -88,6 +89,7 @@ def signup(request) -> dict | HTTPSeeOther:
         else:
             record_event(request.db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
                          request=request, details={"member_email": member.email})
+            mail_verification(request, member)
             remember(request, member.id)
             request.session.flash("Welcome to Bridgekeeper. Create your first app.")
             return HTTPSeeOther(request.route_url("dashboard.apps"))

@@ -9,7 +9,7 @@ from pyramid.view import view_config
 
 from saas.apikeys.services import create_api_key, keys_of_tenant, revoke_api_key
 from saas.audit.types import AuditType
-from saas.dashboard.common import audit, field, no_store
+from saas.dashboard.common import audit, field, no_store, verified_email_required
 from saas.security import Permission
 
 
@@ -27,7 +27,8 @@ def keys_page(context, request) -> dict:
 
 
 @view_config(route_name="dashboard.keys", renderer="dashboard/api_keys.html",
-             request_method="POST", permission=Permission.MANAGE)
+             request_method="POST", permission=Permission.MANAGE,
+             decorator=verified_email_required)
 def key_create(context, request) -> dict:
     name = field(request, "name", 200).strip()
     if not name:

@@ -9,7 +9,7 @@ from pyramid.security import forget
 from pyramid.view import view_config
 
 from saas.audit.types import AuditType
-from saas.dashboard.common import audit, field, no_store
+from saas.dashboard.common import audit, field, no_store, verified_email_required
 from saas.security import Permission
 from saas.tenants.invites import INVITE_LIFETIME, create_invite, pending_invites
 from saas.tenants.members import LastOwner, change_role, members_of_tenant, remove_member
@@ -44,7 +44,8 @@ def members_page(context, request) -> dict:
 
 
 @view_config(route_name="dashboard.members.invite", renderer="dashboard/members.html",
-             request_method="POST", permission=Permission.MANAGE)
+             request_method="POST", permission=Permission.MANAGE,
+             decorator=verified_email_required)
 def invite(context, request) -> dict:
     values = {"email": field(request, "email", 254).strip(), "role": field(request, "role", 16)}
     role, errors = _role(request), {}

@@ -14,7 +14,7 @@ from pyramid.view import view_config
 
 from saas.apps.models import CLIENT_SECRET_KIND, App, SecretKind
 from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, confidential_secret
-from saas.dashboard.common import WRONG_PASSWORD, field, no_store
+from saas.dashboard.common import WRONG_PASSWORD, field, no_store, verified_email_required
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.db import utcnow
 from saas.security import Permission
@@ -68,7 +68,8 @@ def secrets_page(context, request) -> dict:
 
 
 @view_config(route_name="dashboard.app.reveal", renderer="dashboard/app_secrets.html",
-             request_method="POST", permission=Permission.MANAGE)
+             request_method="POST", permission=Permission.MANAGE,
+             decorator=verified_email_required)
 def reveal(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
@@ -78,7 +79,8 @@ def reveal(context, request) -> dict:
 
 
 @view_config(route_name="dashboard.app.secret.rotate", renderer="dashboard/app_secrets.html",
-             request_method="POST", permission=Permission.MANAGE)
+             request_method="POST", permission=Permission.MANAGE,
+             decorator=verified_email_required)
 def rotate(context, request) -> dict:
     kind = context.kind
     raw_hours = field(request, "grace_hours", 10).strip() or str(DEFAULT_GRACE_HOURS)

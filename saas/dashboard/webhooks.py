@@ -10,7 +10,13 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.apps.validation import InvalidSetting
-from saas.dashboard.common import WRONG_PASSWORD, checked, field, no_store
+from saas.dashboard.common import (
+    WRONG_PASSWORD,
+    checked,
+    field,
+    no_store,
+    verified_email_required,
+)
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.pagination import BadCursor
 from saas.security import Permission
@@ -177,7 +183,8 @@ def webhook_delete(context, request) -> dict | HTTPSeeOther:
 
 
 @view_config(route_name="dashboard.app.webhook.reveal", renderer="dashboard/webhook.html",
-             request_method="POST", permission=Permission.MANAGE)
+             request_method="POST", permission=Permission.MANAGE,
+             decorator=verified_email_required)
 def webhook_reveal(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
@@ -188,7 +195,8 @@ def webhook_reveal(context, request) -> dict:
 
 
 @view_config(route_name="dashboard.app.webhook.rotate", renderer="dashboard/webhook.html",
-             request_method="POST", permission=Permission.MANAGE)
+             request_method="POST", permission=Permission.MANAGE,
+             decorator=verified_email_required)
 def webhook_rotate(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401

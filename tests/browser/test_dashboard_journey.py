@@ -86,7 +86,7 @@ def journey(app_settings):
         engine.dispose()
 
 
-def test_sign_up_connect_the_example_tenant_log_in_and_see_it_all(browser, journey):
+def test_sign_up_connect_the_example_tenant_log_in_and_see_it_all(browser, journey, mailbox):
     base, client, email = journey
     page = browser.new_page(viewport={"width": 1280, "height": 900})
 
@@ -97,6 +97,9 @@ def test_sign_up_connect_the_example_tenant_log_in_and_see_it_all(browser, journ
     page.get_by_label("Password").fill(PASSWORD)
     shot(page, "1-signup")
     page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/dashboard/apps")
+    # Verify the address with the link the SMTP server received.
+    page.goto(base + mailbox.verification_path(email))
     page.wait_for_url("**/dashboard/apps")
     page.get_by_role("link", name="Create your first app").click()
     page.get_by_label("Name").fill("Space Run")

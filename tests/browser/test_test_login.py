@@ -41,7 +41,7 @@ def dashboard(app_settings):
         engine.dispose()
 
 
-def test_test_login_against_the_example_endpoint(browser, dashboard):
+def test_test_login_against_the_example_endpoint(browser, dashboard, mailbox):
     base, email = dashboard
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(base + "/dashboard/signup")
@@ -49,6 +49,9 @@ def test_test_login_against_the_example_endpoint(browser, dashboard):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/dashboard/apps")
+    # Verify the address with the link the SMTP server received.
+    page.goto(base + mailbox.verification_path(email))
     page.wait_for_url("**/dashboard/apps")
     page.get_by_role("link", name="Create your first app").click()
     page.get_by_label("Name").fill("Space Run")

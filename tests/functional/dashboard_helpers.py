@@ -37,10 +37,11 @@ def csrf_token(webapp) -> str:
 
 
 def add_member(db, passwords, tenant_id: uuid.UUID, role: Role,
-               email: str | None = None) -> Member:
+               email: str | None = None, verified: bool = True) -> Member:
     member = Member(tenant_id=tenant_id, role=role,
                     email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
-                    password_hash=passwords.hash(DEFAULT_PASSWORD))
+                    password_hash=passwords.hash(DEFAULT_PASSWORD),
+                    email_verified_at=utcnow() if verified else None)
     db.add(member)
     db.flush()
     return member

@@ -419,3 +419,30 @@ def test_sync_status_with_redis_down_is_one_line(tmp_path, app_settings, capsys)
     result = _run(ini, capsys, "sync-status")
     assert result.code == 1 and "Redis is unreachable" in result.err
     assert result.err.count("\n") == 1
+
+
+def test_reset_password_prints_a_single_use_link(cli, tenant, engine, webapp):
+    result = cli("reset-password", "--email", tenant.upper())
+    assert result.code == 0, result.err
+    assert set(result.json) == {"email", "reset_url", "expires_in"}
+    assert result.json["email"] == tenant and result.json["expires_in"] == 3600
+    url = result.json["reset_url"]
+    assert url.startswith("http://bk.test/dashboard/reset/")
+    token = url.rsplit("/", 1)[1]
+    assert scalar(engine, "SELECT count(*) FROM account_links WHERE token_hash = :h "
+                          "AND purpose = 'reset_password'", h=hash_token(token)) == 1
+    tenant_id = scalar(engine, "SELECT tenant_id FROM members WHERE email = :e", e=tenant)
+    assert "member.password_reset_requested" in audit_types(engine, tenant_id)
+    details = scalar(engine, "SELECT details FROM audit_events WHERE tenant_id = :t AND "
+                             "type = 'member.password_reset_requested'", t=tenant_id)
+    assert details["via"] == "saas-admin" and token not in json.dumps(details)
+    page = webapp.get(url.removeprefix("http://bk.test"))
+    assert tenant in page.text and page.forms["reset"]
+    newer = cli("reset-password", "--email", tenant).json["reset_url"]
+    webapp.get(url.removeprefix("http://bk.test"), status=404)  # replaced by the newer one
+    webapp.get(newer.removeprefix("http://bk.test"), status=200)
+
+
+def test_reset_password_of_an_unknown_member_fails(cli):
+    result = cli("reset-password", "--email", "nobody-at-all@example.com")
+    assert "no member has the email" in one_line_error(result, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import pytest
 from sqlalchemy import select, text
 
 from saas.apps.models import App
@@ -13,13 +14,26 @@ from saas.tenants.models import Member
 from tests.factories import DEFAULT_PASSWORD, make_app, make_member
 
 
-def sign_up(webapp, email="founder@example.com", password=DEFAULT_PASSWORD, status=303):
+@pytest.fixture(autouse=True)
+def _mail(mailbox):
+    global MAILBOX
+    MAILBOX = mailbox
+
+
+def sign_up(webapp, email="founder@example.com", password=DEFAULT_PASSWORD, status=303,
+            verify=True):
+    """Sign up through the form; then, as the new member would, open the
+    verification link mailed to the address (read from the SMTP server)."""
     page = webapp.get("/dashboard/signup")
     form = page.forms[0]
     form["tenant_name"] = "Acme Games"
     form["email"] = email
     form["password"] = password
-    return form.submit(status=status)
+    answer = form.submit(status=status)
+    if status == 303 and verify:
+        link = MAILBOX.last(email).link("/dashboard/verify/")
+        webapp.get(link.removeprefix("http://bk.test"), status=303)
+    return answer
 
 
 def create_app_via_form(

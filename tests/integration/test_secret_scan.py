@@ -131,7 +131,7 @@ def exchange(web, app_id: str, code: str, verifier: str) -> dict:
         "code_verifier": verifier}).json
 
 
-def full_run(env: SyncEnv, secrets: dict[str, str]) -> None:
+def full_run(env: SyncEnv, secrets: dict[str, str], mailbox) -> None:
     """Everything a tenant and its users do; each secret seen goes into ``secrets``."""
     web = env.web()
     email = f"scan-{uuid.uuid4().hex[:8]}@example.com"
@@ -139,6 +139,7 @@ def full_run(env: SyncEnv, secrets: dict[str, str]) -> None:
     signup["tenant_name"], signup["email"], signup["password"] = "Scan Co", email, \
         DEFAULT_PASSWORD
     signup.submit(status=303)
+    web.get(mailbox.verification_path(email), status=303)  # the mailed link
     secrets["password"] = DEFAULT_PASSWORD
     secrets["dashboard session"] = web.cookies["bk_session"]
     created_key = web.post("/dashboard/api-keys", {"csrf_token": csrf_token(web),
@@ -217,7 +218,7 @@ def full_run(env: SyncEnv, secrets: dict[str, str]) -> None:
     secrets["master key"] = MASTER_KEY
 
 
-def test_a_full_run_leaves_no_secret_in_clear(app_settings, redis_client, tmp_path):
+def test_a_full_run_leaves_no_secret_in_clear(app_settings, redis_client, tmp_path, mailbox):
     with private_redis(tmp_path) as broker:
         settings = {**app_settings, "celery.broker_url": broker.url}
         placeholder = SimpleNamespace(app_id="none0000", id=uuid.uuid4())
@@ -226,7 +227,7 @@ def test_a_full_run_leaves_no_secret_in_clear(app_settings, redis_client, tmp_pa
         secrets: dict[str, str] = {}
         try:
             with captured_logs() as logs:
-                full_run(env, secrets)
+                full_run(env, secrets, mailbox)
                 worker = env.start_worker()
                 env.wait_for(lambda: env.audit_total()[0] >= 16 and env.synced(
                     env.audit_total()[0]), "every event synced")

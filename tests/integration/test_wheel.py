@@ -61,7 +61,8 @@ def package_data() -> set[str]:
     """The files MANIFEST.in ships beside the code: templates, static files, the
     OpenAPI document (links followed, as the build does)."""
     files = {"saas/openapi.json"}
-    for folder, pattern in (("saas/templates", "*.html"), ("saas/static", "*")):
+    for folder, pattern in (("saas/templates", "*.html"), ("saas/templates", "*.txt"),
+                            ("saas/static", "*")):
         files |= {path.relative_to(ROOT).as_posix()
                   for path in (ROOT / folder).rglob(pattern) if path.is_file()}
     return files
@@ -71,6 +72,7 @@ def test_the_wheel_carries_every_template_and_static_file(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = package_data()
     assert "saas/templates/dashboard/signup.html" in expected
+    assert "saas/templates/mail/verify_email.txt" in expected
     assert "saas/static/sdk/bridgekeeper.js" in expected
     assert expected - names == set()
     assert not any(name.startswith("tests/") for name in names)
