@@ -33,7 +33,8 @@ def key_create(context, request) -> dict:
     if not name:
         request.response.status_int = 400
         return _page(context, request, errors={"name": "Name the key after what will use it."})
-    key, plaintext = create_api_key(request.db, context.tenant_id, name)
+    key, plaintext = create_api_key(request.db, context.tenant_id, name,
+                                     created_by_id=request.member.id)
     audit(request, context, AuditType.API_KEY_CREATED,
           details={"name": key.name, "prefix": key.prefix})
     no_store(request)

@@ -93,12 +93,12 @@ def member_role(context, request) -> dict | HTTPSeeOther:
 def member_remove(context, request) -> dict | HTTPSeeOther:
     target = context.target
     try:
-        remove_member(request.db, target)
+        removal = remove_member(request.db, target)
     except LastOwner:
         request.response.status_int = 400
         return _page(context, request, errors={str(target.id): LAST_OWNER})
     audit(request, context, AuditType.MEMBER_REMOVED,
-          details={"email": target.email, "role": target.role.value})
+          details={"email": target.email, "role": target.role.value, **removal.details()})
     if target.id == request.member.id:
         forget(request)
         return HTTPSeeOther(request.route_url("dashboard.signin"))

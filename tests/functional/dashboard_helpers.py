@@ -91,7 +91,7 @@ def build_world(db, passwords, secret_box, *, email: str | None = None) -> World
                          profile={"name": "Alice", "langs": ["en", "fr"]},
                          last_login_at=utcnow())
     disabled_user = make_end_user(db, app, "bob", disabled=True)
-    key, _ = create_api_key(db, owner.tenant_id, "CI deploy")
+    key, _ = create_api_key(db, owner.tenant_id, "CI deploy", created_by_id=owner.id)
     invite, token = create_invite(db, owner, f"new-{uuid.uuid4().hex[:6]}@example.com",
                                   Role.VIEWER)
     db.commit()  # to the savepoint; the web requests share the connection
