@@ -188,3 +188,30 @@ def test_a_removed_members_session_ends(webapp, db, world):
     db.delete(_member(db, world.admin.id))
     db.commit()
     webapp.get("/dashboard/apps", status=303)
+
+
+def test_a_removed_members_pending_invitations_stop_working(webapp, db, world):
+    """Finding: an invitation made by a member who was later removed still admitted
+    its holder."""
+    sign_in(webapp, world.admin.email)
+    link = _invite(webapp, email="via-admin@example.com").html.find(id="invite-link").text
+    sign_in(webapp, world.owner.email)
+    webapp.post(f"/dashboard/members/{world.admin.id}/remove",
+                {"csrf_token": csrf_token(webapp), "password": DEFAULT_PASSWORD}, status=303)
+    webapp.reset()
+    assert webapp.get(link, status=404).html.find("form", method="post") is None
+    db.expire_all()
+    assert db.scalar(select(Member).where(Member.email == "via-admin@example.com")) is None
+    assert db.scalar(select(Invite).where(Invite.email == "via-admin@example.com")) is None
+    event = db.scalar(select(AuditEvent).where(AuditEvent.type == "member.removed"))
+    assert event.details["invites_revoked"] == ["via-admin@example.com"]
+    # The owner's own invitation is untouched.
+    webapp.get(f"/dashboard/invite/{world.invite_token}", status=200)
+
+
+def test_an_invitation_whose_inviter_is_gone_admits_nobody(webapp, db, world):
+    # A member deleted behind the dashboard's back (ON DELETE SET NULL).
+    world.invite.invited_by_id = None
+    db.commit()
+    webapp.reset()
+    webapp.get(f"/dashboard/invite/{world.invite_token}", status=404)
