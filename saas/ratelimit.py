@@ -10,7 +10,8 @@
   consecutive failures, capped (15 minutes by default): slow, never locked out.
 
 Discriminators (IPs, emails) are hashed into keys: short, fixed length, and no
-personal data or attacker-chosen bytes in key names. Callers lower-case emails.
+personal data or attacker-chosen bytes in key names. Callers normalise emails
+(``saas.tenants.emails``).
 """
 
 from __future__ import annotations

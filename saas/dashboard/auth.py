@@ -15,6 +15,7 @@ from saas.dashboard.common import field
 from saas.passwords import password_problem
 from saas.ratelimit import Decision
 from saas.security import Permission
+from saas.tenants.emails import normalise_email
 from saas.tenants.services import (
     EmailTaken,
     authenticate,
@@ -145,9 +146,10 @@ def _signin_failed(request, email: str, reason: str, status: int, message: str) 
              request_method="POST")
 def signin(request) -> dict | HTTPSeeOther:
     email = field(request, "email", 254).strip()
+    canonical = normalise_email(email)
     ip = client_ip(request)
-    who = f"{email.lower()}|{ip}"
-    decision = _signin_allowed(request, email.lower(), ip)
+    who = f"{canonical}|{ip}"
+    decision = _signin_allowed(request, canonical, ip)
     if not decision.allowed:
         seconds = max(1, decision.retry_after)
         request.response.headers["Retry-After"] = str(seconds)
@@ -158,7 +160,7 @@ def signin(request) -> dict | HTTPSeeOther:
         request.rate_limiter.record_failure(None, PENALTY, who)
         return _signin_failed(request, email, "credentials_invalid", 401, SIGN_IN_FAILED)
     request.rate_limiter.reset(None, PENALTY, who)
-    _refund(request, email.lower(), ip)
+    _refund(request, canonical, ip)
     record_event(request.db, AuditType.MEMBER_SIGNED_IN, tenant_id=member.tenant_id,
                  request=request, details={"member_email": member.email})
     remember(request, member.id)

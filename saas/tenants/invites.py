@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from saas.crypto import hash_token, random_token
 from saas.db import utcnow
 from saas.passwords import Passwords
+from saas.tenants.emails import normalise_email
 from saas.tenants.models import Invite, Member, Role
-from saas.tenants.services import EmailTaken, normalise_email
+from saas.tenants.services import EmailTaken
 
 INVITE_LIFETIME = dt.timedelta(days=7)
 MAX_TOKEN_LENGTH = 128
