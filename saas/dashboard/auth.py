@@ -102,9 +102,18 @@ def signin_form(request) -> dict:
     return {"error": None, "values": {}, "next": request.GET.get("next", "")}
 
 
+def _is_local_path(target: str) -> bool:
+    # Printable ASCII only: a control character (CR/LF, NUL, NEL, U+2028 …) or a
+    # space would split or break the Location header; a backslash is a slash
+    # to some browsers.
+    if not all("!" <= char <= "~" and char != "\\" for char in target):
+        return False
+    return target == "/dashboard" or target.startswith(("/dashboard/", "/dashboard?"))
+
+
 def _safe_next(request, target: str) -> str:
-    # Only local dashboard paths: never an open redirect.
-    if target.startswith("/dashboard") and not target.startswith("//") and "\\" not in target:
+    """Only local dashboard paths (never an open redirect); anything else, the dashboard."""
+    if _is_local_path(target):
         return request.application_url + target
     return request.route_url("dashboard.apps")
 
