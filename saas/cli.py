@@ -135,7 +135,7 @@ def create_tenant(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     if not is_valid_email(email):
         raise CommandError(f"not a valid email address: {email!r}")
     password = _read_password(args.password)
-    problem = password_problem(password)
+    problem = password_problem(password, email=email)
     if problem:
         raise CommandError(f"password refused: {problem}")
     with transaction(settings) as db:

@@ -11,7 +11,7 @@ from pyramid.view import forbidden_view_config, view_config
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
-from saas.dashboard.common import field
+from saas.dashboard.common import field, new_password_field
 from saas.passwords import password_problem
 from saas.ratelimit import Decision
 from saas.security import Permission
@@ -69,13 +69,13 @@ def signup(request) -> dict | HTTPSeeOther:
         "tenant_name": field(request, "tenant_name", 200).strip(),
         "email": field(request, "email", 254).strip(),
     }
-    password = field(request, "password")
+    password = new_password_field(request)
     errors = {}
     if not values["tenant_name"]:
         errors["tenant_name"] = "Enter your organisation's name."
     if not is_valid_email(values["email"]):
         errors["email"] = "Enter a valid email address."
-    problem = password_problem(password)
+    problem = password_problem(password, email=values["email"])
     if problem:
         errors["password"] = problem
     if not errors:

@@ -19,6 +19,12 @@ def field(request, name: str, limit: int = 1024) -> str:
     return request.POST.get(name, "")[:limit]
 
 
+def new_password_field(request) -> str:
+    """A new password as posted, never cut (the body limit bounds it), so that an
+    over-long one is refused rather than silently shortened."""
+    return request.POST.get("password", "")
+
+
 def checked(request, name: str) -> bool:
     """A posted checkbox: present means on."""
     return name in request.POST
