@@ -30,9 +30,20 @@ def checked(request, name: str) -> bool:
     return name in request.POST
 
 
-def password_confirmed(request) -> bool:
-    """The signed-in member re-entered their own password."""
-    return request.passwords.verify(request.member.password_hash, field(request, "password"))
+def confirm_sensitive_action(request) -> str | None:
+    """None when the signed-in member has just proved it is them; otherwise the
+    message to show beside the form, with the response's status set.
+
+    The one gate of every action that hands out or widens power: revealing and
+    rotating secrets (an app's, a webhook's), creating API keys (a key reads
+    every secret), inviting members, changing roles and removing members. Today
+    it is the member's password re-entered in the same form; a second factor,
+    when one is enrolled, joins here.
+    """
+    if request.passwords.verify(request.member.password_hash, field(request, "password")):
+        return None
+    request.response.status_int = 401
+    return WRONG_PASSWORD
 
 
 def audit(request, context, type_: str, *, app: App | None = None,

@@ -9,7 +9,7 @@ from pyramid.security import forget
 from pyramid.view import view_config
 
 from saas.audit.types import AuditType
-from saas.dashboard.common import audit, field, no_store
+from saas.dashboard.common import audit, confirm_sensitive_action, field, no_store
 from saas.security import Permission
 from saas.tenants.invites import INVITE_LIFETIME, create_invite, pending_invites
 from saas.tenants.members import LastOwner, change_role, members_of_tenant, remove_member
@@ -55,6 +55,9 @@ def invite(context, request) -> dict:
     elif role == Role.OWNER and not request.has_permission(Permission.MANAGE_MEMBERS):
         errors["role"] = "Only owners can invite owners."
     if not errors:
+        problem = confirm_sensitive_action(request)
+        if problem:
+            return _page(context, request, errors={"password": problem}, values=values)
         try:
             created, token = create_invite(request.db, request.member, values["email"], role)
         except EmailTaken:
@@ -76,6 +79,9 @@ def member_role(context, request) -> dict | HTTPSeeOther:
     if role is None:
         request.response.status_int = 400
         return _page(context, request, errors={str(target.id): "Choose a role."})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _page(context, request, errors={str(target.id): problem})
     try:
         old = change_role(request.db, target, role)
     except LastOwner:
@@ -92,6 +98,9 @@ def member_role(context, request) -> dict | HTTPSeeOther:
              request_method="POST", permission=Permission.MANAGE_MEMBERS)
 def member_remove(context, request) -> dict | HTTPSeeOther:
     target = context.target
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _page(context, request, errors={str(target.id): problem})
     try:
         removal = remove_member(request.db, target)
     except LastOwner:

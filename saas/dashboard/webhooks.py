@@ -10,8 +10,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.apps.validation import InvalidSetting
-from saas.dashboard.common import WRONG_PASSWORD, checked, field, no_store
-from saas.dashboard.common import password_confirmed as confirmed
+from saas.dashboard.common import checked, confirm_sensitive_action, field, no_store
 from saas.pagination import BadCursor
 from saas.security import Permission
 from saas.tenancy.apps import allow_private
@@ -179,9 +178,9 @@ def webhook_delete(context, request) -> dict | HTTPSeeOther:
 @view_config(route_name="dashboard.app.webhook.reveal", renderer="dashboard/webhook.html",
              request_method="POST", permission=Permission.MANAGE)
 def webhook_reveal(context, request) -> dict:
-    if not confirmed(request):
-        request.response.status_int = 401
-        return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _detail_page(context, request, errors={"secret": problem})
     no_store(request)
     return _detail_page(context, request,
                         revealed=reveal_webhook_secret(request, context.app, context.endpoint))
@@ -190,9 +189,9 @@ def webhook_reveal(context, request) -> dict:
 @view_config(route_name="dashboard.app.webhook.rotate", renderer="dashboard/webhook.html",
              request_method="POST", permission=Permission.MANAGE)
 def webhook_rotate(context, request) -> dict:
-    if not confirmed(request):
-        request.response.status_int = 401
-        return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _detail_page(context, request, errors={"secret": problem})
     secret = rotate_webhook_secret(request, context.app, context.endpoint)
     no_store(request)
     return _detail_page(context, request, new_secret=secret)

@@ -200,6 +200,7 @@ def test_the_other_pages(browser, site):
 
     page.get_by_role("link", name="API keys").click()
     page.get_by_label("Name").fill("CI deploy")
+    page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Create key").click()
     assert page.inner_text("#new-key").startswith("bk_")
     copies(page, "Copy the new key", "#new-key")
@@ -208,6 +209,7 @@ def test_the_other_pages(browser, site):
     page.get_by_role("link", name="Members").click()
     page.get_by_label("Email").fill("teammate@example.com")
     page.get_by_label("Role", exact=True).select_option("viewer")
+    page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Create invitation link").click()
     link = page.inner_text("#invite-link")
     copies(page, "Copy the invitation link", "#invite-link")

@@ -22,9 +22,14 @@ def world(db, passwords, secret_box, webapp):
     return world
 
 
+def _confirmed(webapp) -> dict[str, str]:
+    """A form's CSRF token and the member's password re-entered."""
+    return {"csrf_token": csrf_token(webapp), "password": DEFAULT_PASSWORD}
+
+
 def _invite(webapp, email="friend@example.com", role="admin", status=200):
     return webapp.post("/dashboard/members/invite",
-                       {"csrf_token": csrf_token(webapp), "email": email, "role": role},
+                       {**_confirmed(webapp), "email": email, "role": role},
                        status=status)
 
 
@@ -129,14 +134,14 @@ def test_expired_links_are_not_valid(webapp, db, world):
 
 def test_a_revoked_invitation_stops_working(webapp, db, world):
     page = webapp.post(f"/dashboard/members/invites/{world.invite.id}/revoke",
-                       {"csrf_token": csrf_token(webapp)}, status=303).follow()
+                       _confirmed(webapp), status=303).follow()
     assert "no longer works" in page.html.find(class_="flash").text
     webapp.get(f"/dashboard/invite/{world.invite_token}", status=404)
 
 
 def test_owners_change_roles(webapp, db, world):
     page = webapp.post(f"/dashboard/members/{world.admin.id}/role",
-                       {"csrf_token": csrf_token(webapp), "role": "viewer"}, status=303).follow()
+                       {**_confirmed(webapp), "role": "viewer"}, status=303).follow()
     assert f"{world.admin.email} is now viewer." in page.text
     assert _member(db, world.admin.id).role == Role.VIEWER
     event = db.scalar(select(AuditEvent).where(AuditEvent.type == "member.role_changed"))
@@ -147,7 +152,7 @@ def test_owners_change_roles(webapp, db, world):
 def test_the_last_owner_cannot_step_down_or_leave(webapp, db, world):
     for action, data in (("role", {"role": "admin"}), ("remove", {})):
         page = webapp.post(f"/dashboard/members/{world.owner.id}/{action}",
-                           {"csrf_token": csrf_token(webapp), **data}, status=400)
+                           {**_confirmed(webapp), **data}, status=400)
         error = page.html.find(id=f"member-error-{world.owner.id}")
         assert "at least one owner" in error.text
     assert _member(db, world.owner.id).role == Role.OWNER
@@ -157,14 +162,14 @@ def test_with_a_second_owner_an_owner_may_step_down(webapp, db, passwords, world
     add_member(db, passwords, world.tenant_id, Role.OWNER)
     db.commit()
     webapp.post(f"/dashboard/members/{world.owner.id}/role",
-                {"csrf_token": csrf_token(webapp), "role": "admin"}, status=303)
+                {**_confirmed(webapp), "role": "admin"}, status=303)
     assert _member(db, world.owner.id).role == Role.ADMIN
 
 
 def test_owners_remove_members(webapp, db, world):
     admin_id, email = world.admin.id, world.admin.email
     page = webapp.post(f"/dashboard/members/{admin_id}/remove",
-                       {"csrf_token": csrf_token(webapp)}, status=303).follow()
+                       _confirmed(webapp), status=303).follow()
     assert f"{email} removed." in page.text
     assert _member(db, admin_id) is None
     webapp.reset()
@@ -177,7 +182,7 @@ def test_an_owner_who_leaves_is_signed_out(webapp, db, passwords, world):
     add_member(db, passwords, world.tenant_id, Role.OWNER)
     db.commit()
     response = webapp.post(f"/dashboard/members/{world.owner.id}/remove",
-                           {"csrf_token": csrf_token(webapp)}, status=303)
+                           _confirmed(webapp), status=303)
     assert response.location.endswith("/dashboard/signin")
     assert webapp.get("/dashboard/apps").status_int == 303
 
@@ -197,7 +202,7 @@ def test_a_removed_members_pending_invitations_stop_working(webapp, db, world):
     link = _invite(webapp, email="via-admin@example.com").html.find(id="invite-link").text
     sign_in(webapp, world.owner.email)
     webapp.post(f"/dashboard/members/{world.admin.id}/remove",
-                {"csrf_token": csrf_token(webapp), "password": DEFAULT_PASSWORD}, status=303)
+                _confirmed(webapp), status=303)
     webapp.reset()
     assert webapp.get(link, status=404).html.find("form", method="post") is None
     db.expire_all()

@@ -142,7 +142,7 @@ def full_run(env: SyncEnv, secrets: dict[str, str]) -> None:
     secrets["password"] = DEFAULT_PASSWORD
     secrets["dashboard session"] = web.cookies["bk_session"]
     created_key = web.post("/dashboard/api-keys", {"csrf_token": csrf_token(web),
-                                                   "name": "scan"})
+                                                   "name": "scan", "password": DEFAULT_PASSWORD})
     api_key = secrets["api key"] = created_key.html.find(id="new-key").text
     bearer = {"Authorization": f"Bearer {api_key}"}
 
