@@ -11,7 +11,7 @@ from pyramid.view import forbidden_view_config, view_config
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
-from saas.dashboard.common import field, new_password_field
+from saas.dashboard.common import field, new_password_field, too_many
 from saas.passwords import password_problem
 from saas.ratelimit import Decision
 from saas.security import Permission
@@ -26,11 +26,6 @@ from saas.tenants.services import (
 
 SIGN_IN_FAILED = "Email or password is incorrect."
 PENALTY = "signin"
-
-
-def too_many(seconds: int) -> str:
-    """The sign-in page's wait message ("1 second", "2 seconds")."""
-    return f"Too many attempts. Try again in {seconds} second{'' if seconds == 1 else 's'}."
 
 
 @view_config(route_name="home", request_method="GET")

@@ -12,6 +12,13 @@ from saas.security import Permission
 from saas.tenancy.audit import audit as tenant_audit
 
 WRONG_PASSWORD = "That password is not right."
+# The penalty of re-entered passwords, per member (saas.ratelimit).
+REAUTH_PENALTY = "reauth"
+
+
+def too_many(seconds: int) -> str:
+    """The wait message of sign-in and of the re-authentication gate."""
+    return f"Too many attempts. Try again in {seconds} second{'' if seconds == 1 else 's'}."
 
 
 def field(request, name: str, limit: int = 1024) -> str:
@@ -39,9 +46,22 @@ def confirm_sensitive_action(request) -> str | None:
     every secret), inviting members, changing roles and removing members. Today
     it is the member's password re-entered in the same form; a second factor,
     when one is enrolled, joins here.
+
+    Guesses are limited as at sign-in: after n failures in a row the next try
+    waits 2^(n-1) s (capped, never a lock-out), per member, whatever the form
+    or address; the right password waits too, so a wait tells nothing.
     """
+    limiter, who = request.rate_limiter, str(request.member.id)
+    decision = limiter.penalty(None, REAUTH_PENALTY, who)
+    if not decision.allowed:
+        seconds = max(1, decision.retry_after)
+        request.response.status_int = 429
+        request.response.headers["Retry-After"] = str(seconds)
+        return too_many(seconds)
     if request.passwords.verify(request.member.password_hash, field(request, "password")):
+        limiter.reset(None, REAUTH_PENALTY, who)
         return None
+    limiter.record_failure(None, REAUTH_PENALTY, who)
     request.response.status_int = 401
     return WRONG_PASSWORD
 

@@ -53,3 +53,24 @@ def test_each_sensitive_action_works_with_the_password(webapp, world, name):
     action = _action(name)
     data = {**action.data(world), "password": DEFAULT_PASSWORD}
     post(webapp, action.path(world), data, token=csrf_token(webapp), status=action.ok)
+
+
+def _reveal(webapp, world, password: str, status):
+    return webapp.post(f"/dashboard/apps/{world.app.app_id}/secrets/reveal",
+                       {"csrf_token": csrf_token(webapp), "password": password}, status=status)
+
+
+def test_password_guesses_on_the_gate_wait_longer_each_time(webapp, db, passwords, world):
+    """Finding: re-entering the password had no guess limit, so a stolen session
+    could guess it at full speed."""
+    _reveal(webapp, world, "guess one", 401)
+    refused = _reveal(webapp, world, "guess two", 429)
+    assert refused.headers["Retry-After"] == "1"
+    assert "Too many attempts. Try again in 1 second." in refused.text
+    # The right password waits too (no oracle), and so does every other gated form.
+    _reveal(webapp, world, DEFAULT_PASSWORD, 429)
+    post(webapp, "/dashboard/api-keys", {"name": "x", "password": DEFAULT_PASSWORD},
+         token=csrf_token(webapp), status=429)
+    # Another member's gate is their own.
+    sign_in(webapp, world.admin.email)
+    _reveal(webapp, world, DEFAULT_PASSWORD, 200)
