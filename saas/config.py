@@ -81,6 +81,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.session_ttl", None, positive_int, 12 * 3600),
     Setting("saas.backchannel.allow_private", None, asbool, False),
     Setting("saas.ratelimit.enabled", None, asbool, True),
+    # Leading zero bits of the sign-in proof of work (saas/proof_of_work.py).
+    Setting("saas.signin.challenge_bits", None, positive_int, 16),
     # Proxies whose X-Forwarded-For is believed (the same list gunicorn trusts).
     Setting("saas.trusted_proxies", "FORWARDED_ALLOW_IPS", proxy_list, ("127.0.0.1", "::1")),
     Setting("saas.sync.batch_size", None, positive_int, 2000),

@@ -57,13 +57,14 @@ ALLOWED = Decision(True, 0, None)
 #: login_ip     10/minute, burst 20  - per app + client IP on every login endpoint;
 #: login_app    100/second, burst 300 - per app overall (caps one tenant's load);
 #: signin_ip    5/minute, burst 10   - dashboard sign-in per client IP;
-#: signin_email 3/minute, burst 5    - dashboard sign-in per (lower-cased) email.
+#: signin_email 3/minute, burst 10   - dashboard sign-in FAILURES per (normalised) email:
+#:                                     once empty, sign-in for it needs a proof of work.
 DEFAULT_LIMITS: dict[str, Limit] = {
     # Generous enough for an office behind one NAT address signing in at 9:00.
     "login_ip": Limit("login_ip", 60 / 60, 120),
     "login_app": Limit("login_app", 100.0, 300),
     "signin_ip": Limit("signin_ip", 5 / 60, 10),
-    "signin_email": Limit("signin_email", 3 / 60, 5),
+    "signin_email": Limit("signin_email", 3 / 60, 10),
 }
 
 # KEYS: a hash per bucket {t = tokens, ts = refill time}. ARGV: now (s), cost, eps,
@@ -202,6 +203,18 @@ class RateLimiter:
         if int(result[0]) == 1:
             return ALLOWED
         return Decision(False, _seconds(result[1]), buckets[int(result[2]) - 1][0].name)
+
+    def available(self, app_id: str | None, limit: Limit, discriminator: str,
+                  now: float | None = None) -> float:
+        """The tokens a bucket holds now, read without charging it."""
+        if not self.enabled:
+            return float(limit.burst)
+        saved = self.client.hmget(self.key(app_id, limit.name, discriminator), "t", "ts")
+        if saved[0] is None or saved[1] is None:
+            return float(limit.burst)
+        now = time.time() if now is None else now
+        refilled = float(saved[0]) + max(0.0, now - float(saved[1])) * limit.rate
+        return min(float(limit.burst), refilled)
 
     def penalty(self, app_id: str | None, name: str, who: str,
                 now: float | None = None, cap: float = PENALTY_CAP) -> Decision:
