@@ -16,6 +16,10 @@ from saas.tenants.members import LastOwner, change_role, members_of_tenant, remo
 from saas.tenants.models import Role
 from saas.tenants.services import EmailTaken, is_valid_email
 
+# One answer for every address that cannot be invited, whatever the reason (a
+# member here, or of another tenant): it must not tell an admin that an
+# address has an account elsewhere.
+CANNOT_INVITE = "We could not invite this address. Check it, or invite another one."
 LAST_OWNER = "A tenant needs at least one owner: make someone else an owner first."
 
 
@@ -61,7 +65,7 @@ def invite(context, request) -> dict:
         try:
             created, token = create_invite(request.db, request.member, values["email"], role)
         except EmailTaken:
-            errors["email"] = "This email belongs to a member already (here or elsewhere)."
+            errors["email"] = CANNOT_INVITE
         else:
             audit(request, context, AuditType.MEMBER_INVITED,
                   details={"email": created.email, "role": created.role.value})

@@ -11,8 +11,10 @@ from saas.audit.models import AuditEvent
 from saas.crypto import hash_token
 from saas.db import utcnow
 from saas.tenants.models import Invite, Member, Role
-from tests.factories import DEFAULT_PASSWORD
+from tests.factories import DEFAULT_PASSWORD, make_member
 from tests.functional.dashboard_helpers import add_member, build_world, csrf_token, sign_in
+
+CANNOT_INVITE = "We could not invite this address. Check it, or invite another one."
 
 
 @pytest.fixture
@@ -73,7 +75,24 @@ def test_invitation_form_errors(webapp, db, world, email, role, field, message):
 
 def test_members_cannot_be_invited_twice(webapp, world):
     response = _invite(webapp, email=world.admin.email.upper(), status=400)
-    assert "belongs to a member already" in response.html.find(id="email-error").text
+    assert response.html.find(id="email-error").text == CANNOT_INVITE
+
+
+def test_an_address_of_another_tenant_is_refused_without_saying_so(webapp, db, passwords,
+                                                                  world):
+    """Finding: the refusal told any admin that the address had an account elsewhere."""
+    make_member(db, passwords, email="elsewhere@example.com", tenant_name="Other")
+    db.commit()
+    elsewhere = _invite(webapp, email="elsewhere@example.com", status=400)
+    here = _invite(webapp, email=world.admin.email, status=400)
+    message = elsewhere.html.find(id="email-error").text
+    assert message == here.html.find(id="email-error").text == CANNOT_INVITE
+    for word in ("member", "exists", "elsewhere", "account", "already"):
+        assert word not in message.lower()
+    # The whole answer is the same but for the address typed back into the form.
+    assert elsewhere.status == here.status
+    assert elsewhere.html.find(id="email-error").parent.find("input")["value"] == \
+        "elsewhere@example.com"
 
 
 def test_inviting_again_replaces_the_pending_link(webapp, db, world):
