@@ -54,4 +54,4 @@ def test_an_invitation_to_a_look_alike_of_a_member_is_refused(webapp, db, passwo
     sign_in(webapp, world.owner.email)
     webapp.post("/dashboard/members/invite",
                 {"csrf_token": csrf_token(webapp), "email": "ｃａｒｏｌ@example.com",
-                 "role": "viewer"}, status=400)
+                 "role": "viewer", "password": DEFAULT_PASSWORD}, status=400)
