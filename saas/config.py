@@ -79,6 +79,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.redis_prefix", "SAAS_REDIS_PREFIX", str, "bk"),
     Setting("saas.secure_cookies", "SAAS_SECURE_COOKIES", asbool, True),
     Setting("saas.session_ttl", None, positive_int, 12 * 3600),
+    # However busy, a dashboard session ends this long after sign-in.
+    Setting("saas.session_max_age", None, positive_int, 7 * 24 * 3600),
     Setting("saas.backchannel.allow_private", None, asbool, False),
     Setting("saas.ratelimit.enabled", None, asbool, True),
     # Leading zero bits of the sign-in proof of work (saas/proof_of_work.py).

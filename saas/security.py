@@ -68,6 +68,7 @@ class SessionSecurityPolicy:
         # A fresh session id at sign-in defeats session fixation; a fresh
         # CSRF token goes with it.
         request.session.rotate()
+        request.session.restart_clock()
         request.session[SESSION_MEMBER_KEY] = str(userid)
         request.session.new_csrf_token()
         return []
@@ -171,7 +172,7 @@ def _api_key(request) -> ApiKeyIdentity | None:
 
 def _member(request) -> Member | None:
     # Requests without a session cookie never touch Redis.
-    if "bk_session" not in request.cookies:
+    if request.registry["saas.session_cookie"] not in request.cookies:
         return None
     raw = request.session.get(SESSION_MEMBER_KEY)
     if not raw:
