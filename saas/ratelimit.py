@@ -57,6 +57,8 @@ ALLOWED = Decision(True, 0, None)
 #: login_ip     10/minute, burst 20  - per app + client IP on every login endpoint;
 #: login_app    100/second, burst 300 - per app overall (caps one tenant's load);
 #: signin_ip    5/minute, burst 10   - dashboard sign-in per client IP;
+#: signup_ip    5/hour, burst 5      - dashboard sign-ups per client IP (each costs an argon2 hash);
+#: signup_all   300/hour, burst 60   - dashboard sign-ups overall;
 #: signin_email 3/minute, burst 10   - dashboard sign-in FAILURES per (normalised) email:
 #:                                     once empty, sign-in for it needs a proof of work.
 DEFAULT_LIMITS: dict[str, Limit] = {
@@ -65,6 +67,8 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "login_app": Limit("login_app", 100.0, 300),
     "signin_ip": Limit("signin_ip", 5 / 60, 10),
     "signin_email": Limit("signin_email", 3 / 60, 10),
+    "signup_ip": Limit("signup_ip", 5 / 3600, 5),
+    "signup_all": Limit("signup_all", 300 / 3600, 60),
 }
 
 # KEYS: a hash per bucket {t = tokens, ts = refill time}. ARGV: now (s), cost, eps,

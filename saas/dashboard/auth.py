@@ -12,6 +12,7 @@ from saas import proof_of_work
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
+from saas.dashboard import notices
 from saas.dashboard.common import field, new_password_field, too_many
 from saas.passwords import password_problem
 from saas.ratelimit import Decision
@@ -60,7 +61,16 @@ def signup_form(request) -> dict:
 
 @view_config(route_name="dashboard.signup", renderer="dashboard/signup.html",
              request_method="POST")
-def signup(request) -> dict | HTTPSeeOther:
+def signup(request) -> dict | Response:
+    """One answer for a new and a taken address: the "check your email" page.
+
+    A new address gets its tenant and (unverified) owner account; a taken one
+    changes nothing and its owner is told by mail (``notices``). Both hash the
+    password once, so the work is the same. The new member is not signed in
+    here (that would tell the two apart): they sign in as usual, before or
+    after following the verification link. Rate-limited per client IP and
+    overall before any hashing.
+    """
     values = {
         "tenant_name": field(request, "tenant_name", 200).strip(),
         "email": field(request, "email", 254).strip(),
@@ -74,22 +84,31 @@ def signup(request) -> dict | HTTPSeeOther:
     problem = password_problem(password, email=values["email"])
     if problem:
         errors["password"] = problem
-    if not errors:
-        try:
-            member = sign_up(
-                request.db, request.passwords,
-                tenant_name=values["tenant_name"], email=values["email"], password=password,
-            )
-        except EmailTaken:
-            errors["email"] = "An account with this email exists already; sign in instead."
-        else:
-            record_event(request.db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
-                         request=request, details={"member_email": member.email})
-            remember(request, member.id)
-            request.session.flash("Welcome to Bridgekeeper. Create your first app.")
-            return HTTPSeeOther(request.route_url("dashboard.apps"))
-    request.response.status_int = 400
-    return {"errors": errors, "values": values}
+    if errors:
+        request.response.status_int = 400
+        return {"errors": errors, "values": values}
+    limits = request.registry["saas.rate_limits"]
+    decision = request.rate_limiter.check(
+        None, [(limits["signup_ip"], client_ip(request)), (limits["signup_all"], "")])
+    if not decision.allowed:
+        seconds = max(1, decision.retry_after)
+        request.response.status_int = 429
+        request.response.headers["Retry-After"] = str(seconds)
+        return {"errors": {"form": f"Too many sign-ups from here. Try again in "
+                                   f"{seconds} second{'' if seconds == 1 else 's'}."},
+                "values": values}
+    email = normalise_email(values["email"])
+    try:
+        member = sign_up(request.db, request.passwords, tenant_name=values["tenant_name"],
+                         email=email, password=password)
+    except EmailTaken:
+        notices.notify_signup_attempt(request, email)
+    else:
+        record_event(request.db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
+                     request=request, details={"member_email": member.email})
+    return render_to_response("saas:templates/dashboard/signup_sent.html",
+                              {"email": values["email"]}, request=request,
+                              response=request.response)
 
 
 @view_config(route_name="dashboard.signin", renderer="dashboard/signin.html",

@@ -138,7 +138,10 @@ def full_run(env: SyncEnv, secrets: dict[str, str]) -> None:
     signup = web.get("/dashboard/signup").forms[0]
     signup["tenant_name"], signup["email"], signup["password"] = "Scan Co", email, \
         DEFAULT_PASSWORD
-    signup.submit(status=303)
+    signup.submit(status=200)  # "check your email"; then sign in
+    signin = web.get("/dashboard/signin").forms[0]
+    signin["email"], signin["password"] = email, DEFAULT_PASSWORD
+    signin.submit(status=303)
     secrets["password"] = DEFAULT_PASSWORD
     secrets["dashboard session"] = web.cookies["bk_session"]
     created_key = web.post("/dashboard/api-keys", {"csrf_token": csrf_token(web),
