@@ -79,6 +79,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.redis_prefix", "SAAS_REDIS_PREFIX", str, "bk"),
     Setting("saas.secure_cookies", "SAAS_SECURE_COOKIES", asbool, True),
     Setting("saas.session_ttl", None, positive_int, 12 * 3600),
+    # The dashboard's own host (saas/dashboard_host.py); empty: one host serves all.
+    Setting("saas.dashboard_host", "SAAS_DASHBOARD_HOST", str, ""),
     # However busy, a dashboard session ends this long after sign-in.
     Setting("saas.session_max_age", None, positive_int, 7 * 24 * 3600),
     Setting("saas.backchannel.allow_private", None, asbool, False),
@@ -168,6 +170,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".tasks")
     config.include(".dashboard_sessions")
     config.include(".security")
+    config.include(".dashboard_host")
     config.include(".clock")
     config.include(".ratelimit")
     config.include(".tenants")
