@@ -48,6 +48,27 @@ class AccessLogOptInLogger(Logger):
     def _compute_access_log_enabled(self) -> bool:
         return bool(self.cfg.accesslog)
 
+    def atoms(self, resp, req, environ, request_time):
+        """Gunicorn's atoms with link tokens hashed and no query string, as in
+        the application's own access log (docs/security.md)."""
+        from saas.logging import redact_path
+
+        atoms = super().atoms(resp, req, environ, request_time)
+        path = redact_path(environ.get("RAW_URI", "").partition("?")[0])
+        atoms["U"] = redact_path(environ.get("PATH_INFO", ""))
+        atoms["q"] = ""
+        atoms["r"] = "{} {} {}".format(environ.get("REQUEST_METHOD"), path,
+                                       environ.get("SERVER_PROTOCOL"))
+        # The environ's own atoms ({raw_uri}e, {path_info}e …) likewise.
+        for name in ("raw_uri", "request_uri"):
+            if f"{{{name}}}e" in atoms:
+                atoms[f"{{{name}}}e"] = path
+        if "{path_info}e" in atoms:
+            atoms["{path_info}e"] = atoms["U"]
+        if "{query_string}e" in atoms:
+            atoms["{query_string}e"] = ""
+        return atoms
+
 
 logger_class = AccessLogOptInLogger
 errorlog = "-"

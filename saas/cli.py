@@ -46,6 +46,7 @@ from saas.db import engine_from_settings, session_factory
 from saas.passwords import password_problem, passwords_from_settings
 from saas.redis import Keys, redis_from_url
 from saas.sync.stream import EventStream
+from saas.tenants.models import Member
 from saas.tenants.services import EmailTaken, is_valid_email, member_by_email, sign_up
 from saas.webhooks.models import WebhookEndpoint
 
@@ -136,7 +137,7 @@ def create_tenant(args: argparse.Namespace, settings: Settings) -> dict[str, Any
     if not is_valid_email(email):
         raise CommandError(f"not a valid email address: {email!r}")
     password = _read_password(args.password)
-    problem = password_problem(password)
+    problem = password_problem(password, email=email)
     if problem:
         raise CommandError(f"password refused: {problem}")
     with transaction(settings) as db:
@@ -150,18 +151,24 @@ def create_tenant(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         return {"tenant_id": str(member.tenant_id), "email": member.email}
 
 
-def _tenant_id(db: Session, email: str) -> uuid.UUID:
+def _member(db: Session, email: str) -> Member:
     member = member_by_email(db, email)
     if member is None:
         raise CommandError(f"no tenant has a member with email {email!r}")
-    return member.tenant_id
+    return member
+
+
+def _tenant_id(db: Session, email: str) -> uuid.UUID:
+    return _member(db, email).tenant_id
 
 
 def create_key(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """Issue a management API key; the plaintext is printed once, never stored."""
     with transaction(settings) as db:
-        tenant_id = _tenant_id(db, args.tenant)
-        key, plaintext = create_api_key(db, tenant_id, args.name)
+        # The key belongs to the member named by --tenant (it acts with their role).
+        creator = _member(db, args.tenant)
+        tenant_id = creator.tenant_id
+        key, plaintext = create_api_key(db, tenant_id, args.name, created_by_id=creator.id)
         record_event(db, AuditType.API_KEY_CREATED, tenant_id=tenant_id,
                      details={"name": key.name, "prefix": key.prefix, **AUDIT_DETAILS})
         return {"key": plaintext, "name": key.name}

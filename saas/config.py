@@ -80,8 +80,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.redis_prefix", "SAAS_REDIS_PREFIX", str, "bk"),
     Setting("saas.secure_cookies", "SAAS_SECURE_COOKIES", asbool, True),
     Setting("saas.session_ttl", None, positive_int, 12 * 3600),
+    # The dashboard's own host (saas/dashboard_host.py); empty: one host serves all.
+    Setting("saas.dashboard_host", "SAAS_DASHBOARD_HOST", str, ""),
+    # However busy, a dashboard session ends this long after sign-in.
+    Setting("saas.session_max_age", None, positive_int, 7 * 24 * 3600),
     Setting("saas.backchannel.allow_private", None, asbool, False),
     Setting("saas.ratelimit.enabled", None, asbool, True),
+    # Leading zero bits of the sign-in proof of work (saas/proof_of_work.py).
+    Setting("saas.signin.challenge_bits", None, positive_int, 16),
     # Proxies whose X-Forwarded-For is believed (the same list gunicorn trusts).
     Setting("saas.trusted_proxies", "FORWARDED_ALLOW_IPS", proxy_list, ("127.0.0.1", "::1")),
     Setting("saas.sync.batch_size", None, positive_int, 2000),
@@ -171,6 +177,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".mail")
     config.include(".dashboard_sessions")
     config.include(".security")
+    config.include(".dashboard_host")
     config.include(".clock")
     config.include(".ratelimit")
     config.include(".tenants")

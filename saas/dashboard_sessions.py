@@ -1,7 +1,11 @@
 """Server-side dashboard sessions kept in Redis.
 
 The cookie holds only a random 256-bit session id; the data lives in Redis
-under ``{prefix}:session:{id}`` with a sliding TTL. Sessions are opt-in: a
+under ``{prefix}:session:{id}`` with a sliding TTL (``saas.session_ttl``, idle
+time) and ends, however busy, an absolute lifetime after sign-in
+(``saas.session_max_age``, 7 days). The cookie is ``__Host-bk_session`` when
+cookies are ``Secure`` (https: no Domain, Path=/, so no sibling host can set or
+shadow it) and ``bk_session`` on a development http server. Sessions are opt-in: a
 request that never touches ``request.session`` reads nothing from Redis and
 sets no cookie. ``rotate()`` gives a signed-in member a fresh id (session
 fixation), ``invalidate()`` ends the session.
@@ -33,6 +37,13 @@ USER_AGENT = "user_agent"
 IP = "ip"
 LAST_SEEN = "last_seen"
 MAX_USER_AGENT = 300
+
+SECURE_COOKIE_NAME = "__Host-bk_session"
+
+
+def cookie_name(settings) -> str:
+    """The session cookie's name: ``__Host-`` needs ``Secure``, so https only."""
+    return SECURE_COOKIE_NAME if settings["saas.secure_cookies"] else COOKIE_NAME
 
 
 @implementer(ISession)
@@ -92,6 +103,12 @@ class RedisSession(dict):
         self.rotate()
         self[SIGNED_IN_AT] = signed_in_at
 
+    def restart_clock(self) -> None:
+        """The absolute lifetime counts from now (sign-in), not from the
+        anonymous session that carried the sign-in form's CSRF token."""
+        self.created = time.time()
+        self.changed_flag = True
+
     # Flash messages and CSRF tokens, as ISession requires.
     def flash(self, msg, queue: str = "", allow_duplicate: bool = True) -> None:
         messages = self.setdefault("_f_" + queue, [])
@@ -117,7 +134,9 @@ class RedisSession(dict):
 class RedisSessionFactory:
     def __init__(self, settings) -> None:
         self.ttl = settings["saas.session_ttl"]
+        self.max_age = settings["saas.session_max_age"]
         self.secure = settings["saas.secure_cookies"]
+        self.cookie = cookie_name(settings)
 
     def _key(self, request, session_id: str) -> str:
         # Keyed by the id's hash, like API keys and refresh tokens: a copy of
@@ -125,12 +144,16 @@ class RedisSessionFactory:
         return session_key(request, hash_token(session_id))
 
     def __call__(self, request) -> RedisSession:
-        session_id = request.cookies.get(COOKIE_NAME)
+        session_id = request.cookies.get(self.cookie)
         data = None
         if session_id and 20 <= len(session_id) <= 64:
             raw = request.redis.get(self._key(request, session_id))
             if raw is not None:
                 data = json.loads(raw)
+        if data is not None and time.time() - float(data.get("_created", 0)) >= self.max_age:
+            # Past its absolute lifetime: gone, however recently it was used.
+            request.redis.delete(self._key(request, session_id))
+            data = None
         session = RedisSession(request, session_id if data is not None else None, data)
         request.add_response_callback(lambda req, resp: self._save(req, resp, session))
         return session
@@ -144,21 +167,27 @@ class RedisSessionFactory:
                 pipe.srem(index_key(request, member_id), hash_token(old_id))
         if session.invalidated and not session.changed_flag:
             pipe.execute()
-            response.delete_cookie(COOKIE_NAME, path="/")
+            # An expired cookie with the same attributes (a __Host- cookie
+            # without Secure would be refused, so not deleted).
+            response.set_cookie(self.cookie, "", max_age=0, path="/", httponly=True,
+                                secure=self.secure, samesite="Lax")
             return
         if session.changed_flag or not session.new:
             payload = dict(session, _created=session.created)
+            # Idle timeout, but never past the absolute end.
+            left = self.max_age - (time.time() - session.created)
+            ttl = max(1, min(self.ttl, int(left)))
             if session.get(MEMBER_KEY):
                 payload.update(_device(request))
                 index = index_key(request, session[MEMBER_KEY])
                 pipe.sadd(index, session.id_hash)
-                pipe.expire(index, self.ttl)  # outlives no session it lists
-            pipe.set(self._key(request, session.session_id), json.dumps(payload), ex=self.ttl)
+                pipe.expire(index, self.max_age)  # outlives no session it lists
+            pipe.set(self._key(request, session.session_id), json.dumps(payload), ex=ttl)
             pipe.execute()
             response.set_cookie(
-                COOKIE_NAME,
+                self.cookie,
                 session.session_id,
-                max_age=self.ttl,
+                max_age=ttl,
                 path="/",
                 httponly=True,
                 secure=self.secure,
@@ -256,4 +285,5 @@ def end_other_sessions(request, member_id) -> int:
 
 
 def includeme(config) -> None:
+    config.registry["saas.session_cookie"] = cookie_name(config.registry.settings)
     config.set_session_factory(RedisSessionFactory(config.registry.settings))

@@ -10,7 +10,8 @@
   consecutive failures, capped (15 minutes by default): slow, never locked out.
 
 Discriminators (IPs, emails) are hashed into keys: short, fixed length, and no
-personal data or attacker-chosen bytes in key names. Callers lower-case emails.
+personal data or attacker-chosen bytes in key names. Callers normalise emails
+(``saas.tenants.emails``).
 """
 
 from __future__ import annotations
@@ -56,7 +57,10 @@ ALLOWED = Decision(True, 0, None)
 #: login_ip     10/minute, burst 20  - per app + client IP on every login endpoint;
 #: login_app    100/second, burst 300 - per app overall (caps one tenant's load);
 #: signin_ip    5/minute, burst 10   - dashboard sign-in per client IP;
-#: signin_email 3/minute, burst 5    - dashboard sign-in per (lower-cased) email.
+#: signup_ip    5/hour, burst 5      - dashboard sign-ups per client IP (each costs an argon2 hash);
+#: signup_all   300/hour, burst 60   - dashboard sign-ups overall;
+#: signin_email 3/minute, burst 10   - dashboard sign-in FAILURES per (normalised) email:
+#:                                     once empty, sign-in for it needs a proof of work.
 #: account_mail_ip 20/hour, burst 10 - reset requests per client IP (429 when spent);
 #: account_mail_to 5/hour, burst 3   - account mail per address or member (beyond
 #:                                      it a reset answers the same, sending nothing).
@@ -65,7 +69,9 @@ DEFAULT_LIMITS: dict[str, Limit] = {
     "login_ip": Limit("login_ip", 60 / 60, 120),
     "login_app": Limit("login_app", 100.0, 300),
     "signin_ip": Limit("signin_ip", 5 / 60, 10),
-    "signin_email": Limit("signin_email", 3 / 60, 5),
+    "signin_email": Limit("signin_email", 3 / 60, 10),
+    "signup_ip": Limit("signup_ip", 5 / 3600, 5),
+    "signup_all": Limit("signup_all", 300 / 3600, 60),
     "account_mail_ip": Limit("account_mail_ip", 20 / 3600, 10),
     "account_mail_to": Limit("account_mail_to", 5 / 3600, 3),
 }
@@ -206,6 +212,18 @@ class RateLimiter:
         if int(result[0]) == 1:
             return ALLOWED
         return Decision(False, _seconds(result[1]), buckets[int(result[2]) - 1][0].name)
+
+    def available(self, app_id: str | None, limit: Limit, discriminator: str,
+                  now: float | None = None) -> float:
+        """The tokens a bucket holds now, read without charging it."""
+        if not self.enabled:
+            return float(limit.burst)
+        saved = self.client.hmget(self.key(app_id, limit.name, discriminator), "t", "ts")
+        if saved[0] is None or saved[1] is None:
+            return float(limit.burst)
+        now = time.time() if now is None else now
+        refilled = float(saved[0]) + max(0.0, now - float(saved[1])) * limit.rate
+        return min(float(limit.burst), refilled)
 
     def penalty(self, app_id: str | None, name: str, who: str,
                 now: float | None = None, cap: float = PENALTY_CAP) -> Decision:

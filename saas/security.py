@@ -11,7 +11,9 @@ Two ways in, chosen by path (``PathSecurityPolicy``):
 
 Both give the same principals, ``tenant:<id>`` and ``tenant:<id>:<role>``;
 permissions come from the one ACL of the route contexts both doors share
-(``saas.tenancy.contexts``). An API key acts with the tenant's ``admin`` role.
+(``saas.tenancy.contexts``). An API key acts with its creator's *current*
+role, capped at ``admin`` (a viewer's key only reads; no key manages members),
+and is no key at all once its creator has left the tenant.
 The login protocol's bearer tokens are checked by its own views.
 """
 
@@ -27,7 +29,7 @@ from pyramid.csrf import SessionCSRFStoragePolicy
 from sqlalchemy import select
 
 from saas.apikeys.services import find_active_key
-from saas.dashboard_sessions import COOKIE_NAME, MEMBER_KEY, SIGNED_IN_AT
+from saas.dashboard_sessions import MEMBER_KEY, SIGNED_IN_AT
 from saas.tenants.models import Member, Role
 
 SESSION_MEMBER_KEY = MEMBER_KEY
@@ -68,6 +70,7 @@ class SessionSecurityPolicy:
         # A fresh session id at sign-in defeats session fixation; a fresh
         # CSRF token goes with it.
         request.session.rotate()
+        request.session.restart_clock()
         request.session[SESSION_MEMBER_KEY] = str(userid)
         request.session[SIGNED_IN_AT] = time.time()
         request.session.new_csrf_token()
@@ -80,12 +83,12 @@ class SessionSecurityPolicy:
 
 @dataclass(frozen=True)
 class ApiKeyIdentity:
-    """A live tenant API key; it acts with the tenant's ``admin`` role."""
+    """A live tenant API key; it acts with its creator's role (at most ``admin``)."""
 
     key_id: uuid.UUID
     tenant_id: uuid.UUID
     prefix: str
-    role: Role = Role.ADMIN
+    role: Role
 
 
 class ApiKeySecurityPolicy:
@@ -162,7 +165,12 @@ def _api_key(request) -> ApiKeyIdentity | None:
     key = find_active_key(request.db, presented)
     if key is None:
         return None
-    return ApiKeyIdentity(key_id=key.id, tenant_id=key.tenant_id, prefix=key.prefix)
+    creator = key.created_by
+    # No creator (removed, or a key from before keys had owners): no key at all.
+    if creator is None or creator.tenant_id != key.tenant_id:
+        return None
+    role = Role.VIEWER if creator.role == Role.VIEWER else Role.ADMIN
+    return ApiKeyIdentity(key_id=key.id, tenant_id=key.tenant_id, prefix=key.prefix, role=role)
 
 
 def session_is_current(session, member: Member) -> bool:
@@ -177,7 +185,7 @@ def session_is_current(session, member: Member) -> bool:
 
 def _member(request) -> Member | None:
     # Requests without a session cookie never touch Redis.
-    if COOKIE_NAME not in request.cookies:
+    if request.registry["saas.session_cookie"] not in request.cookies:
         return None
     raw = request.session.get(SESSION_MEMBER_KEY)
     if not raw:

@@ -109,6 +109,10 @@ def app_settings(database_url_for_run, redis_prefix, redis_client, smtp_server):
         "saas.backchannel.allow_private": "true",
         "saas.ratelimit.enabled": "true",
         "saas.smtp_url": smtp_server.url,
+        # The whole run signs up from one test address; the limits themselves
+        # are tested with an app of their own (test_signup_answers.py).
+        "saas.ratelimit.signup_ip.burst": "100000",
+        "saas.ratelimit.signup_all.burst": "100000",
     }
 
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from sqlalchemy import select
+
+from saas.apikeys.services import create_api_key
 from saas.apps.services import create_app
 from saas.db import utcnow
+from saas.tenants.models import Member, Role
 from saas.tenants.services import sign_up
 
 DEFAULT_PASSWORD = "correct horse battery staple"
@@ -30,3 +34,10 @@ def make_app(db, secret_box, tenant_id, **kwargs):
     app, secrets = create_app(db, secret_box, tenant_id=tenant_id, **kwargs)
     db.flush()
     return app, secrets
+
+
+def make_api_key(db, tenant_id, name: str = "automation"):
+    """A key of the tenant created by its first owner (keys act with their creator's role)."""
+    owner = db.scalar(select(Member).where(Member.tenant_id == tenant_id, Member.role == Role.OWNER)
+                      .order_by(Member.created_at).limit(1))
+    return create_api_key(db, tenant_id, name, created_by_id=owner.id)

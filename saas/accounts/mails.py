@@ -21,6 +21,7 @@ RESET_SUBJECT = "Reset your Bridgekeeper password"
 CHANGE_SUBJECT = "Confirm your new email address"
 CHANGED_SUBJECT = "The email address of your Bridgekeeper account changed"
 PASSWORD_CHANGED_SUBJECT = "Your Bridgekeeper password changed"
+SIGNUP_ATTEMPT_SUBJECT = "Someone tried to sign up with your address"
 
 
 def _message(request, template: str, to: str, subject: str, **values: Any) -> EmailMessage:
@@ -83,3 +84,12 @@ def mail_password_changed(request, member: Member) -> None:
         email=member.email, tenant_name=member.tenant.name,
         when=utcnow().strftime("%Y-%m-%d %H:%M"),
         url=request.registry.settings["saas.public_base_url"] + "/dashboard/forgot-password"))
+
+
+def mail_signup_attempt(request, email: str) -> None:
+    """Tell the owner of a taken address that a sign-up tried it: the sign-up
+    page answers the same for new and taken addresses, so only they learn of it."""
+    base = request.registry.settings["saas.public_base_url"]
+    send_message(request, _message(
+        request, "signup_attempt", email, SIGNUP_ATTEMPT_SUBJECT, email=email,
+        signin_url=base + "/dashboard/signin", url=base + "/dashboard/forgot-password"))

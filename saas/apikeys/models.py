@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import ForeignKey, String, func
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from saas.db import Base, new_uuid, utcnow
 
@@ -30,3 +30,5 @@ class ApiKey(Base):
     created_by_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL"), index=True
     )
+    # By name, so this package needs no import of the tenants package.
+    created_by = relationship("Member", lazy="joined")

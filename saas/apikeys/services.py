@@ -16,14 +16,20 @@ from saas.db import utcnow
 KEY_PREFIX = "bk_"
 
 
-def create_api_key(db: Session, tenant_id: uuid.UUID, name: str) -> tuple[ApiKey, str]:
-    """Returns the stored key and the plaintext, which is never stored."""
+def create_api_key(db: Session, tenant_id: uuid.UUID, name: str, *,
+                   created_by_id: uuid.UUID) -> tuple[ApiKey, str]:
+    """Returns the stored key and the plaintext, which is never stored.
+
+    The key belongs to its creator (a member of the tenant): it acts with
+    their current role and stops working when they leave.
+    """
     plaintext = KEY_PREFIX + random_token(32)
     key = ApiKey(
         tenant_id=tenant_id,
         name=name.strip()[:200] or "API key",
         prefix=plaintext[:10],
         key_hash=hash_token(plaintext),
+        created_by_id=created_by_id,
     )
     db.add(key)
     db.flush()
@@ -57,6 +63,15 @@ def key_of_tenant(db: Session, tenant_id: uuid.UUID, key_id: str) -> ApiKey | No
     except ValueError:
         return None
     return db.scalar(select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key))
+
+
+def revoke_keys_created_by(db: Session, member_id: uuid.UUID) -> list[ApiKey]:
+    """Revoke the live keys a (departing) member created; returns them."""
+    keys = list(db.scalars(select(ApiKey).where(
+        ApiKey.created_by_id == member_id, ApiKey.revoked_at.is_(None))))
+    for key in keys:
+        key.revoked_at = utcnow()
+    return keys
 
 
 def revoke_api_key(key: ApiKey) -> bool:

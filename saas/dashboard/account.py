@@ -19,7 +19,13 @@ from saas.accounts.models import LinkPurpose
 from saas.accounts.services import set_password, switch_email
 from saas.audit.services import record_event
 from saas.audit.types import AuditType
-from saas.dashboard.common import WRONG_PASSWORD, audit, field, link_page_headers
+from saas.dashboard.common import (
+    audit,
+    confirm_sensitive_action,
+    field,
+    link_page_headers,
+    new_password_field,
+)
 from saas.dashboard_sessions import (
     end_all_sessions,
     end_other_sessions,
@@ -28,7 +34,7 @@ from saas.dashboard_sessions import (
 )
 from saas.db import utcnow
 from saas.devices import describe_device
-from saas.passwords import check_new_password
+from saas.passwords import password_problem
 from saas.security import Permission
 from saas.tenants.emails import normalise_email
 from saas.tenants.models import Member
@@ -57,10 +63,6 @@ def _back(request, message: str) -> HTTPSeeOther:
     return HTTPSeeOther(request.route_url("dashboard.account"))
 
 
-def _current_password_ok(request, name: str = "current_password") -> bool:
-    return request.passwords.verify(request.member.password_hash, field(request, name))
-
-
 def _keep_this_session(request, member: Member, now: dt.datetime) -> int:
     """After ``sessions_valid_after = now``: this session goes on under a new
     id, every other one ends; how many ended."""
@@ -79,11 +81,11 @@ def account_page(context, request) -> dict:
              request_method="POST", permission=Permission.VIEW)
 def change_password(context, request) -> dict | HTTPSeeOther:
     member = request.member
-    if not _current_password_ok(request):
-        request.response.status_int = 401
-        return _page(request, errors={"current_password": WRONG_PASSWORD})
-    password = field(request, "new_password")
-    problem = check_new_password(password)
+    refused = confirm_sensitive_action(request, "current_password")
+    if refused:
+        return _page(request, errors={"current_password": refused})
+    password = new_password_field(request, "new_password")
+    problem = password_problem(password, email=member.email)
     if problem:
         request.response.status_int = 400
         return _page(request, errors={"new_password": problem})
@@ -109,9 +111,9 @@ def change_email(context, request) -> dict | HTTPSeeOther:
         request.response.status_int = 400
         return _page(request, values=values,
                      errors={"new_email": "This is your email address already."})
-    if not _current_password_ok(request, "email_password"):
-        request.response.status_int = 401
-        return _page(request, values=values, errors={"email_password": WRONG_PASSWORD})
+    refused = confirm_sensitive_action(request, "email_password")
+    if refused:
+        return _page(request, values=values, errors={"email_password": refused})
     limit = request.registry["saas.rate_limits"]["account_mail_to"]
     if not request.rate_limiter.check(None, [(limit, f"member:{member.id}")]).allowed:
         request.response.status_int = 429

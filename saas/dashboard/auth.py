@@ -8,14 +8,16 @@ from pyramid.response import Response
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, view_config
 
-from saas.accounts.mails import mail_verification
+from saas import proof_of_work
+from saas.accounts.mails import mail_signup_attempt, mail_verification
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
-from saas.dashboard.common import field
+from saas.dashboard.common import field, new_password_field, too_many
 from saas.passwords import password_problem
 from saas.ratelimit import Decision
 from saas.security import Permission
+from saas.tenants.emails import normalise_email
 from saas.tenants.services import (
     EmailTaken,
     authenticate,
@@ -26,11 +28,6 @@ from saas.tenants.services import (
 
 SIGN_IN_FAILED = "Email or password is incorrect."
 PENALTY = "signin"
-
-
-def too_many(seconds: int) -> str:
-    """The sign-in page's wait message ("1 second", "2 seconds")."""
-    return f"Too many attempts. Try again in {seconds} second{'' if seconds == 1 else 's'}."
 
 
 @view_config(route_name="home", request_method="GET")
@@ -64,73 +61,113 @@ def signup_form(request) -> dict:
 
 @view_config(route_name="dashboard.signup", renderer="dashboard/signup.html",
              request_method="POST")
-def signup(request) -> dict | HTTPSeeOther:
+def signup(request) -> dict | Response:
+    """One answer for a new and a taken address: the "check your email" page.
+
+    A new address gets its tenant and (unverified) owner account; a taken one
+    changes nothing and its owner is told by mail. Both hash the
+    password once, so the work is the same. The new member is not signed in
+    here (that would tell the two apart): they sign in as usual, before or
+    after following the verification link. Rate-limited per client IP and
+    overall before any hashing.
+    """
     values = {
         "tenant_name": field(request, "tenant_name", 200).strip(),
         "email": field(request, "email", 254).strip(),
     }
-    password = field(request, "password")
+    password = new_password_field(request)
     errors = {}
     if not values["tenant_name"]:
         errors["tenant_name"] = "Enter your organisation's name."
     if not is_valid_email(values["email"]):
         errors["email"] = "Enter a valid email address."
-    problem = password_problem(password)
+    problem = password_problem(password, email=values["email"])
     if problem:
         errors["password"] = problem
-    if not errors:
-        try:
-            member = sign_up(
-                request.db, request.passwords,
-                tenant_name=values["tenant_name"], email=values["email"], password=password,
-            )
-        except EmailTaken:
-            errors["email"] = "An account with this email exists already; sign in instead."
-        else:
-            record_event(request.db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
-                         request=request, details={"member_email": member.email})
-            mail_verification(request, member)
-            remember(request, member.id)
-            request.session.flash("Welcome to Bridgekeeper. Create your first app.")
-            return HTTPSeeOther(request.route_url("dashboard.apps"))
-    request.response.status_int = 400
-    return {"errors": errors, "values": values}
+    if errors:
+        request.response.status_int = 400
+        return {"errors": errors, "values": values}
+    limits = request.registry["saas.rate_limits"]
+    decision = request.rate_limiter.check(
+        None, [(limits["signup_ip"], client_ip(request)), (limits["signup_all"], "")])
+    if not decision.allowed:
+        seconds = max(1, decision.retry_after)
+        request.response.status_int = 429
+        request.response.headers["Retry-After"] = str(seconds)
+        return {"errors": {"form": f"Too many sign-ups from here. Try again in "
+                                   f"{seconds} second{'' if seconds == 1 else 's'}."},
+                "values": values}
+    email = normalise_email(values["email"])
+    try:
+        member = sign_up(request.db, request.passwords, tenant_name=values["tenant_name"],
+                         email=email, password=password)
+    except EmailTaken:
+        # The page says the same either way; only the address's owner learns of it.
+        mail_signup_attempt(request, email)
+    else:
+        record_event(request.db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
+                     request=request, details={"member_email": member.email})
+        mail_verification(request, member)
+    return render_to_response("saas:templates/dashboard/signup_sent.html",
+                              {"email": values["email"]}, request=request,
+                              response=request.response)
 
 
 @view_config(route_name="dashboard.signin", renderer="dashboard/signin.html",
              request_method="GET")
 def signin_form(request) -> dict:
-    return {"error": None, "values": {}, "next": request.GET.get("next", "")}
+    return {"error": None, "values": {}, "next": request.GET.get("next", ""), "challenge": None}
+
+
+def _is_local_path(target: str) -> bool:
+    # Printable ASCII only: a control character (CR/LF, NUL, NEL, U+2028 …) or a
+    # space would split or break the Location header; a backslash is a slash
+    # to some browsers.
+    if not all("!" <= char <= "~" and char != "\\" for char in target):
+        return False
+    return target == "/dashboard" or target.startswith(("/dashboard/", "/dashboard?"))
 
 
 def _safe_next(request, target: str) -> str:
-    # Only local dashboard paths: never an open redirect.
-    if target.startswith("/dashboard") and not target.startswith("//") and "\\" not in target:
+    """Only local dashboard paths (never an open redirect); anything else, the dashboard."""
+    if _is_local_path(target):
         return request.application_url + target
     return request.route_url("dashboard.apps")
 
 
-def _signin_buckets(request, email: str, ip: str) -> list:
-    limits = request.registry["saas.rate_limits"]
-    return [(limits["signin_ip"], ip), (limits["signin_email"], email)]
+CHALLENGE_NEEDED = ("Many wrong passwords were tried for this email lately, so signing in "
+                    "to it now takes a short puzzle your browser solves (a second or two). "
+                    "Enter your password again.")
 
 
-def _signin_allowed(request, email: str, ip: str) -> Decision:
-    """Charge the per-IP and per-email buckets, then the progressive penalty of
-    this email from this IP (waits of 1, 2, 4 … s, capped: never a lock-out).
-    Charged before the password is checked, so concurrent guesses cannot race."""
-    limiter = request.rate_limiter
-    decision = limiter.check(None, _signin_buckets(request, email, ip))
-    if decision.allowed:
-        decision = limiter.penalty(None, PENALTY, f"{email}|{ip}")
-    return decision
+def _ip_bucket(request, ip: str) -> list:
+    return [(request.registry["saas.rate_limits"]["signin_ip"], ip)]
 
 
-def _refund(request, email: str, ip: str) -> None:
-    # A successful sign-in gives its charge back: only failures count, so an
-    # office behind one NAT address can sign in all morning, and a success
-    # refunds no more than its own charge (no bypass for an attacker's account).
-    request.rate_limiter.refund(None, _signin_buckets(request, email, ip))
+def _email_failures(request, email: str) -> list:
+    return [(request.registry["saas.rate_limits"]["signin_email"], email)]
+
+
+def _under_attack(request, email: str) -> bool:
+    """Has this email's failure bucket run dry (many recent failures, from anywhere)?"""
+    (limit, key), = _email_failures(request, email)
+    return request.rate_limiter.available(None, limit, key) < 1
+
+
+def cost_challenge_passed(request, email: str) -> bool:
+    """The cost put on sign-in for an email under attack: a solved proof of work
+    bound to the email (saas/proof_of_work.py). This is the one place a CAPTCHA
+    would go instead: check its answer here and render its widget in
+    signin.html where ``challenge`` is."""
+    return proof_of_work.redeem(request, email, field(request, "pow_challenge", 64),
+                                field(request, "pow_nonce", 32))
+
+
+def _challenge_page(request, email: str, canonical: str) -> dict:
+    bits = request.registry.settings["saas.signin.challenge_bits"]
+    page = _signin_failed(request, email, "challenge_required", 401, CHALLENGE_NEEDED)
+    page["challenge"] = proof_of_work.issue(request, canonical, bits)
+    return page
 
 
 def _signin_failed(request, email: str, reason: str, status: int, message: str) -> dict:
@@ -140,27 +177,50 @@ def _signin_failed(request, email: str, reason: str, status: int, message: str) 
         tenant_id=known.tenant_id if known else None, reason=reason, request=request,
     )
     request.response.status_int = status
-    return {"error": message, "values": {"email": email}, "next": field(request, "next", 512)}
+    return {"error": message, "values": {"email": email}, "next": field(request, "next", 512),
+            "challenge": None}
+
+
+def _wait(request, email: str, decision: Decision) -> dict:
+    seconds = max(1, decision.retry_after)
+    request.response.headers["Retry-After"] = str(seconds)
+    return _signin_failed(request, email, "rate_limited", 429, too_many(seconds))
 
 
 @view_config(route_name="dashboard.signin", renderer="dashboard/signin.html",
              request_method="POST")
 def signin(request) -> dict | HTTPSeeOther:
+    """Sign-in limits that a stranger cannot turn into a lock-out:
+
+    * per client IP, charged before the password is checked (refunded on
+      success): one address spraying emails is stopped, and only that address;
+    * per (email, IP), the progressive penalty (waits of 1, 2, 4 … s, capped);
+    * per email, from anywhere, FAILURES only: once many have failed lately,
+      every attempt for that email must bring a solved proof of work (a cost,
+      not a refusal), so the right password from a fresh address still works.
+    """
     email = field(request, "email", 254).strip()
+    canonical = normalise_email(email)
     ip = client_ip(request)
-    who = f"{email.lower()}|{ip}"
-    decision = _signin_allowed(request, email.lower(), ip)
+    who = f"{canonical}|{ip}"
+    limiter = request.rate_limiter
+    decision = limiter.check(None, _ip_bucket(request, ip))
     if not decision.allowed:
-        seconds = max(1, decision.retry_after)
-        request.response.headers["Retry-After"] = str(seconds)
-        return _signin_failed(request, email, "rate_limited", 429,
-                              too_many(seconds))
+        return _wait(request, email, decision)
+    if _under_attack(request, canonical) and not cost_challenge_passed(request, canonical):
+        return _challenge_page(request, email, canonical)
+    decision = limiter.penalty(None, PENALTY, who)
+    if not decision.allowed:
+        return _wait(request, email, decision)
     member = authenticate(request.db, request.passwords, email, field(request, "password"))
     if member is None:
-        request.rate_limiter.record_failure(None, PENALTY, who)
+        limiter.record_failure(None, PENALTY, who)
+        limiter.check(None, _email_failures(request, canonical))  # empty already: a no-op
         return _signin_failed(request, email, "credentials_invalid", 401, SIGN_IN_FAILED)
-    request.rate_limiter.reset(None, PENALTY, who)
-    _refund(request, email.lower(), ip)
+    limiter.reset(None, PENALTY, who)
+    # Only failures count: an office behind one NAT address can sign in all
+    # morning, and a success gives back no more than its own charge.
+    limiter.refund(None, _ip_bucket(request, ip))
     record_event(request.db, AuditType.MEMBER_SIGNED_IN, tenant_id=member.tenant_id,
                  request=request, details={"member_email": member.email})
     remember(request, member.id)

@@ -16,6 +16,13 @@ from saas.tenancy.audit import audit as tenant_audit
 WRONG_PASSWORD = "That password is not right."
 UNVERIFIED = ("verify your email address first: open the link we mailed you "
               "(the banner at the top of the page sends a new one)")
+# The penalty of re-entered passwords, per member (saas.ratelimit).
+REAUTH_PENALTY = "reauth"
+
+
+def too_many(seconds: int) -> str:
+    """The wait message of sign-in and of the re-authentication gate."""
+    return f"Too many attempts. Try again in {seconds} second{'' if seconds == 1 else 's'}."
 
 
 def field(request, name: str, limit: int = 1024) -> str:
@@ -23,14 +30,45 @@ def field(request, name: str, limit: int = 1024) -> str:
     return request.POST.get(name, "")[:limit]
 
 
+def new_password_field(request, name: str = "password") -> str:
+    """A new password as posted, never cut (the body limit bounds it), so that an
+    over-long one is refused rather than silently shortened."""
+    return request.POST.get(name, "")
+
+
 def checked(request, name: str) -> bool:
     """A posted checkbox: present means on."""
     return name in request.POST
 
 
-def password_confirmed(request) -> bool:
-    """The signed-in member re-entered their own password."""
-    return request.passwords.verify(request.member.password_hash, field(request, "password"))
+def confirm_sensitive_action(request, name: str = "password") -> str | None:
+    """None when the signed-in member has just proved it is them; otherwise the
+    message to show beside the form, with the response's status set.
+
+    The one gate of every action that hands out or widens power: revealing and
+    rotating secrets (an app's, a webhook's), creating API keys (a key reads
+    every secret), inviting members, changing roles and removing members. Today
+    it is the member's password re-entered in the same form (field ``name``);
+    a second factor, when one is enrolled, joins here. The account page's
+    password and email changes use it for their current password too.
+
+    Guesses are limited as at sign-in: after n failures in a row the next try
+    waits 2^(n-1) s (capped, never a lock-out), per member, whatever the form
+    or address; the right password waits too, so a wait tells nothing.
+    """
+    limiter, who = request.rate_limiter, str(request.member.id)
+    decision = limiter.penalty(None, REAUTH_PENALTY, who)
+    if not decision.allowed:
+        seconds = max(1, decision.retry_after)
+        request.response.status_int = 429
+        request.response.headers["Retry-After"] = str(seconds)
+        return too_many(seconds)
+    if request.passwords.verify(request.member.password_hash, field(request, name)):
+        limiter.reset(None, REAUTH_PENALTY, who)
+        return None
+    limiter.record_failure(None, REAUTH_PENALTY, who)
+    request.response.status_int = 401
+    return WRONG_PASSWORD
 
 
 def audit(request, context, type_: str, *, app: App | None = None,

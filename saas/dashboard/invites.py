@@ -11,7 +11,7 @@ from pyramid.view import view_config
 from saas.accounts.mails import mail_verification
 from saas.audit.services import record_event
 from saas.audit.types import AuditType
-from saas.dashboard.common import field
+from saas.dashboard.common import new_password_field
 from saas.passwords import password_problem
 from saas.tenants.invites import InviteUnusable, accept_invite, invite_by_token
 from saas.tenants.models import Invite
@@ -45,8 +45,8 @@ def invite_accept(request) -> dict | HTTPSeeOther:
     invite = invite_by_token(request.db, request.matchdict["token"])
     if invite is None:
         return _form(request, None)
-    password = field(request, "password")
-    problem = password_problem(password)
+    password = new_password_field(request)
+    problem = password_problem(password, email=invite.email)
     if problem:
         return _form(request, invite, problem)
     try:

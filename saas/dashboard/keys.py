@@ -9,7 +9,13 @@ from pyramid.view import view_config
 
 from saas.apikeys.services import create_api_key, keys_of_tenant, revoke_api_key
 from saas.audit.types import AuditType
-from saas.dashboard.common import audit, field, no_store, verified_email_required
+from saas.dashboard.common import (
+    audit,
+    confirm_sensitive_action,
+    field,
+    no_store,
+    verified_email_required,
+)
 from saas.security import Permission
 
 
@@ -33,8 +39,13 @@ def key_create(context, request) -> dict:
     name = field(request, "name", 200).strip()
     if not name:
         request.response.status_int = 400
-        return _page(context, request, errors={"name": "Name the key after what will use it."})
-    key, plaintext = create_api_key(request.db, context.tenant_id, name)
+        return _page(context, request, errors={"name": "Name the key after what will use it."},
+                     values={"name": name})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _page(context, request, errors={"password": problem}, values={"name": name})
+    key, plaintext = create_api_key(request.db, context.tenant_id, name,
+                                     created_by_id=request.member.id)
     audit(request, context, AuditType.API_KEY_CREATED,
           details={"name": key.name, "prefix": key.prefix})
     no_store(request)

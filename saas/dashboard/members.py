@@ -9,13 +9,23 @@ from pyramid.security import forget
 from pyramid.view import view_config
 
 from saas.audit.types import AuditType
-from saas.dashboard.common import audit, field, no_store, verified_email_required
+from saas.dashboard.common import (
+    audit,
+    confirm_sensitive_action,
+    field,
+    no_store,
+    verified_email_required,
+)
 from saas.security import Permission
 from saas.tenants.invites import INVITE_LIFETIME, create_invite, pending_invites
 from saas.tenants.members import LastOwner, change_role, members_of_tenant, remove_member
 from saas.tenants.models import Role
 from saas.tenants.services import EmailTaken, is_valid_email
 
+# One answer for every address that cannot be invited, whatever the reason (a
+# member here, or of another tenant): it must not tell an admin that an
+# address has an account elsewhere.
+CANNOT_INVITE = "We could not invite this address. Check it, or invite another one."
 LAST_OWNER = "A tenant needs at least one owner: make someone else an owner first."
 
 
@@ -56,10 +66,13 @@ def invite(context, request) -> dict:
     elif role == Role.OWNER and not request.has_permission(Permission.MANAGE_MEMBERS):
         errors["role"] = "Only owners can invite owners."
     if not errors:
+        problem = confirm_sensitive_action(request)
+        if problem:
+            return _page(context, request, errors={"password": problem}, values=values)
         try:
             created, token = create_invite(request.db, request.member, values["email"], role)
         except EmailTaken:
-            errors["email"] = "This email belongs to a member already (here or elsewhere)."
+            errors["email"] = CANNOT_INVITE
         else:
             audit(request, context, AuditType.MEMBER_INVITED,
                   details={"email": created.email, "role": created.role.value})
@@ -77,6 +90,9 @@ def member_role(context, request) -> dict | HTTPSeeOther:
     if role is None:
         request.response.status_int = 400
         return _page(context, request, errors={str(target.id): "Choose a role."})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _page(context, request, errors={str(target.id): problem})
     try:
         old = change_role(request.db, target, role)
     except LastOwner:
@@ -93,13 +109,16 @@ def member_role(context, request) -> dict | HTTPSeeOther:
              request_method="POST", permission=Permission.MANAGE_MEMBERS)
 def member_remove(context, request) -> dict | HTTPSeeOther:
     target = context.target
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _page(context, request, errors={str(target.id): problem})
     try:
-        remove_member(request.db, target)
+        removal = remove_member(request.db, target)
     except LastOwner:
         request.response.status_int = 400
         return _page(context, request, errors={str(target.id): LAST_OWNER})
     audit(request, context, AuditType.MEMBER_REMOVED,
-          details={"email": target.email, "role": target.role.value})
+          details={"email": target.email, "role": target.role.value, **removal.details()})
     if target.id == request.member.id:
         forget(request)
         return HTTPSeeOther(request.route_url("dashboard.signin"))

@@ -19,10 +19,10 @@ from saas.accounts.services import mark_verified, set_password
 from saas.audit.services import record_event
 from saas.audit.types import AuditType
 from saas.client_ip import client_ip
-from saas.dashboard.common import field, link_page_headers
+from saas.dashboard.common import field, link_page_headers, new_password_field
 from saas.dashboard_sessions import end_all_sessions
 from saas.db import utcnow
-from saas.passwords import check_new_password
+from saas.passwords import password_problem
 from saas.ratelimit import enforce
 from saas.tenants.emails import normalise_email
 from saas.tenants.models import Member
@@ -85,8 +85,8 @@ def reset(request) -> dict | HTTPSeeOther:
     if link is None:
         return _invalid(request)
     member = request.db.get(Member, link.member_id)
-    password = field(request, "password")
-    problem = check_new_password(password)
+    password = new_password_field(request)
+    problem = password_problem(password, email=member.email)
     if problem:
         request.response.status_int = 400
         return {"valid": True, "error": problem, "email": member.email}

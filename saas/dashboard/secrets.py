@@ -14,8 +14,12 @@ from pyramid.view import view_config
 
 from saas.apps.models import CLIENT_SECRET_KIND, App, SecretKind
 from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, confidential_secret
-from saas.dashboard.common import WRONG_PASSWORD, field, no_store, verified_email_required
-from saas.dashboard.common import password_confirmed as confirmed
+from saas.dashboard.common import (
+    confirm_sensitive_action,
+    field,
+    no_store,
+    verified_email_required,
+)
 from saas.db import utcnow
 from saas.security import Permission
 from saas.tenancy.apps import reveal_secrets, revoke_previous_secret, rotate_secret
@@ -71,9 +75,9 @@ def secrets_page(context, request) -> dict:
              request_method="POST", permission=Permission.MANAGE,
              decorator=verified_email_required)
 def reveal(context, request) -> dict:
-    if not confirmed(request):
-        request.response.status_int = 401
-        return _page(context, errors={"reveal": WRONG_PASSWORD})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _page(context, errors={"reveal": problem})
     no_store(request)
     return _page(context, revealed=reveal_secrets(request, context.app))
 
@@ -88,9 +92,9 @@ def rotate(context, request) -> dict:
         request.response.status_int = 400
         return _page(context, errors={str(kind): f"Enter a whole number of hours from 0 to "
                                                  f"{MAX_GRACE_HOURS}."})
-    if not confirmed(request):
-        request.response.status_int = 401
-        return _page(context, errors={str(kind): WRONG_PASSWORD})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _page(context, errors={str(kind): problem})
     grace_seconds = int(raw_hours) * 3600
     plaintext = rotate_secret(request, context.app, kind, grace_seconds)
     no_store(request)

@@ -11,13 +11,12 @@ from pyramid.view import view_config
 
 from saas.apps.validation import InvalidSetting
 from saas.dashboard.common import (
-    WRONG_PASSWORD,
     checked,
+    confirm_sensitive_action,
     field,
     no_store,
     verified_email_required,
 )
-from saas.dashboard.common import password_confirmed as confirmed
 from saas.pagination import BadCursor
 from saas.security import Permission
 from saas.tenancy.apps import allow_private
@@ -186,9 +185,9 @@ def webhook_delete(context, request) -> dict | HTTPSeeOther:
              request_method="POST", permission=Permission.MANAGE,
              decorator=verified_email_required)
 def webhook_reveal(context, request) -> dict:
-    if not confirmed(request):
-        request.response.status_int = 401
-        return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _detail_page(context, request, errors={"secret": problem})
     no_store(request)
     return _detail_page(context, request,
                         revealed=reveal_webhook_secret(request, context.app, context.endpoint))
@@ -198,9 +197,9 @@ def webhook_reveal(context, request) -> dict:
              request_method="POST", permission=Permission.MANAGE,
              decorator=verified_email_required)
 def webhook_rotate(context, request) -> dict:
-    if not confirmed(request):
-        request.response.status_int = 401
-        return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    problem = confirm_sensitive_action(request)
+    if problem:
+        return _detail_page(context, request, errors={"secret": problem})
     secret = rotate_webhook_secret(request, context.app, context.endpoint)
     no_store(request)
     return _detail_page(context, request, new_secret=secret)

@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from saas.crypto import hash_token, random_token
 from saas.db import utcnow
 from saas.passwords import Passwords
+from saas.tenants.emails import normalise_email
 from saas.tenants.models import Invite, Member, Role
-from saas.tenants.services import EmailTaken, normalise_email
+from saas.tenants.services import EmailTaken
 
 INVITE_LIFETIME = dt.timedelta(days=7)
 MAX_TOKEN_LENGTH = 128
@@ -51,7 +52,7 @@ def pending_invites(db: Session, tenant_id: uuid.UUID) -> list[Invite]:
     return list(db.scalars(
         select(Invite)
         .where(Invite.tenant_id == tenant_id, Invite.accepted_at.is_(None),
-               Invite.expires_at > utcnow())
+               Invite.expires_at > utcnow(), Invite.invited_by_id.is_not(None))
         .order_by(Invite.created_at.desc())
     ))
 
@@ -66,12 +67,21 @@ def invite_of_tenant(db: Session, tenant_id: uuid.UUID, invite_id: str) -> Invit
 
 
 def invite_by_token(db: Session, token: str) -> Invite | None:
-    """The usable invite for a presented token: unused and not expired."""
+    """The usable invite for a presented token: unused, not expired, and made by
+    someone who is still a member (a removed inviter's links admit nobody)."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         return None
     return db.scalar(select(Invite).where(
         Invite.token_hash == hash_token(token), Invite.accepted_at.is_(None),
-        Invite.expires_at > utcnow()))
+        Invite.expires_at > utcnow(), Invite.invited_by_id.is_not(None)))
+
+
+def revoke_invites_by(db: Session, member_id: uuid.UUID) -> list[str]:
+    """Delete the pending invitations a (departing) member made; returns their emails."""
+    emails = list(db.scalars(delete(Invite).where(
+        Invite.invited_by_id == member_id, Invite.accepted_at.is_(None),
+    ).returning(Invite.email).execution_options(synchronize_session=False)))
+    return sorted(emails)
 
 
 def accept_invite(db: Session, passwords: Passwords, invite: Invite, password: str) -> Member:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from saas.apikeys.services import revoke_keys_created_by
+from saas.tenants.invites import revoke_invites_by
 from saas.tenants.models import Member, Role
 
 
@@ -49,9 +52,27 @@ def change_role(db: Session, member: Member, role: Role) -> Role | None:
     return old
 
 
-def remove_member(db: Session, member: Member) -> None:
-    """Remove the member; their dashboard session ends with their row."""
+@dataclass
+class Removal:
+    """What went with a removed member: the prefixes of the API keys revoked and
+    the emails of the pending invitations withdrawn."""
+
+    api_keys_revoked: list[str] = field(default_factory=list)
+    invites_revoked: list[str] = field(default_factory=list)
+
+    def details(self) -> dict[str, list[str]]:
+        return {"api_keys_revoked": self.api_keys_revoked,
+                "invites_revoked": self.invites_revoked}
+
+
+def remove_member(db: Session, member: Member) -> Removal:
+    """Remove the member; their dashboard session ends with their row, the API
+    keys they created are revoked (a key acts with its creator's role) and their
+    pending invitations withdrawn (a link would outlive its inviter's trust)."""
     if member.role == Role.OWNER and not _other_owners(db, member):
         raise LastOwner()
+    keys = revoke_keys_created_by(db, member.id)
+    invites = revoke_invites_by(db, member.id)
     db.delete(member)
+    return Removal(api_keys_revoked=[key.prefix for key in keys], invites_revoked=invites)
 

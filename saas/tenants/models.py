@@ -44,7 +44,8 @@ class Member(Base):
     tenant_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("tenants.id", ondelete="CASCADE"), index=True
     )
-    # Stored lower-cased; unique across the service so sign-in needs no tenant.
+    # Stored normalised (saas.tenants.emails); unique across the service so
+    # sign-in needs no tenant.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[Role] = mapped_column(_role_enum(), default=Role.OWNER)

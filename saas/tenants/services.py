@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from saas.db import utcnow
 from saas.passwords import Passwords
+from saas.tenants.emails import normalise_email
 from saas.tenants.models import Member, Role, Tenant
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,189}\.[^@\s]{2,}$")
@@ -19,11 +20,9 @@ class EmailTaken(Exception):
     """A member with this email exists already."""
 
 
-def normalise_email(email: str) -> str:
-    return email.strip().lower()
-
-
 def is_valid_email(email: str) -> bool:
+    """Judged on the normalised form, the one that is stored."""
+    email = normalise_email(email)
     return len(email) <= 254 and bool(_EMAIL.match(email))
 
 

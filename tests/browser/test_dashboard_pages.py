@@ -61,6 +61,12 @@ def sign_up_and_create_app(page, base: str, email: str, prefix: str = "dashboard
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    # The same "check your email" page for a new and a taken address; then sign in.
+    page.get_by_role("heading", name="Check your email").wait_for()
+    page.goto(base + "/dashboard/signin")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/dashboard/apps")
     shot(page, "apps-empty", prefix)
     page.get_by_role("link", name="Create your first app").click()
@@ -200,6 +206,7 @@ def test_the_other_pages(browser, site):
 
     page.get_by_role("link", name="API keys").click()
     page.get_by_label("Name").fill("CI deploy")
+    page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Create key").click()
     assert page.inner_text("#new-key").startswith("bk_")
     copies(page, "Copy the new key", "#new-key")
@@ -208,6 +215,7 @@ def test_the_other_pages(browser, site):
     page.get_by_role("link", name="Members").click()
     page.get_by_label("Email").fill("teammate@example.com")
     page.get_by_label("Role", exact=True).select_option("viewer")
+    page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Create invitation link").click()
     link = page.inner_text("#invite-link")
     copies(page, "Copy the invitation link", "#invite-link")

@@ -175,12 +175,14 @@ def test_every_dashboard_page_fits_a_phone(browser, site):  # noqa: F811
 
     page.goto(f"{base}/dashboard/api-keys")
     page.get_by_label("Name").fill("CI deploy")
+    page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Create key").click()
     fits(page, "api-key-new")
 
     page.goto(f"{base}/dashboard/members")
     page.get_by_label("Email").fill("a.rather.long.address.for.a.teammate@example.com")
     page.get_by_label("Role", exact=True).select_option("viewer")
+    page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Create invitation link").click()
     link = page.inner_text("#invite-link")
     fits(page, "members-invited")

@@ -49,6 +49,12 @@ def test_test_login_against_the_example_endpoint(browser, dashboard, mailbox):
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
+    # The same "check your email" page for a new and a taken address; then sign in.
+    page.get_by_role("heading", name="Check your email").wait_for()
+    page.goto(base + "/dashboard/signin")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/dashboard/apps")
     # Verify the address with the link the SMTP server received.
     page.goto(base + mailbox.verification_path(email))

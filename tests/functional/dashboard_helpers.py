@@ -92,7 +92,7 @@ def build_world(db, passwords, secret_box, *, email: str | None = None) -> World
                          profile={"name": "Alice", "langs": ["en", "fr"]},
                          last_login_at=utcnow())
     disabled_user = make_end_user(db, app, "bob", disabled=True)
-    key, _ = create_api_key(db, owner.tenant_id, "CI deploy")
+    key, _ = create_api_key(db, owner.tenant_id, "CI deploy", created_by_id=owner.id)
     invite, token = create_invite(db, owner, f"new-{uuid.uuid4().hex[:6]}@example.com",
                                   Role.VIEWER)
     db.commit()  # to the savepoint; the web requests share the connection
@@ -166,17 +166,19 @@ ACTIONS: tuple[Action, ...] = (
            "session.revoked"),
     Action("user.delete", lambda w: _user(w, rest="/delete"), lambda w: {"confirm": "yes"},
            "user.deleted"),
-    Action("key.create", lambda w: "/dashboard/api-keys", lambda w: {"name": "Nightly"},
+    Action("key.create", lambda w: "/dashboard/api-keys",
+           lambda w: {"name": "Nightly", "password": DEFAULT_PASSWORD},
            "api_key.created", ids=False, ok=200),
     Action("key.revoke", lambda w: f"/dashboard/api-keys/{w.key.id}/revoke", lambda w: {},
            "api_key.revoked"),
     Action("member.invite", lambda w: "/dashboard/members/invite",
-           lambda w: {"email": "friend@example.com", "role": "admin"}, "member.invited",
+           lambda w: {"email": "friend@example.com", "role": "admin", "password": DEFAULT_PASSWORD},
+           "member.invited",
            ids=False, ok=200),
     Action("member.role", lambda w: f"/dashboard/members/{w.admin.id}/role",
-           lambda w: {"role": "viewer"}, "member.role_changed"),
+           lambda w: {"role": "viewer", "password": DEFAULT_PASSWORD}, "member.role_changed"),
     Action("member.remove", lambda w: f"/dashboard/members/{w.admin.id}/remove",
-           lambda w: {}, "member.removed"),
+           lambda w: {"password": DEFAULT_PASSWORD}, "member.removed"),
     Action("invite.revoke", lambda w: f"/dashboard/members/invites/{w.invite.id}/revoke",
            lambda w: {}, "member.invite_revoked"),
 )

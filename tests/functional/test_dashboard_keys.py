@@ -9,6 +9,7 @@ from saas.apikeys.models import ApiKey
 from saas.apikeys.services import find_active_key
 from saas.audit.models import AuditEvent
 from saas.crypto import hash_token
+from tests.factories import DEFAULT_PASSWORD
 from tests.functional.dashboard_helpers import build_world, csrf_token, sign_in
 
 
@@ -20,8 +21,8 @@ def world(db, passwords, secret_box, webapp):
 
 
 def _create(webapp, name, status=200):
-    return webapp.post("/dashboard/api-keys", {"csrf_token": csrf_token(webapp), "name": name},
-                       status=status)
+    return webapp.post("/dashboard/api-keys", {"csrf_token": csrf_token(webapp), "name": name,
+                                               "password": DEFAULT_PASSWORD}, status=status)
 
 
 def test_the_list_shows_name_prefix_and_times(webapp, world):

@@ -89,8 +89,10 @@ def test_secrets_keys_links_and_the_apps_urls_have_copy_buttons(webapp, world):
     rotated = webapp.post(app_path + "/secrets/custom_token/rotate",
                           {"csrf_token": token, "password": DEFAULT_PASSWORD, "grace_hours": "1"})
     assert copy_targets(rotated) == ["app-id", "new-secret"]
-    key = webapp.post("/dashboard/api-keys", {"csrf_token": token, "name": "Nightly"})
+    key = webapp.post("/dashboard/api-keys", {"csrf_token": token, "name": "Nightly",
+                                             "password": DEFAULT_PASSWORD})
     assert copy_targets(key) == ["new-key"]
     invite = webapp.post("/dashboard/members/invite",
-                         {"csrf_token": token, "email": "pal@example.com", "role": "viewer"})
+                         {"csrf_token": token, "email": "pal@example.com", "role": "viewer",
+                          "password": DEFAULT_PASSWORD})
     assert copy_targets(invite) == ["invite-link"]

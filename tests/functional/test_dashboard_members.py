@@ -11,8 +11,10 @@ from saas.audit.models import AuditEvent
 from saas.crypto import hash_token
 from saas.db import utcnow
 from saas.tenants.models import Invite, Member, Role
-from tests.factories import DEFAULT_PASSWORD
+from tests.factories import DEFAULT_PASSWORD, make_member
 from tests.functional.dashboard_helpers import add_member, build_world, csrf_token, sign_in
+
+CANNOT_INVITE = "We could not invite this address. Check it, or invite another one."
 
 
 @pytest.fixture
@@ -22,9 +24,14 @@ def world(db, passwords, secret_box, webapp):
     return world
 
 
+def _confirmed(webapp) -> dict[str, str]:
+    """A form's CSRF token and the member's password re-entered."""
+    return {"csrf_token": csrf_token(webapp), "password": DEFAULT_PASSWORD}
+
+
 def _invite(webapp, email="friend@example.com", role="admin", status=200):
     return webapp.post("/dashboard/members/invite",
-                       {"csrf_token": csrf_token(webapp), "email": email, "role": role},
+                       {**_confirmed(webapp), "email": email, "role": role},
                        status=status)
 
 
@@ -68,7 +75,24 @@ def test_invitation_form_errors(webapp, db, world, email, role, field, message):
 
 def test_members_cannot_be_invited_twice(webapp, world):
     response = _invite(webapp, email=world.admin.email.upper(), status=400)
-    assert "belongs to a member already" in response.html.find(id="email-error").text
+    assert response.html.find(id="email-error").text == CANNOT_INVITE
+
+
+def test_an_address_of_another_tenant_is_refused_without_saying_so(webapp, db, passwords,
+                                                                  world):
+    """Finding: the refusal told any admin that the address had an account elsewhere."""
+    make_member(db, passwords, email="elsewhere@example.com", tenant_name="Other")
+    db.commit()
+    elsewhere = _invite(webapp, email="elsewhere@example.com", status=400)
+    here = _invite(webapp, email=world.admin.email, status=400)
+    message = elsewhere.html.find(id="email-error").text
+    assert message == here.html.find(id="email-error").text == CANNOT_INVITE
+    for word in ("member", "exists", "elsewhere", "account", "already"):
+        assert word not in message.lower()
+    # The whole answer is the same but for the address typed back into the form.
+    assert elsewhere.status == here.status
+    assert elsewhere.html.find(id="email-error").parent.find("input")["value"] == \
+        "elsewhere@example.com"
 
 
 def test_inviting_again_replaces_the_pending_link(webapp, db, world):
@@ -129,14 +153,14 @@ def test_expired_links_are_not_valid(webapp, db, world):
 
 def test_a_revoked_invitation_stops_working(webapp, db, world):
     page = webapp.post(f"/dashboard/members/invites/{world.invite.id}/revoke",
-                       {"csrf_token": csrf_token(webapp)}, status=303).follow()
+                       _confirmed(webapp), status=303).follow()
     assert "no longer works" in page.html.find(class_="flash").text
     webapp.get(f"/dashboard/invite/{world.invite_token}", status=404)
 
 
 def test_owners_change_roles(webapp, db, world):
     page = webapp.post(f"/dashboard/members/{world.admin.id}/role",
-                       {"csrf_token": csrf_token(webapp), "role": "viewer"}, status=303).follow()
+                       {**_confirmed(webapp), "role": "viewer"}, status=303).follow()
     assert f"{world.admin.email} is now viewer." in page.text
     assert _member(db, world.admin.id).role == Role.VIEWER
     event = db.scalar(select(AuditEvent).where(AuditEvent.type == "member.role_changed"))
@@ -147,7 +171,7 @@ def test_owners_change_roles(webapp, db, world):
 def test_the_last_owner_cannot_step_down_or_leave(webapp, db, world):
     for action, data in (("role", {"role": "admin"}), ("remove", {})):
         page = webapp.post(f"/dashboard/members/{world.owner.id}/{action}",
-                           {"csrf_token": csrf_token(webapp), **data}, status=400)
+                           {**_confirmed(webapp), **data}, status=400)
         error = page.html.find(id=f"member-error-{world.owner.id}")
         assert "at least one owner" in error.text
     assert _member(db, world.owner.id).role == Role.OWNER
@@ -157,14 +181,14 @@ def test_with_a_second_owner_an_owner_may_step_down(webapp, db, passwords, world
     add_member(db, passwords, world.tenant_id, Role.OWNER)
     db.commit()
     webapp.post(f"/dashboard/members/{world.owner.id}/role",
-                {"csrf_token": csrf_token(webapp), "role": "admin"}, status=303)
+                {**_confirmed(webapp), "role": "admin"}, status=303)
     assert _member(db, world.owner.id).role == Role.ADMIN
 
 
 def test_owners_remove_members(webapp, db, world):
     admin_id, email = world.admin.id, world.admin.email
     page = webapp.post(f"/dashboard/members/{admin_id}/remove",
-                       {"csrf_token": csrf_token(webapp)}, status=303).follow()
+                       _confirmed(webapp), status=303).follow()
     assert f"{email} removed." in page.text
     assert _member(db, admin_id) is None
     webapp.reset()
@@ -177,7 +201,7 @@ def test_an_owner_who_leaves_is_signed_out(webapp, db, passwords, world):
     add_member(db, passwords, world.tenant_id, Role.OWNER)
     db.commit()
     response = webapp.post(f"/dashboard/members/{world.owner.id}/remove",
-                           {"csrf_token": csrf_token(webapp)}, status=303)
+                           _confirmed(webapp), status=303)
     assert response.location.endswith("/dashboard/signin")
     assert webapp.get("/dashboard/apps").status_int == 303
 
@@ -188,3 +212,30 @@ def test_a_removed_members_session_ends(webapp, db, world):
     db.delete(_member(db, world.admin.id))
     db.commit()
     webapp.get("/dashboard/apps", status=303)
+
+
+def test_a_removed_members_pending_invitations_stop_working(webapp, db, world):
+    """Finding: an invitation made by a member who was later removed still admitted
+    its holder."""
+    sign_in(webapp, world.admin.email)
+    link = _invite(webapp, email="via-admin@example.com").html.find(id="invite-link").text
+    sign_in(webapp, world.owner.email)
+    webapp.post(f"/dashboard/members/{world.admin.id}/remove",
+                _confirmed(webapp), status=303)
+    webapp.reset()
+    assert webapp.get(link, status=404).html.find("form", method="post") is None
+    db.expire_all()
+    assert db.scalar(select(Member).where(Member.email == "via-admin@example.com")) is None
+    assert db.scalar(select(Invite).where(Invite.email == "via-admin@example.com")) is None
+    event = db.scalar(select(AuditEvent).where(AuditEvent.type == "member.removed"))
+    assert event.details["invites_revoked"] == ["via-admin@example.com"]
+    # The owner's own invitation is untouched.
+    webapp.get(f"/dashboard/invite/{world.invite_token}", status=200)
+
+
+def test_an_invitation_whose_inviter_is_gone_admits_nobody(webapp, db, world):
+    # A member deleted behind the dashboard's back (ON DELETE SET NULL).
+    world.invite.invited_by_id = None
+    db.commit()
+    webapp.reset()
+    webapp.get(f"/dashboard/invite/{world.invite_token}", status=404)

@@ -34,7 +34,7 @@ def world(db, passwords, secret_box, webapp, registry, db_connection):
         member = make_member(db, passwords, tenant_name=name)
         app, secrets = make_app(db, secret_box, member.tenant_id, redirect_uris=[CLIENT_REDIRECT],
                                 custom_auth_endpoint="https://tenant.example.com/auth")
-        _key, api_key = create_api_key(db, member.tenant_id, "ci")
+        _key, api_key = create_api_key(db, member.tenant_id, "ci", created_by_id=member.id)
         apps.append((member, app, secrets, api_key))
     db.commit()
     (member, app, secrets, _), (_, other, other_secrets, _) = apps

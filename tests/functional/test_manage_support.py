@@ -89,7 +89,8 @@ class Tenant:
 
 def make_tenant(db, passwords, secret_box, name: str = "Acme") -> Tenant:
     member = make_member(db, passwords, tenant_name=name)
-    key, plaintext = create_api_key(db, member.tenant_id, "automation")
+    key, plaintext = create_api_key(db, member.tenant_id, "automation",
+                                    created_by_id=member.id)
     app, secrets = make_app(db, secret_box, member.tenant_id, name=f"{name} app",
                             custom_auth_endpoint=ENDPOINT, redirect_uris=[CLIENT_REDIRECT])
     user = add_user(db, app, "user-1")

@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from saas.apikeys.services import create_api_key
+from tests.factories import make_api_key
 from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, tenant_token
 from tests.functional.dashboard_helpers import SNAPSHOT_TABLES
 from tests.store_state import (
@@ -99,7 +99,7 @@ def world(webapp, db, registry, login_app):
     login_app.custom_auth_endpoint = "http://127.0.0.1:1/auth"  # refuses at once
     login_app.backchannel = True
     login_app.custom_token_enabled = True
-    _key, plaintext = create_api_key(db, login_app.tenant_id, "sweep")
+    _key, plaintext = make_api_key(db, login_app.tenant_id, "sweep")
     db.commit()
     registry["saas.app_cache"].store(login_app)
     return World(webapp, db, registry, login_app, plaintext)

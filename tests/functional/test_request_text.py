@@ -16,7 +16,7 @@ from urllib.parse import quote
 import pytest
 import webtest
 
-from saas.apikeys.services import create_api_key
+from tests.factories import make_api_key
 from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, query_of
 from tests.functional.dashboard_helpers import build_world, csrf_token, sign_in, snapshot
 from tests.store_state import lasting_keys, stream_events
@@ -159,7 +159,7 @@ def test_login_endpoints_refuse_what_is_no_text_in_their_own_shape(webapp, db, r
 
 def test_the_management_api_refuses_what_is_no_text_with_its_own_reasons(webapp, db,
                                                                          login_app):
-    _key, api_key = create_api_key(db, login_app.tenant_id, "text")
+    _key, api_key = make_api_key(db, login_app.tenant_id, "text")
     db.commit()
     app = f"/v1/manage/apps/{login_app.app_id}"
     keyed = {"HTTP_AUTHORIZATION": "Bearer " + api_key}

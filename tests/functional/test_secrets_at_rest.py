@@ -12,7 +12,7 @@ from tests.factories import DEFAULT_PASSWORD, make_app, make_member
 def test_secret_columns_hold_no_plaintext(db, passwords, secret_box):
     member = make_member(db, passwords)
     app, plaintext = make_app(db, secret_box, member.tenant_id)
-    _key, api_key = create_api_key(db, member.tenant_id, "ci")
+    _key, api_key = create_api_key(db, member.tenant_id, "ci", created_by_id=member.id)
     db.flush()
 
     rows = db.execute(

@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from saas.audit.models import AuditEvent
 from saas.config import configure
+from saas.proof_of_work import solve
 from tests.factories import DEFAULT_PASSWORD, make_member
 
 WRONG = "not the password at all"
@@ -99,13 +100,65 @@ def test_one_ip_spraying_emails_is_stopped_others_are_not(limited, db, passwords
     attempt(limited, "bystander@example.com", DEFAULT_PASSWORD, other, 303)
 
 
-def test_one_email_from_many_ips_is_stopped(limited, db, passwords):
+def test_strangers_cannot_lock_a_member_out(limited, db, passwords):
+    """Finding: wrong passwords for an email from other addresses emptied the
+    per-email bucket before any password was checked, so the owner's right
+    password was refused (429). Failures now only make sign-in for that email
+    cost a proof of work; the right password from a fresh address gets in."""
     make_member(db, passwords, email="target@example.com")
     db.commit()
-    for n in range(3):  # the email bucket holds 3
+    for n in range(3):  # the email's failure bucket holds 3
         attempt(limited, "target@example.com", WRONG, f"192.0.2.{n + 1}", 401)
-    refused = attempt(limited, "Target@example.com", WRONG, "192.0.2.99", 429)
-    assert 1 <= retry_after(refused) <= 60
+    owner_ip = "198.51.100.200"
+    challenged = attempt(limited, "Target@example.com", DEFAULT_PASSWORD, owner_ip, 401)
+    assert "Retry-After" not in challenged.headers
+    form = challenged.forms[0]
+    assert form["email"].value == "Target@example.com"
+    token = form["pow_challenge"].value
+    bits = int(form.fields["pow_challenge"][0].attrs["data-bits"])
+    csrf = form["csrf_token"].value
+    signed_in = limited.post("/dashboard/signin", {
+        "csrf_token": csrf, "email": "target@example.com", "password": DEFAULT_PASSWORD,
+        "next": "", "pow_challenge": token, "pow_nonce": solve(token, bits)},
+        extra_environ={"REMOTE_ADDR": owner_ip}, status=303)
+    assert signed_in.location.endswith("/dashboard/apps")
+
+
+def test_a_thousand_failures_from_elsewhere_never_refuse_the_right_password(limited, db,
+                                                                           passwords, registry):
+    make_member(db, passwords, email="popular@example.com")
+    db.commit()
+    # Three real failures over HTTP, the other 997 charged the way a failure is
+    # (each real one costs an argon2 hash and, past the third, a proof of work).
+    for n in range(3):
+        attempt(limited, "popular@example.com", WRONG, f"203.0.113.{n + 1}", 401)
+    limiter = limited.app.registry["saas.rate_limiter"]
+    limit = limited.app.registry["saas.rate_limits"]["signin_email"]
+    for _ in range(997):
+        limiter.check(None, [(limit, "popular@example.com")])
+    # A guess with a solved challenge is still just a wrong password …
+    challenged = attempt(limited, "popular@example.com", WRONG, "203.0.113.99", 401)
+    token = challenged.forms[0]["pow_challenge"].value
+    bits = int(challenged.forms[0].fields["pow_challenge"][0].attrs["data-bits"])
+    wrong = limited.post("/dashboard/signin", {
+        "csrf_token": challenged.forms[0]["csrf_token"].value, "email": "popular@example.com",
+        "password": WRONG, "next": "", "pow_challenge": token, "pow_nonce": solve(token, bits)},
+        extra_environ={"REMOTE_ADDR": "203.0.113.99"}, status=401)
+    assert "Email or password is incorrect." in wrong.text
+    # … a challenge is single use and bound to its email …
+    reused = limited.post("/dashboard/signin", {
+        "csrf_token": challenged.forms[0]["csrf_token"].value, "email": "popular@example.com",
+        "password": DEFAULT_PASSWORD, "next": "", "pow_challenge": token,
+        "pow_nonce": solve(token, bits)}, extra_environ={"REMOTE_ADDR": "198.51.100.1"},
+        status=401)
+    assert reused.forms[0]["pow_challenge"].value != token
+    # … and the owner, from a new address, solves one and is in.
+    fresh = reused.forms[0]
+    limited.post("/dashboard/signin", {
+        "csrf_token": fresh["csrf_token"].value, "email": "popular@example.com",
+        "password": DEFAULT_PASSWORD, "next": "", "pow_challenge": fresh["pow_challenge"].value,
+        "pow_nonce": solve(fresh["pow_challenge"].value, bits)},
+        extra_environ={"REMOTE_ADDR": "198.51.100.1"}, status=303)
 
 
 def test_successful_sign_ins_do_not_use_up_the_buckets(limited, db, passwords):

@@ -47,7 +47,8 @@ class Doors:
 @pytest.fixture
 def doors(db, passwords, secret_box, webapp) -> Doors:
     world = build_world(db, passwords, secret_box)
-    key, plaintext = create_api_key(db, world.tenant_id, "doors")
+    key, plaintext = create_api_key(db, world.tenant_id, "doors",
+                                    created_by_id=world.owner.id)
     # A subscriber, so that user changes stage webhook events.
     create_endpoint(db, secret_box, world.app, {"url": "https://hooks.example.com/doors",
                                                 "events": ["user.disabled", "user.deleted",

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from saas.apikeys.services import create_api_key
 from saas.audit.models import AuditEvent
 from saas.tenants.models import Member
+from tests.factories import make_api_key
 from tests.live import committed_app, live_server
 
 pytestmark = pytest.mark.integration
@@ -83,7 +83,7 @@ def big_log(app_settings):
     try:
         with committed_app(app_settings) as (app, _secrets):
             with Session(engine) as session:
-                _key, plaintext = create_api_key(session, app.tenant_id, "CSV export")
+                _key, plaintext = make_api_key(session, app.tenant_id, "CSV export")
                 email = session.scalar(select(Member.email)
                                        .where(Member.tenant_id == app.tenant_id))
                 session.commit()

@@ -27,10 +27,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
-from saas.apikeys.services import create_api_key
 from saas.config import SETTINGS
 from saas.crypto import SecretBox
 from tests.conftest import MASTER_KEY
+from tests.factories import make_api_key
 from tests.flows import CLIENT_REDIRECT
 from tests.functional.test_cli import write_ini
 from tests.live import committed_app, live_server
@@ -103,7 +103,7 @@ def test_rotation_is_online_and_resumable(app_settings, redis_client, tmp_path):
                                     {"id": held_id}).scalar_one()
         target = next(i for i, (app, _) in enumerate(made) if app.id != held_app)
         with Session(engine) as session:
-            _key, api_key = create_api_key(session, made[target][0].tenant_id, "rotation")
+            _key, api_key = make_api_key(session, made[target][0].tenant_id, "rotation")
             session.commit()
 
         base = stack.enter_context(live_server(new_settings))  # new key, old as previous

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import create_engine, delete
 from sqlalchemy.orm import Session
 
-from saas.apikeys.services import create_api_key
 from saas.audit.models import AuditEvent
+from tests.factories import make_api_key
 from tests.flows import CLIENT_REDIRECT
 from tests.live import committed_app, live_server
 
@@ -30,7 +30,7 @@ def test_generated_requests_find_no_server_error_and_no_schema_break(app_setting
                        custom_token_enabled=True) as (app, _secrets), \
             live_server(settings) as base:
         with Session(engine) as session:
-            _key, api_key = create_api_key(session, app.tenant_id, "schemathesis")
+            _key, api_key = make_api_key(session, app.tenant_id, "schemathesis")
             session.commit()
         try:
             run = subprocess.run(

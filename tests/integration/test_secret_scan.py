@@ -138,12 +138,15 @@ def full_run(env: SyncEnv, secrets: dict[str, str], mailbox) -> None:
     signup = web.get("/dashboard/signup").forms[0]
     signup["tenant_name"], signup["email"], signup["password"] = "Scan Co", email, \
         DEFAULT_PASSWORD
-    signup.submit(status=303)
+    signup.submit(status=200)  # "check your email"
     web.get(mailbox.verification_path(email), status=303)  # the mailed link
+    signin = web.get("/dashboard/signin").forms[0]
+    signin["email"], signin["password"] = email, DEFAULT_PASSWORD
+    signin.submit(status=303)
     secrets["password"] = DEFAULT_PASSWORD
     secrets["dashboard session"] = web.cookies["bk_session"]
     created_key = web.post("/dashboard/api-keys", {"csrf_token": csrf_token(web),
-                                                   "name": "scan"})
+                                                   "name": "scan", "password": DEFAULT_PASSWORD})
     api_key = secrets["api key"] = created_key.html.find(id="new-key").text
     bearer = {"Authorization": f"Bearer {api_key}"}
 

@@ -38,6 +38,7 @@ from saas.webhooks.events import EVENT_TYPES
 from saas.webhooks.models import EventType, WebhookAttempt, WebhookDelivery
 from saas.webhooks.verify import InvalidSignature, verify_webhook
 from tests.conftest import ROOT, alembic_config
+from tests.factories import make_api_key
 from tests.flows import CLIENT_REDIRECT, Login
 from tests.functional.test_webhooks_support import Receiver, running_receiver
 from tests.integration.test_sync_worker import SyncEnv
@@ -59,7 +60,7 @@ class HookEnv:
         with Session(env.engine, expire_on_commit=False) as session:
             self.endpoint, self.secret = create_endpoint(
                 session, box, env.app, {"url": receiver.url, "events": list(EVENT_TYPES)})
-            _key, self.api_key = create_api_key(session, env.app.tenant_id, "hooks")
+            _key, self.api_key = make_api_key(session, env.app.tenant_id, "hooks")
             session.commit()
         # The web tier sends its kicks to this test's queue, for the worker process.
         self.web = env.web(**{"celery.always_eager": "false",
@@ -262,7 +263,8 @@ def test_make_run_delivers_login_webhooks_from_the_web_process(tmp_path):
                                       redirect_uris=[CLIENT_REDIRECT], allow_private=True)
             _endpoint, secret = create_endpoint(session, box, app, {
                 "url": receiver.url, "events": list(EVENT_TYPES)})
-            _key, api_key = create_api_key(session, member.tenant_id, "dev")
+            _key, api_key = create_api_key(session, member.tenant_id, "dev",
+                                           created_by_id=member.id)
             session.commit()
         before = set(threading.enumerate())
         wsgi = configure(settings).make_wsgi_app()

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 from pyramid.authorization import ACLHelper, Authenticated, Everyone
 
-from saas.security import ApiKeyIdentity, Permission
+from saas.security import Permission
 from saas.tenancy.contexts import TenantContext
 
 TENANT = uuid.uuid4()
@@ -29,8 +29,6 @@ def principals(tenant_id, role: str | None) -> list[str]:
 @pytest.mark.parametrize(("role", "allowed"), [
     ("owner", {Permission.VIEW, Permission.MANAGE, Permission.MANAGE_MEMBERS}),
     ("admin", {Permission.VIEW, Permission.MANAGE}),
-    (ApiKeyIdentity(uuid.uuid4(), TENANT, "bk_abcdefg").role.value,
-     {Permission.VIEW, Permission.MANAGE}),
     ("viewer", {Permission.VIEW}),
     (None, set()),
 ])
