@@ -52,7 +52,8 @@ def shot(page, name: str, prefix: str = "dashboard") -> None:
     page.screenshot(path=os.path.join(ARTIFACTS, f"{prefix}-{name}.png"), full_page=True)
 
 
-def sign_up_and_create_app(page, base: str, email: str, prefix: str = "dashboard") -> str:
+def sign_up_and_create_app(page, base: str, email: str, mailbox,
+                           prefix: str = "dashboard") -> str:
     page.goto(base + "/dashboard/apps")
     page.wait_for_url("**/dashboard/signin?next=*")
     shot(page, "signin", prefix)
@@ -63,6 +64,7 @@ def sign_up_and_create_app(page, base: str, email: str, prefix: str = "dashboard
     page.get_by_role("button", name="Create account").click()
     # The same "check your email" page for a new and a taken address; then sign in.
     page.get_by_role("heading", name="Check your email").wait_for()
+    page.goto(base + mailbox.verification_path(email))  # the link mailed to the address
     page.goto(base + "/dashboard/signin")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
@@ -106,10 +108,10 @@ def add_activity(engine, app_id: str) -> None:
         session.commit()
 
 
-def test_sign_up_create_an_app_edit_settings_and_see_the_chart(browser, site):
+def test_sign_up_create_an_app_edit_settings_and_see_the_chart(browser, site, mailbox):
     base, email, engine = site
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    app_id = sign_up_and_create_app(page, base, email)
+    app_id = sign_up_and_create_app(page, base, email, mailbox)
     shot(page, "secrets")
 
     page.get_by_role("link", name="Settings").click()
@@ -162,11 +164,11 @@ def copies(page, button: str, source: str) -> None:
     assert page.evaluate("navigator.clipboard.readText()") == page.inner_text(source).strip()
 
 
-def test_the_other_pages(browser, site):
+def test_the_other_pages(browser, site, mailbox):
     base, email, engine = site
     page = browser.new_page(viewport={"width": 1280, "height": 900},
                             permissions=["clipboard-read", "clipboard-write"])
-    app_id = sign_up_and_create_app(page, base, email)
+    app_id = sign_up_and_create_app(page, base, email, mailbox)
     add_activity(engine, app_id)
 
     page.get_by_label("Your password").first.fill(PASSWORD)

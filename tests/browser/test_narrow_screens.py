@@ -93,13 +93,13 @@ def add_attempt(engine, app_id: str) -> None:
         session.commit()
 
 
-def test_every_dashboard_page_fits_a_phone(browser, site):  # noqa: F811
+def test_every_dashboard_page_fits_a_phone(browser, site, mailbox):  # noqa: F811
     base, email, engine = site
     page = browser.new_page(viewport=PHONE)
     for name in ("signin", "signup"):
         page.goto(f"{base}/dashboard/{name}")
         fits_every_width(page, name)
-    app_id = sign_up_and_create_app(page, base, email, prefix="phone")
+    app_id = sign_up_and_create_app(page, base, email, mailbox, prefix="phone")
     fits(page, "secrets-new-app")
     # The signed-in member stays named on a phone.
     expect(page.locator(".who")).to_be_visible()

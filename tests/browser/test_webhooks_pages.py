@@ -35,10 +35,10 @@ def _fail_once(engine, app_id: str) -> None:
         session.commit()
 
 
-def test_add_a_webhook_read_its_log_and_resend(browser, site):  # noqa: F811
+def test_add_a_webhook_read_its_log_and_resend(browser, site, mailbox):  # noqa: F811
     base, email, engine = site
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    app_id = sign_up_and_create_app(page, base, email)
+    app_id = sign_up_and_create_app(page, base, email, mailbox)
 
     page.get_by_role("link", name="Webhooks").click()
     expect(page.get_by_text("No webhooks yet")).to_be_visible()
