@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DEV_CONFIG := development.ini
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint migrate services clean bench-sync bench bench-smoke demo
+.PHONY: run test lint migrate services clean bench-sync bench bench-smoke bench-accounts demo
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ $(BENCH_INSTALLED): setup.py $(INSTALLED)
 ## bench: the production topology under load, its floor, the table (docs/performance.md)
 bench: $(BENCH_INSTALLED) services
 	$(BIN)/python -m bench.run
+
+## bench-accounts: do reset and sign-up answers tell known from unknown addresses? (timing, bytes)
+bench-accounts: $(INSTALLED) services
+	$(BIN)/python -m bench.account_answers
 
 ## bench-smoke: the same runner for a few seconds; fails on any error
 bench-smoke: $(INSTALLED) services
