@@ -8,11 +8,13 @@ from pyramid.response import Response
 from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, view_config
 
+from saas.accounts.factors import has_second_factor
 from saas.accounts.mails import mail_verification
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
 from saas.dashboard.common import field
+from saas.dashboard.second_step import begin_second_step
 from saas.passwords import password_problem
 from saas.ratelimit import Decision
 from saas.security import Permission
@@ -161,6 +163,8 @@ def signin(request) -> dict | HTTPSeeOther:
         return _signin_failed(request, email, "credentials_invalid", 401, SIGN_IN_FAILED)
     request.rate_limiter.reset(None, PENALTY, who)
     _refund(request, email.lower(), ip)
+    if has_second_factor(request.db, member):  # not signed in until the second step passes
+        return begin_second_step(request, member, _safe_next(request, field(request, "next", 512)))
     record_event(request.db, AuditType.MEMBER_SIGNED_IN, tenant_id=member.tenant_id,
                  request=request, details={"member_email": member.email})
     remember(request, member.id)

@@ -14,6 +14,8 @@ from saas.security import Permission
 from saas.tenancy.audit import audit as tenant_audit
 
 WRONG_PASSWORD = "That password is not right."
+STEP_UP = ("confirm it is you first: enter a code from your authenticator app or a "
+           "recovery code, or use a passkey")
 UNVERIFIED = ("verify your email address first: open the link we mailed you "
               "(the banner at the top of the page sends a new one)")
 

@@ -7,9 +7,10 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
+from saas.accounts.step_up import second_factor_fresh
 from saas.apikeys.services import create_api_key, keys_of_tenant, revoke_api_key
 from saas.audit.types import AuditType
-from saas.dashboard.common import audit, field, no_store, verified_email_required
+from saas.dashboard.common import STEP_UP, audit, field, no_store, verified_email_required
 from saas.security import Permission
 
 
@@ -34,6 +35,10 @@ def key_create(context, request) -> dict:
     if not name:
         request.response.status_int = 400
         return _page(context, request, errors={"name": "Name the key after what will use it."})
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return _page(context, request, errors={"second_factor": STEP_UP},
+                     values={"name": name})
     key, plaintext = create_api_key(request.db, context.tenant_id, name)
     audit(request, context, AuditType.API_KEY_CREATED,
           details={"name": key.name, "prefix": key.prefix})

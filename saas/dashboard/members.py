@@ -8,8 +8,9 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.security import forget
 from pyramid.view import view_config
 
+from saas.accounts.step_up import second_factor_fresh
 from saas.audit.types import AuditType
-from saas.dashboard.common import audit, field, no_store, verified_email_required
+from saas.dashboard.common import STEP_UP, audit, field, no_store, verified_email_required
 from saas.security import Permission
 from saas.tenants.invites import INVITE_LIFETIME, create_invite, pending_invites
 from saas.tenants.members import LastOwner, change_role, members_of_tenant, remove_member
@@ -55,6 +56,8 @@ def invite(context, request) -> dict:
         errors["role"] = "Choose owner, admin or viewer."
     elif role == Role.OWNER and not request.has_permission(Permission.MANAGE_MEMBERS):
         errors["role"] = "Only owners can invite owners."
+    if not errors and not second_factor_fresh(request):
+        errors["second_factor"] = STEP_UP
     if not errors:
         try:
             created, token = create_invite(request.db, request.member, values["email"], role)
@@ -77,6 +80,9 @@ def member_role(context, request) -> dict | HTTPSeeOther:
     if role is None:
         request.response.status_int = 400
         return _page(context, request, errors={str(target.id): "Choose a role."})
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return _page(context, request, errors={str(target.id): STEP_UP})
     try:
         old = change_role(request.db, target, role)
     except LastOwner:
@@ -93,6 +99,9 @@ def member_role(context, request) -> dict | HTTPSeeOther:
              request_method="POST", permission=Permission.MANAGE_MEMBERS)
 def member_remove(context, request) -> dict | HTTPSeeOther:
     target = context.target
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return _page(context, request, errors={str(target.id): STEP_UP})
     try:
         remove_member(request.db, target)
     except LastOwner:

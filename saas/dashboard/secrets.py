@@ -12,9 +12,16 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
+from saas.accounts.step_up import second_factor_fresh
 from saas.apps.models import CLIENT_SECRET_KIND, App, SecretKind
 from saas.apps.services import DEFAULT_GRACE_SECONDS, MAX_GRACE_SECONDS, confidential_secret
-from saas.dashboard.common import WRONG_PASSWORD, field, no_store, verified_email_required
+from saas.dashboard.common import (
+    STEP_UP,
+    WRONG_PASSWORD,
+    field,
+    no_store,
+    verified_email_required,
+)
 from saas.dashboard.common import password_confirmed as confirmed
 from saas.db import utcnow
 from saas.security import Permission
@@ -74,6 +81,9 @@ def reveal(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
         return _page(context, errors={"reveal": WRONG_PASSWORD})
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return _page(context, errors={"reveal": STEP_UP})
     no_store(request)
     return _page(context, revealed=reveal_secrets(request, context.app))
 
@@ -91,6 +101,9 @@ def rotate(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
         return _page(context, errors={str(kind): WRONG_PASSWORD})
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return _page(context, errors={str(kind): STEP_UP})
     grace_seconds = int(raw_hours) * 3600
     plaintext = rotate_secret(request, context.app, kind, grace_seconds)
     no_store(request)

@@ -9,8 +9,10 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
+from saas.accounts.step_up import second_factor_fresh
 from saas.apps.validation import InvalidSetting
 from saas.dashboard.common import (
+    STEP_UP,
     WRONG_PASSWORD,
     checked,
     field,
@@ -189,6 +191,9 @@ def webhook_reveal(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
         return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return _detail_page(context, request, errors={"secret": STEP_UP})
     no_store(request)
     return _detail_page(context, request,
                         revealed=reveal_webhook_secret(request, context.app, context.endpoint))
@@ -201,6 +206,9 @@ def webhook_rotate(context, request) -> dict:
     if not confirmed(request):
         request.response.status_int = 401
         return _detail_page(context, request, errors={"secret": WRONG_PASSWORD})
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return _detail_page(context, request, errors={"secret": STEP_UP})
     secret = rotate_webhook_secret(request, context.app, context.endpoint)
     no_store(request)
     return _detail_page(context, request, new_secret=secret)
