@@ -31,6 +31,7 @@ from sqlalchemy import make_url, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from saas.accounts.factors import remove_all_factors
 from saas.accounts.links import LIFETIMES, issue_link, link_url
 from saas.accounts.models import LinkPurpose
 from saas.apikeys.services import create_api_key
@@ -42,7 +43,7 @@ from saas.audit.services import record_event
 from saas.audit.types import AuditType
 from saas.config import ConfigurationError, load_settings
 from saas.crypto import SecretBox, secret_box_from_settings
-from saas.db import engine_from_settings, session_factory
+from saas.db import engine_from_settings, session_factory, utcnow
 from saas.passwords import password_problem, passwords_from_settings
 from saas.redis import Keys, redis_from_url
 from saas.sync.stream import EventStream
@@ -201,6 +202,21 @@ def reset_password(args: argparse.Namespace, settings: Settings) -> dict[str, An
                 "expires_in": expires}
 
 
+def remove_second_factors(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Remove every second factor of a member (authenticator app, passkeys,
+    recovery codes) who lost them all; their sessions end. Audited."""
+    with transaction(settings) as db:
+        member = member_by_email(db, args.email.strip())
+        if member is None:
+            raise CommandError(f"no member has the email {args.email.strip()!r}")
+        removed = remove_all_factors(db, member)
+        member.sessions_valid_after = utcnow()
+        record_event(db, AuditType.MEMBER_SECOND_FACTOR_REMOVED, tenant_id=member.tenant_id,
+                     details={"member_email": member.email, **removed.as_dict(),
+                              **AUDIT_DETAILS})
+        return {"email": member.email, "removed": removed.as_dict()}
+
+
 ROTATION_BATCH = 100
 
 
@@ -350,6 +366,9 @@ def build_parser() -> _Parser:
                      help="an allowed post-logout redirect URI (repeatable)")
     sub = add("reset-password", reset_password,
               "Print a single-use password reset link for a member (valid one hour).")
+    sub.add_argument("--email", required=True, help="the member's email")
+    sub = add("remove-second-factors", remove_second_factors,
+              "Remove a member's authenticator app, passkeys and recovery codes.")
     sub.add_argument("--email", required=True, help="the member's email")
     sub = add("rotate-master-key", rotate_master_key,
               "Re-encrypt all secrets under SAAS_MASTER_KEY (old keys: "
