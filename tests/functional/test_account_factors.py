@@ -52,8 +52,9 @@ def enrol_totp(webapp) -> tuple[str, list[str]]:
     page = webapp.get("/dashboard/account/second-factor")
     secret = page.html.find(id="totp-secret").get_text(strip=True)
     assert page.html.find(id="totp-qr").find("svg") is not None
+    token = page.html.find("input", attrs={"name": "csrf_token"})["value"]
     done = webapp.post("/dashboard/account/totp/confirm",
-                       {"csrf_token": csrf_token(webapp), "totp_code": code(secret)}, status=200)
+                       {"csrf_token": token, "totp_code": code(secret)}, status=200)
     codes = [li.get_text(strip=True) for li in done.html.find(id="recovery-code-list")("li")]
     return secret, codes
 
