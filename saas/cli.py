@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from saas.accounts.factors import remove_all_factors
 from saas.accounts.links import LIFETIMES, issue_link, link_url
-from saas.accounts.models import LinkPurpose
+from saas.accounts.models import LinkPurpose, TotpFactor
 from saas.apikeys.services import create_api_key
 from saas.apps.cache import AppConfigCache
 from saas.apps.models import App, AppSecret, ClientType, SigningKey
@@ -244,6 +244,7 @@ _ENCRYPTED = (
     (AppSecret, AppSecret.id, ("current_ciphertext", "previous_ciphertext")),
     (SigningKey, SigningKey.kid, ("private_key_ciphertext",)),
     (WebhookEndpoint, WebhookEndpoint.id, ("secret_ciphertext", "previous_secret_ciphertext")),
+    (TotpFactor, TotpFactor.id, ("secret_ciphertext",)),
 )
 
 
@@ -263,7 +264,8 @@ def _rotate_batch(db: Session, model, key_column, columns: tuple[str, ...], afte
             if ciphertext is not None and not _is_current(current, ciphertext):
                 setattr(row, column, _reencrypt(box, ciphertext, what))
                 changed += 1
-                apps.add(row.app_id)
+                if getattr(row, "app_id", None) is not None:  # a TOTP seed has no app
+                    apps.add(row.app_id)
     return [getattr(row, key_column.key) for row in rows], changed, apps
 
 

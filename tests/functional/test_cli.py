@@ -277,7 +277,8 @@ def _ciphertexts(conn) -> dict[str, str]:
         "UNION ALL SELECT 'previous ' || id, previous_ciphertext FROM app_secrets "
         "WHERE previous_ciphertext IS NOT NULL "
         "UNION ALL SELECT 'signing ' || kid, private_key_ciphertext FROM signing_keys "
-        "UNION ALL SELECT 'webhook ' || id, secret_ciphertext FROM webhook_endpoints"
+        "UNION ALL SELECT 'webhook ' || id, secret_ciphertext FROM webhook_endpoints "
+        "UNION ALL SELECT 'totp ' || id, secret_ciphertext FROM totp_factors"
     )).all()
     return dict(rows)
 
@@ -296,6 +297,11 @@ def test_rotate_master_key_reencrypts_everything(cli, tenant, engine, monkeypatc
                  "SELECT gen_random_uuid(), id, 'https://hooks.example.com/', :c, "
                  "'[\"user.created\"]' FROM apps WHERE app_id = :a"),
             {"c": old_box.encrypt("whsec_the-webhook-secret"), "a": app["app_id"]},
+        )
+        conn.execute(
+            text("INSERT INTO totp_factors (id, member_id, secret_ciphertext) "
+                 "SELECT gen_random_uuid(), id, :c FROM members WHERE email = :e"),
+            {"c": old_box.encrypt("JBSWY3DPEHPK3PXP"), "e": tenant},
         )
         before = _ciphertexts(conn)
 
@@ -319,7 +325,7 @@ def test_rotate_master_key_reencrypts_everything(cli, tenant, engine, monkeypatc
             old_box.decrypt(ciphertext)
     plaintexts = {new_box.decrypt(c) for c in after.values()}
     assert {*app["secrets"].values(), "the previous secret",
-            "whsec_the-webhook-secret"} <= plaintexts
+            "whsec_the-webhook-secret", "JBSWY3DPEHPK3PXP"} <= plaintexts
 
 
 def test_migrate_builds_a_fresh_sqlite_database(tmp_path, app_settings, capsys):
