@@ -25,6 +25,10 @@ requires = [
     "fakeredis[lua]==2.40.0",
     "python-json-logger==4.2.0",
     "plaster_pastedeploy==1.0.1",
+    # Second factors of dashboard accounts (docs/accounts.md): TOTP, its QR code, passkeys.
+    "pyotp==2.12.0",
+    "segno==1.6.6",
+    "webauthn==3.0.1",
 ]
 
 tests_require = [

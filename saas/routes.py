@@ -76,6 +76,20 @@ DASHBOARD_ROUTES: tuple[tuple[str, str, str | None], ...] = (
     ("dashboard.account.sessions.others",
      "/dashboard/account/sessions/sign-out-others", _TENANT),
     ("dashboard.account.session.end", "/dashboard/account/sessions/{ref}/sign-out", _TENANT),
+    # Second factors (docs/accounts.md): the sign-in's second step, enrolment, step-up.
+    ("dashboard.signin.second", "/dashboard/signin/second-factor", None),
+    ("dashboard.signin.passkey", "/dashboard/signin/passkey", None),
+    ("dashboard.account.factors", "/dashboard/account/second-factor", _TENANT),
+    ("dashboard.account.totp.start", "/dashboard/account/totp/start", _TENANT),
+    ("dashboard.account.totp.confirm", "/dashboard/account/totp/confirm", _TENANT),
+    ("dashboard.account.totp.remove", "/dashboard/account/totp/remove", _TENANT),
+    ("dashboard.account.recovery", "/dashboard/account/recovery-codes", _TENANT),
+    ("dashboard.account.passkeys", "/dashboard/account/passkeys", _TENANT),
+    ("dashboard.account.passkey.remove",
+     "/dashboard/account/passkeys/{passkey_id}/remove", _TENANT),
+    ("dashboard.step_up", "/dashboard/step-up", _TENANT),
+    ("dashboard.step_up.passkey", "/dashboard/step-up/passkey", _TENANT),
+    ("dashboard.members.factor_rule", "/dashboard/members/second-factor-rule", _TENANT),
 )
 
 # Development only: the mail written to saas.mail_dir, listed and shown.

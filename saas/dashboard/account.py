@@ -13,6 +13,7 @@ from typing import Any
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
+from saas.accounts.factors import has_second_factor
 from saas.accounts.links import LIFETIMES, claim_link, usable_link
 from saas.accounts.mails import mail_email_change, mail_email_changed, mail_password_changed
 from saas.accounts.models import LinkPurpose
@@ -53,7 +54,8 @@ def _page(request, **extra: Any) -> dict[str, Any]:
                  "current": s.current}
                 for s in member_sessions(request, request.member.id)]
     page = {"me": request.member, "sessions": sessions, "errors": {}, "values": {},
-            "change_hours": CHANGE_HOURS}
+            "change_hours": CHANGE_HOURS,
+            "has_factor": has_second_factor(request.db, request.member)}
     page.update(extra)
     return page
 

@@ -9,11 +9,13 @@ from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, view_config
 
 from saas import proof_of_work
+from saas.accounts.factors import has_second_factor
 from saas.accounts.mails import mail_signup_attempt, mail_verification
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
 from saas.dashboard.common import field, new_password_field, too_many
+from saas.dashboard.second_step import begin_second_step
 from saas.passwords import password_problem
 from saas.ratelimit import Decision
 from saas.security import Permission
@@ -221,6 +223,8 @@ def signin(request) -> dict | HTTPSeeOther:
     # Only failures count: an office behind one NAT address can sign in all
     # morning, and a success gives back no more than its own charge.
     limiter.refund(None, _ip_bucket(request, ip))
+    if has_second_factor(request.db, member):  # not signed in until the second step passes
+        return begin_second_step(request, member, _safe_next(request, field(request, "next", 512)))
     record_event(request.db, AuditType.MEMBER_SIGNED_IN, tenant_id=member.tenant_id,
                  request=request, details={"member_email": member.email})
     remember(request, member.id)

@@ -7,6 +7,7 @@ from typing import Any
 
 from pyramid.events import BeforeRender, subscriber
 
+from saas.accounts.step_up import second_factor_fresh
 from saas.apps.models import App
 from saas.audit.models import AuditEvent
 from saas.errors import ApiError, Reason
@@ -14,6 +15,8 @@ from saas.security import Permission
 from saas.tenancy.audit import audit as tenant_audit
 
 WRONG_PASSWORD = "That password is not right."
+STEP_UP = ("confirm it is you first: enter a code from your authenticator app or a "
+           "recovery code, or use a passkey")
 UNVERIFIED = ("verify your email address first: open the link we mailed you "
               "(the banner at the top of the page sends a new one)")
 # The penalty of re-entered passwords, per member (saas.ratelimit).
@@ -48,8 +51,9 @@ def confirm_sensitive_action(request, name: str = "password") -> str | None:
     The one gate of every action that hands out or widens power: revealing and
     rotating secrets (an app's, a webhook's), creating API keys (a key reads
     every secret), inviting members, changing roles and removing members. Today
-    it is the member's password re-entered in the same form (field ``name``);
-    a second factor, when one is enrolled, joins here. The account page's
+    it is the member's password re-entered in the same form (field ``name``),
+    then — when the member has a second factor — one given in the last five
+    minutes or in the form's ``second_factor`` field. The account page's
     password and email changes use it for their current password too.
 
     Guesses are limited as at sign-in: after n failures in a row the next try
@@ -63,12 +67,16 @@ def confirm_sensitive_action(request, name: str = "password") -> str | None:
         request.response.status_int = 429
         request.response.headers["Retry-After"] = str(seconds)
         return too_many(seconds)
-    if request.passwords.verify(request.member.password_hash, field(request, name)):
-        limiter.reset(None, REAUTH_PENALTY, who)
-        return None
-    limiter.record_failure(None, REAUTH_PENALTY, who)
-    request.response.status_int = 401
-    return WRONG_PASSWORD
+    if not request.passwords.verify(request.member.password_hash, field(request, name)):
+        limiter.record_failure(None, REAUTH_PENALTY, who)
+        request.response.status_int = 401
+        return WRONG_PASSWORD
+    limiter.reset(None, REAUTH_PENALTY, who)
+    # Then a fresh second factor, when the member has one (saas.accounts.step_up).
+    if not second_factor_fresh(request):
+        request.response.status_int = 401
+        return STEP_UP
+    return None
 
 
 def audit(request, context, type_: str, *, app: App | None = None,

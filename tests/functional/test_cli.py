@@ -23,11 +23,16 @@ import pytest
 from alembic.config import Config as AlembicConfig
 from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
 
+from saas.accounts.models import Passkey, TotpFactor
+from saas.accounts.recovery import issue_codes
 from saas.cli import main
 from saas.config import SETTINGS
 from saas.crypto import SecretBox, hash_token
+from saas.db import utcnow
+from saas.tenants.models import Member
 from tests.conftest import MASTER_KEY
 from tests.live import forget_tenants_of
 from tests.waiting import run
@@ -272,7 +277,8 @@ def _ciphertexts(conn) -> dict[str, str]:
         "UNION ALL SELECT 'previous ' || id, previous_ciphertext FROM app_secrets "
         "WHERE previous_ciphertext IS NOT NULL "
         "UNION ALL SELECT 'signing ' || kid, private_key_ciphertext FROM signing_keys "
-        "UNION ALL SELECT 'webhook ' || id, secret_ciphertext FROM webhook_endpoints"
+        "UNION ALL SELECT 'webhook ' || id, secret_ciphertext FROM webhook_endpoints "
+        "UNION ALL SELECT 'totp ' || id, secret_ciphertext FROM totp_factors"
     )).all()
     return dict(rows)
 
@@ -291,6 +297,11 @@ def test_rotate_master_key_reencrypts_everything(cli, tenant, engine, monkeypatc
                  "SELECT gen_random_uuid(), id, 'https://hooks.example.com/', :c, "
                  "'[\"user.created\"]' FROM apps WHERE app_id = :a"),
             {"c": old_box.encrypt("whsec_the-webhook-secret"), "a": app["app_id"]},
+        )
+        conn.execute(
+            text("INSERT INTO totp_factors (id, member_id, secret_ciphertext) "
+                 "SELECT gen_random_uuid(), id, :c FROM members WHERE email = :e"),
+            {"c": old_box.encrypt("JBSWY3DPEHPK3PXP"), "e": tenant},
         )
         before = _ciphertexts(conn)
 
@@ -314,7 +325,7 @@ def test_rotate_master_key_reencrypts_everything(cli, tenant, engine, monkeypatc
             old_box.decrypt(ciphertext)
     plaintexts = {new_box.decrypt(c) for c in after.values()}
     assert {*app["secrets"].values(), "the previous secret",
-            "whsec_the-webhook-secret"} <= plaintexts
+            "whsec_the-webhook-secret", "JBSWY3DPEHPK3PXP"} <= plaintexts
 
 
 def test_migrate_builds_a_fresh_sqlite_database(tmp_path, app_settings, capsys):
@@ -445,4 +456,34 @@ def test_reset_password_prints_a_single_use_link(cli, tenant, engine, webapp):
 
 def test_reset_password_of_an_unknown_member_fails(cli):
     result = cli("reset-password", "--email", "nobody-at-all@example.com")
+    assert "no member has the email" in one_line_error(result, 1)
+
+
+def test_remove_second_factors_removes_them_all_and_is_audited(cli, tenant, engine):
+    with Session(engine) as db, db.begin():
+        member = db.scalar(select(Member).where(Member.email == tenant))
+        db.add(TotpFactor(member_id=member.id, secret_ciphertext="sealed",
+                          confirmed_at=utcnow()))
+        db.add(Passkey(member_id=member.id, credential_id=uuid.uuid4().bytes,
+                       public_key=b"key", name="Laptop"))
+        issue_codes(db, member)
+        tenant_id = member.tenant_id
+    result = cli("remove-second-factors", "--email", tenant)
+    assert result.code == 0, result.err
+    assert result.json == {"email": tenant, "removed": {"totp": True, "passkeys": 1,
+                                                         "recovery_codes": 10}}
+    for table in ("totp_factors", "passkeys", "recovery_codes"):
+        assert scalar(engine, f"SELECT count(*) FROM {table} t JOIN members m "  # noqa: S608
+                              "ON m.id = t.member_id WHERE m.email = :e", e=tenant) == 0
+    assert scalar(engine, "SELECT sessions_valid_after FROM members WHERE email = :e",
+                  e=tenant) is not None
+    details = scalar(engine, "SELECT details FROM audit_events WHERE tenant_id = :t AND "
+                             "type = 'member.second_factor_removed'", t=tenant_id)
+    assert details["via"] == "saas-admin" and details["passkeys"] == 1
+    again = cli("remove-second-factors", "--email", tenant)
+    assert again.json["removed"] == {"totp": False, "passkeys": 0, "recovery_codes": 0}
+
+
+def test_remove_second_factors_of_an_unknown_member_fails(cli):
+    result = cli("remove-second-factors", "--email", "nobody-at-all@example.com")
     assert "no member has the email" in one_line_error(result, 1)
