@@ -88,8 +88,13 @@ def test_totp_recovery_codes_passkeys_reset_and_email_change(browser, server, ma
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
-    page.wait_for_url("**/dashboard/apps")
+    page.get_by_role("heading", name="Check your email").wait_for()
     page.goto(base + mailbox.verification_path(email))
+    page.get_by_role("heading", name="Your email address is verified").wait_for()
+    page.goto(base + "/dashboard/signin")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url("**/dashboard/apps")
 
     # TOTP: the QR code and the key on the page, the code computed here.

@@ -80,11 +80,13 @@ def test_rotating_and_creating_keys_and_managing_members_need_it_too(webapp, wor
     for path, data in (
             (app + "/secrets/custom_token/rotate", {"password": DEFAULT_PASSWORD,
                                                      "grace_hours": "1"}),
-            ("/dashboard/api-keys", {"name": "Nightly"}),
-            ("/dashboard/members/invite", {"email": "x@example.com", "role": "viewer"}),
-            (f"/dashboard/members/{world.admin.id}/role", {"role": "viewer"}),
-            (f"/dashboard/members/{world.admin.id}/remove", {}),
-    ):
+            ("/dashboard/api-keys", {"name": "Nightly", "password": DEFAULT_PASSWORD}),
+            ("/dashboard/members/invite", {"email": "x@example.com", "role": "viewer",
+                                           "password": DEFAULT_PASSWORD}),
+            (f"/dashboard/members/{world.admin.id}/role", {"role": "viewer",
+                                                          "password": DEFAULT_PASSWORD}),
+            (f"/dashboard/members/{world.admin.id}/remove", {"password": DEFAULT_PASSWORD}),
+    ):  # the right password; the missing code is what refuses them
         answer = webapp.post(path, {"csrf_token": token, **data}, expect_errors=True)
         assert answer.status_int in (400, 401), path
         assert "confirm it is you first" in answer.text, path
@@ -105,7 +107,8 @@ def test_the_step_up_page_takes_a_recovery_code_and_goes_back(webapp, world, reg
     back = form.submit(status=303)
     assert back.headers["Location"] == "http://bk.test/dashboard/members"
     webapp.post(f"/dashboard/members/{world.admin.id}/role",
-                {"csrf_token": csrf_token(webapp), "role": "viewer"}, status=303)
+                {"csrf_token": csrf_token(webapp), "role": "viewer",
+                 "password": DEFAULT_PASSWORD}, status=303)
 
 
 def test_the_step_up_page_refuses_an_outside_next(webapp, world, registry):
