@@ -9,7 +9,8 @@ token), a session is refreshed and another logged out; the API lists users and
 audit and reveals secrets; a real ``celery worker -B`` (broker: a private
 ``redis-server``, watched with ``MONITOR``) drains every event into
 PostgreSQL. Every value that must stay secret is collected on the way:
-passwords, passphrases, app secrets (old and new), the API key, tenant tokens,
+passwords, passphrases, app secrets (old and new), the API key, a TOTP seed
+and its recovery codes, tenant tokens,
 custom tokens, codes, PKCE verifiers, access and refresh tokens, the dashboard
 session and the master key. Then every column of every table (each row as
 text), the captured JSON logs of the web tier, the worker's log and every
@@ -40,6 +41,7 @@ from tests.conftest import MASTER_KEY
 from tests.factories import DEFAULT_PASSWORD
 from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, query_of, tenant_token
 from tests.functional.dashboard_helpers import csrf_token
+from tests.functional.test_account_factors import enrol_totp
 from tests.integration.test_sync_worker import SyncEnv
 from tests.live import forget_tenant, python_example, serve_wsgi
 from tests.servers import private_redis
@@ -218,6 +220,11 @@ def full_run(env: SyncEnv, secrets: dict[str, str], mailbox) -> None:
     # The API and the dashboard read what the logins left.
     assert web.get(f"/v1/manage/apps/{app_id}/audit", headers=bearer).json["events"]
     web.get(f"/dashboard/apps/{app_id}/users")
+    # Last (it asks for a code from then on): a second factor, its seed and recovery codes.
+    seed, codes = enrol_totp(web)
+    secrets["totp seed"] = seed
+    for number, recovery in enumerate(codes):
+        secrets[f"recovery code {number}"] = recovery
     secrets["master key"] = MASTER_KEY
 
 
