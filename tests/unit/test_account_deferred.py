@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
 from saas.accounts.deferred import (
     RESET,
@@ -19,6 +21,7 @@ from saas.accounts.deferred import (
 )
 from saas.accounts.mails import Mailer
 from saas.crypto import SecretBox
+from saas.db import engine_from_settings
 from saas.tenants.models import Member
 from tests.conftest import MASTER_KEY
 from tests.factories import make_member
@@ -69,6 +72,20 @@ def test_a_reset_over_the_address_limit_mails_nothing(mailer, sent, db, password
     carry_out_reset(mailer, {"kind": RESET, "email": member.email, "deliver": True,
                              "facts": FACTS})
     assert [subject for _, subject, _ in sent] == ["Reset your Bridgekeeper password"]
+
+
+def test_a_failed_sign_up_logs_neither_the_hash_nor_the_address(app_settings, passwords):
+    engine = engine_from_settings(app_settings)
+    # Longer than the column: the member's insert fails (the form would refuse it).
+    email = f"logged-{uuid.uuid4().hex * 10}@example.com"
+    payload = _sign_up_payload(email, passwords.hash("a passphrase of mine"))
+    try:
+        with Session(engine) as db, pytest.raises(DBAPIError) as failed:
+            carry_out_sign_up(Mailer(db, app_settings, lambda *a, **k: None), payload)
+    finally:
+        engine.dispose()
+    assert payload["password_hash"] not in str(failed.value)
+    assert email not in str(failed.value)
 
 
 def test_a_sealed_request_opens_only_as_its_kind():
