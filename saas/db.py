@@ -88,7 +88,9 @@ def engine_from_settings(settings) -> Engine:
     kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": POSTGRES_CONNECT_ARGS}
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"check_same_thread": False}}
-    engine = create_engine(url, **kwargs)
+    # A failed statement's message never carries its values into a log: they
+    # may be a password hash, an address, a sealed secret.
+    engine = create_engine(url, hide_parameters=True, **kwargs)
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)

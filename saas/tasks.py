@@ -18,7 +18,7 @@ import enum
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,11 +44,14 @@ class TaskName(enum.StrEnum):
     PURGE_WEBHOOK_EVENTS = "workers.webhooks.purge"
     PURGE_EXPIRED = "workers.cleanup.purge_expired"
     SEND_MAIL = "workers.mail.send"
+    REQUEST_RESET = "workers.accounts.request_reset"
+    SIGN_UP = "workers.accounts.sign_up"
 
 
 # The modules that define the tasks, loaded by Celery by name (a worker at
 # start; an eager app when it first runs a task inline).
-TASK_MODULES = ("workers.cleanup", "workers.mail", "workers.sync", "workers.webhooks")
+TASK_MODULES = ("workers.accounts", "workers.cleanup", "workers.mail", "workers.sync",
+                "workers.webhooks")
 
 # Periodic work run by ``celery -A workers beat`` (or ``worker -B``). ``expires``
 # drops a run that waited longer than its period, so a stopped worker does not
@@ -98,6 +101,13 @@ class BridgekeeperCelery(Celery):
         self._db: tuple[int, Engine, sessionmaker[Session]] | None = None
         self._db_lock = threading.Lock()
         self._redis: tuple[int, Any] | None = None
+        self._sessions: Callable[[], sessionmaker[Session]] | None = None
+
+    def share_sessions(self, sessions: Callable[[], sessionmaker[Session]]) -> None:
+        """Run tasks on the session factory ``sessions()`` returns (the web
+        tier's own, for the tasks an eager app runs inline) instead of an engine
+        of this app's."""
+        self._sessions = sessions
 
     def db_sessionmaker(self) -> sessionmaker[Session]:
         """The session factory of this process, built on first use.
@@ -105,6 +115,8 @@ class BridgekeeperCelery(Celery):
         Keyed by pid: a prefork child must not share the parent's pooled
         connections, so a fork gets an engine of its own.
         """
+        if self._sessions is not None:
+            return self._sessions()
         pid = os.getpid()
         with self._db_lock:
             if self._db is None or self._db[0] != pid:
@@ -264,4 +276,8 @@ def _send_logged(app: Celery, name: TaskName, args: tuple[Any, ...] = ()) -> Non
 def includeme(config) -> None:
     """The web tier's Celery app: a producer only (the workers consume)."""
     registry = config.registry
-    registry["saas.celery"] = make_celery(registry.settings, set_as_current=False)
+    app = make_celery(registry.settings, set_as_current=False)
+    # Tasks it runs inline (eager: development, tests) use the requests' own
+    # database sessions, looked up when they run (tests swap the factory).
+    app.share_sessions(lambda: registry["saas.db_sessionmaker"])
+    registry["saas.celery"] = app

@@ -8,6 +8,7 @@ in the same transaction as the change, so one never lands without the other.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -33,8 +34,11 @@ def record_event(
     user_id: uuid.UUID | None = None,
     external_id: str | None = None,
     request=None,
+    facts: Mapping[str, str | None] | None = None,
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
+    """Add one audit row. Who asked comes from ``request``, or from ``facts``
+    (:func:`request_facts`, carried to a task that acts on a request later)."""
     details = {k: v for k, v in (details or {}).items() if k not in _FORBIDDEN_DETAIL_KEYS}
     event = AuditEvent(
         tenant_id=tenant_id,
@@ -47,8 +51,19 @@ def record_event(
         details=details,
     )
     if request is not None:
-        event.ip = client_ip(request)
-        event.user_agent = (request.user_agent or "")[:512] or None
-        event.request_id = getattr(request, "request_id", None)
+        facts = request_facts(request)
+    if facts is not None:
+        event.ip = facts.get("ip")
+        event.user_agent = facts.get("user_agent")
+        event.request_id = facts.get("request_id")
     db.add(event)
     return event
+
+
+def request_facts(request) -> dict[str, str | None]:
+    """Who asked: the client IP, user agent and request id an audit row keeps."""
+    return {
+        "ip": client_ip(request),
+        "user_agent": (request.user_agent or "")[:512] or None,
+        "request_id": getattr(request, "request_id", None),
+    }

@@ -15,7 +15,12 @@ from pyramid.view import view_config
 
 from saas.accounts.factors import has_second_factor
 from saas.accounts.links import LIFETIMES, claim_link, usable_link
-from saas.accounts.mails import mail_email_change, mail_email_changed, mail_password_changed
+from saas.accounts.mails import (
+    mail_email_change,
+    mail_email_changed,
+    mail_password_changed,
+    request_mailer,
+)
 from saas.accounts.models import LinkPurpose
 from saas.accounts.services import set_password, switch_email
 from saas.audit.services import record_event
@@ -96,7 +101,7 @@ def change_password(context, request) -> dict | HTTPSeeOther:
     ended = _keep_this_session(request, member, now)
     audit(request, context, AuditType.MEMBER_PASSWORD_CHANGED,
           details={"member_email": member.email, "sessions_ended": ended})
-    mail_password_changed(request, member)
+    mail_password_changed(request_mailer(request), member)
     return _back(request, "Your password was changed; your other sessions are signed out.")
 
 
@@ -124,7 +129,7 @@ def change_email(context, request) -> dict | HTTPSeeOther:
     # The same answer whether or not the address is taken (it may be another
     # tenant's member); a taken address is not mailed, and the link would fail.
     taken = member_by_email(request.db, new_email) is not None
-    mail_email_change(request, member, new_email, deliver=not taken)
+    mail_email_change(request_mailer(request), member, new_email, deliver=not taken)
     audit(request, context, AuditType.MEMBER_EMAIL_CHANGE_REQUESTED,
           details={"member_email": member.email})
     return _back(request, f"We sent a link to {new_email}: open it within {CHANGE_HOURS} "
@@ -166,7 +171,7 @@ def confirm_email(request) -> dict | HTTPSeeOther:
         end_all_sessions(request, member.id)
     record_event(request.db, AuditType.MEMBER_EMAIL_CHANGED, tenant_id=member.tenant_id,
                  request=request, details={"old_email": old_email, "new_email": member.email})
-    mail_email_changed(request, member, old_email)
+    mail_email_changed(request_mailer(request), member, old_email)
     request.session.flash(f"Your email address is now {member.email}.")
     if signed_in_here:
         return HTTPSeeOther(request.route_url("dashboard.account"))

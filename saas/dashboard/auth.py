@@ -9,8 +9,8 @@ from pyramid.security import forget, remember
 from pyramid.view import forbidden_view_config, view_config
 
 from saas import proof_of_work
+from saas.accounts.deferred import queue_sign_up
 from saas.accounts.factors import has_second_factor
-from saas.accounts.mails import mail_signup_attempt, mail_verification
 from saas.audit.services import record_event
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
@@ -20,13 +20,7 @@ from saas.passwords import password_problem
 from saas.ratelimit import Decision
 from saas.security import Permission
 from saas.tenants.emails import normalise_email
-from saas.tenants.services import (
-    EmailTaken,
-    authenticate,
-    is_valid_email,
-    member_by_email,
-    sign_up,
-)
+from saas.tenants.services import authenticate, is_valid_email, member_by_email
 
 SIGN_IN_FAILED = "Email or password is incorrect."
 PENALTY = "signin"
@@ -66,12 +60,14 @@ def signup_form(request) -> dict:
 def signup(request) -> dict | Response:
     """One answer for a new and a taken address: the "check your email" page.
 
-    A new address gets its tenant and (unverified) owner account; a taken one
-    changes nothing and its owner is told by mail. Both hash the
-    password once, so the work is the same. The new member is not signed in
-    here (that would tell the two apart): they sign in as usual, before or
-    after following the verification link. Rate-limited per client IP and
-    overall before any hashing.
+    The request does the same work for both: it validates, rate-limits (per
+    client IP and overall, before any hashing), hashes the password once and
+    queues one sealed task message. The task creates the tenant and its
+    (unverified) owner and mails the verification link, or, for a taken
+    address, changes nothing and tells its owner by mail
+    (``saas.accounts.deferred``). The new member is not signed in here (that
+    would tell the two apart): they sign in as usual, before or after
+    following the verification link.
     """
     values = {
         "tenant_name": field(request, "tenant_name", 200).strip(),
@@ -99,17 +95,9 @@ def signup(request) -> dict | Response:
         return {"errors": {"form": f"Too many sign-ups from here. Try again in "
                                    f"{seconds} second{'' if seconds == 1 else 's'}."},
                 "values": values}
-    email = normalise_email(values["email"])
-    try:
-        member = sign_up(request.db, request.passwords, tenant_name=values["tenant_name"],
-                         email=email, password=password)
-    except EmailTaken:
-        # The page says the same either way; only the address's owner learns of it.
-        mail_signup_attempt(request, email)
-    else:
-        record_event(request.db, AuditType.TENANT_CREATED, tenant_id=member.tenant_id,
-                     request=request, details={"member_email": member.email})
-        mail_verification(request, member)
+    queue_sign_up(request, tenant_name=values["tenant_name"],
+                  email=normalise_email(values["email"]),
+                  password_hash=request.passwords.hash(password))
     return render_to_response("saas:templates/dashboard/signup_sent.html",
                               {"email": values["email"]}, request=request,
                               response=request.response)

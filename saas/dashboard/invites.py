@@ -8,7 +8,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.security import remember
 from pyramid.view import view_config
 
-from saas.accounts.mails import mail_verification
+from saas.accounts.mails import mail_verification, request_mailer
 from saas.audit.services import record_event
 from saas.audit.types import AuditType
 from saas.dashboard.common import new_password_field
@@ -57,7 +57,7 @@ def invite_accept(request) -> dict | HTTPSeeOther:
         return _form(request, invite, "An account with this email exists already.")
     record_event(request.db, AuditType.MEMBER_JOINED, tenant_id=member.tenant_id, request=request,
                  details={"email": member.email, "role": member.role.value})
-    mail_verification(request, member)
+    mail_verification(request_mailer(request), member)
     remember(request, member.id)
     request.session.flash(f"Welcome to {invite.tenant.name}. You are signed in.")
     return HTTPSeeOther(request.route_url("dashboard.apps"))

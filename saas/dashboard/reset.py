@@ -2,8 +2,9 @@
 
 The answer to "send me a link" is the same page, byte for byte (but for the
 request id), whether or not the address belongs to a member, and costs the
-same work: the link's message is built either way and only the worker knows
-to drop it (``saas.accounts.mails.mail_reset``).
+same work: the request never looks the address up. It hands a sealed task
+message to the broker, and the task issues the link if a member has the
+address (``saas.accounts.deferred``).
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.security import forget
 from pyramid.view import view_config
 
+from saas.accounts.deferred import queue_reset
 from saas.accounts.links import LIFETIMES, claim_link, usable_link
-from saas.accounts.mails import mail_password_changed, mail_reset
+from saas.accounts.mails import mail_password_changed, request_mailer
 from saas.accounts.models import LinkPurpose
 from saas.accounts.services import mark_verified, set_password
 from saas.audit.services import record_event
@@ -26,7 +28,7 @@ from saas.passwords import password_problem
 from saas.ratelimit import enforce
 from saas.tenants.emails import normalise_email
 from saas.tenants.models import Member
-from saas.tenants.services import is_valid_email, member_by_email
+from saas.tenants.services import is_valid_email
 
 RESET_MINUTES = int(LIFETIMES[LinkPurpose.RESET_PASSWORD].total_seconds() // 60)
 
@@ -50,11 +52,8 @@ def forgot(request) -> dict:
         None, [(limits["account_mail_ip"], client_ip(request))]))
     # Per address: beyond it, the same answer and nothing sent (no mail bombing).
     deliver = request.rate_limiter.check(None, [(limits["account_mail_to"], email)]).allowed
-    member = member_by_email(request.db, email)
-    mail_reset(request, email, member, deliver=deliver)
-    record_event(request.db, AuditType.MEMBER_PASSWORD_RESET_REQUESTED,
-                 tenant_id=member.tenant_id if member else None, request=request,
-                 details={"via": "dashboard"})
+    # The task finds the member (if any), issues the link and writes the audit row.
+    queue_reset(request, email, deliver=deliver)
     # Nothing of the address in the answer: the page is the same for every one.
     return {"sent": True, "error": None, "email": "", "minutes": RESET_MINUTES}
 
@@ -98,7 +97,7 @@ def reset(request) -> dict | HTTPSeeOther:
     end_all_sessions(request, member.id)
     record_event(request.db, AuditType.MEMBER_PASSWORD_RESET, tenant_id=member.tenant_id,
                  request=request, details={"member_email": member.email})
-    mail_password_changed(request, member)
+    mail_password_changed(request_mailer(request), member)
     if request.member is not None:
         forget(request)
     request.session.flash("Your password was changed. Sign in with the new one.")

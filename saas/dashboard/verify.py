@@ -6,7 +6,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.accounts.links import claim_link, usable_link
-from saas.accounts.mails import mail_verification
+from saas.accounts.mails import mail_verification, request_mailer
 from saas.accounts.models import LinkPurpose
 from saas.accounts.services import mark_verified
 from saas.audit.services import record_event
@@ -49,6 +49,6 @@ def resend(context, request) -> HTTPSeeOther:
     if not request.rate_limiter.check(None, [(limit, f"member:{member.id}")]).allowed:
         request.session.flash(RESEND_WAIT)
         return HTTPSeeOther(back)
-    mail_verification(request, member)
+    mail_verification(request_mailer(request), member)
     request.session.flash(f"We sent a new link to {member.email}.")
     return HTTPSeeOther(back)

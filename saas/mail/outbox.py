@@ -4,7 +4,7 @@ The message (it carries a single-use link) is sealed with the master key
 before it reaches the broker, so a queue dump holds no usable link. A message
 may be sealed with ``deliver=False``: the same work and the same kind of task
 message, dropped by the worker — an answer that must not tell whether an
-address is known (password reset) costs the same either way.
+address is taken (an email change) costs the same either way.
 """
 
 from __future__ import annotations

@@ -30,17 +30,27 @@ def sign_up(
     db: Session, passwords: Passwords, *, tenant_name: str, email: str, password: str
 ) -> Member:
     """Create a tenant and its first member (an owner). Raises EmailTaken."""
+    return create_owner(db, tenant_name=tenant_name, email=email,
+                        password_hash=passwords.hash(password))
+
+
+def create_owner(db: Session, *, tenant_name: str, email: str, password_hash: str) -> Member:
+    """Create a tenant and its owner from a password hashed already (a sign-up
+    hashes in the request, the same work for every address, and creates the
+    account in a task). Raises EmailTaken."""
     tenant = Tenant(name=tenant_name.strip())
     member = Member(
         tenant=tenant,
         email=normalise_email(email),
-        password_hash=passwords.hash(password),
+        password_hash=password_hash,
         role=Role.OWNER,
     )
-    db.add_all([tenant, member])
     try:
-        # The unique constraint decides, not a read before the insert.
+        # The unique constraint decides, not a read before the insert. Added
+        # inside the savepoint, so its rollback takes the new rows out of the
+        # session too (the caller may go on using it).
         with db.begin_nested():
+            db.add_all([tenant, member])
             db.flush()
     except IntegrityError as exc:
         raise EmailTaken(email) from exc
