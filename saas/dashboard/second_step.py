@@ -115,22 +115,20 @@ def second_step_page(request) -> dict | HTTPSeeOther:
 @view_config(route_name="dashboard.signin.second", renderer="dashboard/signin_second.html",
              request_method="POST")
 def second_step(request) -> dict | HTTPSeeOther:
-    found = _pending(request)
-    if found is None:
-        return _start_over(request)
-    pending, member = found
-    throttled = _throttled(request, member)
-    if throttled is not None:
-        return throttled
-    how = check_code(request, member, field(request, "code", 64).strip())
-    if how is None:
-        return _refused(request, member, pending, WRONG_CODE, 401)
-    return _finish(request, member, pending, how)
+    return _answer(request, WRONG_CODE, lambda member: check_code(
+        request, member, field(request, "code", 64).strip()))
 
 
 @view_config(route_name="dashboard.signin.passkey", renderer="dashboard/signin_second.html",
              request_method="POST")
 def second_step_passkey(request) -> dict | HTTPSeeOther:
+    return _answer(request, "The passkey was not accepted.", lambda member: "passkey" if (
+        check_passkey(request, member, field(request, "credential", 64 * 1024))) else None)
+
+
+def _answer(request, refusal: str, check) -> dict | HTTPSeeOther:
+    """One answer to the pending second step: ``check(member)`` names the factor
+    that passed (for the audit) or is None; throttled like every guess."""
     found = _pending(request)
     if found is None:
         return _start_over(request)
@@ -138,6 +136,7 @@ def second_step_passkey(request) -> dict | HTTPSeeOther:
     throttled = _throttled(request, member)
     if throttled is not None:
         return throttled
-    if not check_passkey(request, member, field(request, "credential", 64 * 1024)):
-        return _refused(request, member, pending, "The passkey was not accepted.", 401)
-    return _finish(request, member, pending, "passkey")
+    how = check(member)
+    if how is None:
+        return _refused(request, member, pending, refusal, 401)
+    return _finish(request, member, pending, how)
