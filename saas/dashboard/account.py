@@ -14,7 +14,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
 from saas.accounts.factors import has_second_factor
-from saas.accounts.links import LIFETIMES, claim_link, usable_link
+from saas.accounts.links import LIFETIMES, claim_link
 from saas.accounts.mails import (
     mail_email_change,
     mail_email_changed,
@@ -29,8 +29,8 @@ from saas.dashboard.common import (
     audit,
     confirm_sensitive_action,
     field,
-    link_page_headers,
     new_password_field,
+    presented_link,
 )
 from saas.dashboard_sessions import (
     end_all_sessions,
@@ -139,8 +139,7 @@ def change_email(context, request) -> dict | HTTPSeeOther:
 @view_config(route_name="dashboard.email.confirm", renderer="dashboard/account_link.html",
              request_method="GET")
 def confirm_email_page(request) -> dict:
-    link_page_headers(request)
-    link = usable_link(request.db, request.matchdict["token"], LinkPurpose.CHANGE_EMAIL)
+    link = presented_link(request, LinkPurpose.CHANGE_EMAIL)
     if link is None:
         request.response.status_int = 404
         return {"kind": "invalid"}
@@ -151,8 +150,7 @@ def confirm_email_page(request) -> dict:
 @view_config(route_name="dashboard.email.confirm", renderer="dashboard/account_link.html",
              request_method="POST")
 def confirm_email(request) -> dict | HTTPSeeOther:
-    link_page_headers(request)
-    link = usable_link(request.db, request.matchdict["token"], LinkPurpose.CHANGE_EMAIL)
+    link = presented_link(request, LinkPurpose.CHANGE_EMAIL)
     if link is None or not claim_link(request.db, link):
         request.response.status_int = 404
         return {"kind": "invalid"}

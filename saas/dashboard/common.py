@@ -7,6 +7,8 @@ from typing import Any
 
 from pyramid.events import BeforeRender, subscriber
 
+from saas.accounts.links import usable_link
+from saas.accounts.models import AccountLink, LinkPurpose
 from saas.accounts.step_up import second_factor_fresh
 from saas.apps.models import App
 from saas.audit.models import AuditEvent
@@ -107,6 +109,13 @@ def link_page_headers(request) -> None:
     out of caches and out of other sites' Referer."""
     request.response.headers["Cache-Control"] = "no-store"
     request.response.headers["Referrer-Policy"] = "no-referrer"
+
+
+def presented_link(request, purpose: LinkPurpose) -> AccountLink | None:
+    """The usable link of ``purpose`` whose token is in the URL (``{token}``),
+    on a page kept out of caches and Referers; None when it opens nothing."""
+    link_page_headers(request)
+    return usable_link(request.db, request.matchdict["token"], purpose)
 
 
 def no_store(request) -> None:

@@ -14,14 +14,14 @@ from pyramid.security import forget
 from pyramid.view import view_config
 
 from saas.accounts.deferred import queue_reset
-from saas.accounts.links import LIFETIMES, claim_link, usable_link
+from saas.accounts.links import LIFETIMES, claim_link
 from saas.accounts.mails import mail_password_changed, request_mailer
 from saas.accounts.models import LinkPurpose
 from saas.accounts.services import mark_verified, set_password
 from saas.audit.services import record_event
 from saas.audit.types import AuditType
 from saas.client_ip import client_ip
-from saas.dashboard.common import field, link_page_headers, new_password_field
+from saas.dashboard.common import field, new_password_field, presented_link
 from saas.dashboard_sessions import end_all_sessions
 from saas.db import utcnow
 from saas.passwords import password_problem
@@ -58,11 +58,6 @@ def forgot(request) -> dict:
     return {"sent": True, "error": None, "email": "", "minutes": RESET_MINUTES}
 
 
-def _link(request):
-    link_page_headers(request)
-    return usable_link(request.db, request.matchdict["token"], LinkPurpose.RESET_PASSWORD)
-
-
 def _invalid(request) -> dict:
     request.response.status_int = 404
     return {"valid": False, "error": None}
@@ -71,7 +66,7 @@ def _invalid(request) -> dict:
 @view_config(route_name="dashboard.reset", renderer="dashboard/reset.html",
              request_method="GET")
 def reset_form(request) -> dict:
-    link = _link(request)
+    link = presented_link(request, LinkPurpose.RESET_PASSWORD)
     if link is None:
         return _invalid(request)
     return {"valid": True, "error": None, "email": request.db.get(Member, link.member_id).email}
@@ -80,7 +75,7 @@ def reset_form(request) -> dict:
 @view_config(route_name="dashboard.reset", renderer="dashboard/reset.html",
              request_method="POST")
 def reset(request) -> dict | HTTPSeeOther:
-    link = _link(request)
+    link = presented_link(request, LinkPurpose.RESET_PASSWORD)
     if link is None:
         return _invalid(request)
     member = request.db.get(Member, link.member_id)

@@ -5,13 +5,13 @@ from __future__ import annotations
 from pyramid.httpexceptions import HTTPSeeOther
 from pyramid.view import view_config
 
-from saas.accounts.links import claim_link, usable_link
+from saas.accounts.links import claim_link
 from saas.accounts.mails import mail_verification, request_mailer
 from saas.accounts.models import LinkPurpose
 from saas.accounts.services import mark_verified
 from saas.audit.services import record_event
 from saas.audit.types import AuditType
-from saas.dashboard.common import link_page_headers
+from saas.dashboard.common import presented_link
 from saas.db import utcnow
 from saas.security import Permission
 from saas.tenants.models import Member
@@ -22,8 +22,7 @@ RESEND_WAIT = "A link was sent a moment ago; check your inbox (and spam folder) 
 @view_config(route_name="dashboard.verify", renderer="dashboard/account_link.html",
              request_method="GET")
 def verify(request) -> dict | HTTPSeeOther:
-    link_page_headers(request)
-    link = usable_link(request.db, request.matchdict["token"], LinkPurpose.VERIFY_EMAIL)
+    link = presented_link(request, LinkPurpose.VERIFY_EMAIL)
     if link is None or not claim_link(request.db, link):
         request.response.status_int = 404
         return {"kind": "invalid"}
