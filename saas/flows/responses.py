@@ -28,6 +28,16 @@ def _no_store(response: Response) -> Response:
     return response
 
 
+def found(location: str, status: int = 302) -> Response:
+    """A redirect of the login path, built as a plain response: ``HTTPFound``
+    renders an HTML body from a template for every answer, which no browser
+    following the redirect ever shows."""
+    return Response(status=status, headerlist=[
+        ("Location", location), ("Cache-Control", "no-store"), ("Pragma", "no-cache"),
+        ("Content-Length", "0"),
+    ])
+
+
 def authorization_response(request, app_id: str, redirect_uri: str, response_mode: str,
                            params: dict[str, str | None], status: int = 302) -> Response:
     """The answer carrying ``params`` (and ``iss``) to the client's redirect URI.
@@ -38,10 +48,7 @@ def authorization_response(request, app_id: str, redirect_uri: str, response_mod
                                       app_id)}
     if response_mode == FORM_POST:
         return _form_post(request, redirect_uri, values)
-    # A plain response: HTTPFound renders an HTML body no browser following it shows.
-    return _no_store(Response(status=status, headerlist=[
-        ("Location", with_query(redirect_uri, values)), ("Content-Length", "0"),
-    ]))
+    return found(with_query(redirect_uri, values), status)
 
 
 def _form_post(request, redirect_uri: str, values: dict[str, str | None]) -> Response:

@@ -21,18 +21,8 @@ from saas.flows.entry import (
 from saas.flows.login import LoginFailed, complete_login, record_failure, record_refusal
 from saas.flows.nonces import state_cookie_name
 from saas.flows.redirect_uris import with_query
-from saas.flows.responses import client_response
+from saas.flows.responses import client_response, found
 from saas.request_text import query_params
-
-
-def _found(location: str) -> Response:
-    """A 302 for the login path's own redirects, built as a plain response:
-    ``HTTPFound`` renders an HTML body from a template for every answer, which
-    no browser following the redirect ever shows."""
-    return Response(status=302, headerlist=[
-        ("Location", location), ("Cache-Control", "no-store"), ("Pragma", "no-cache"),
-        ("Content-Length", "0"),
-    ])
 
 
 @view_config(route_name="flows.authorize", request_method="GET")
@@ -44,7 +34,7 @@ def authorize(request):
     state, attempt_id = start_attempt(request, app, auth, "redirect")
     location = with_query(app.custom_auth_endpoint,
                           tenant_request(request, app, state, attempt_id, auth.data))
-    response = _found(location)
+    response = found(location)
     bind_state(request, response, state, callback_path(app.app_id))
     return response
 

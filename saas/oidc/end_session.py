@@ -20,6 +20,7 @@ from saas.apps.lookup import load_app
 from saas.audit.types import AuditType, Outcome
 from saas.errors import ApiError, Reason
 from saas.flows.redirect_uris import with_query
+from saas.flows.responses import found
 from saas.jwt.es256 import InvalidAccessToken
 from saas.request_body import read_params
 from saas.request_text import query_params
@@ -62,9 +63,7 @@ def end_session(request) -> Response:
     target = text.get("post_logout_redirect_uri")
     # Back to the app only for a request the app itself made (its ID token).
     if hinted and target and target in app.post_logout_redirect_uris:
-        return Response(status=302, headerlist=[
-            ("Location", with_query(target, {"state": text.get("state")})),
-            ("Cache-Control", "no-store"), ("Content-Length", "0")])
+        return found(with_query(target, {"state": text.get("state")}))
     response = render_to_response("saas:templates/signed_out.html", {
         "app_name": app.name, "unlisted": bool(target)}, request=request)
     response.headers["Cache-Control"] = "no-store"
