@@ -184,14 +184,7 @@ class SessionStore:
         data = self.redis.hgetall(self.session_key(app_id, sid))
         if not data or data.get(b"revoked") != b"0":
             return None
-        return Session(
-            sid=sid,
-            user_id=data[b"user_id"].decode(),
-            external_id=data[b"external_id"].decode(),
-            expires_at=int(data[b"expires_at"]),
-            oidc=_oidc_login(data.get(b"scope", b""), data.get(b"auth_time", b""),
-                             data.get(b"amr", b"")),
-        )
+        return _session_of(sid, data)
 
     def is_active(self, app_id: str, sid: str) -> bool:
         return self.redis.hget(self.session_key(app_id, sid), "revoked") == b"0"
@@ -223,11 +216,7 @@ class SessionStore:
         token, data = pipe.execute()
         if not token or b"rotated_at" in token or data.get(b"revoked") != b"0":
             return None
-        return Session(sid=sid, user_id=data[b"user_id"].decode(),
-                       external_id=data[b"external_id"].decode(),
-                       expires_at=int(data[b"expires_at"]),
-                       oidc=_oidc_login(data.get(b"scope", b""), data.get(b"auth_time", b""),
-                                        data.get(b"amr", b"")))
+        return _session_of(sid, data)
 
     def rotate(self, app_id: str, refresh_token: str) -> Rotation:
         sid = _sid_of(refresh_token)
@@ -254,6 +243,15 @@ class SessionStore:
         session = Session(sid=sid, user_id=user_id.decode(), external_id=external_id.decode(),
                           expires_at=int(expires_at), oidc=_oidc_login(scope, auth_time, amr))
         return Rotation(outcome, session, successor)
+
+
+def _session_of(sid: str, data: dict[bytes, bytes]) -> Session:
+    """A session from its stored hash (HGETALL)."""
+    return Session(sid=sid, user_id=data[b"user_id"].decode(),
+                   external_id=data[b"external_id"].decode(),
+                   expires_at=int(data[b"expires_at"]),
+                   oidc=_oidc_login(data.get(b"scope", b""), data.get(b"auth_time", b""),
+                                    data.get(b"amr", b"")))
 
 
 def _oidc_login(scope: bytes, auth_time: bytes, amr: bytes) -> OidcLogin:
