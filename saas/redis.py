@@ -2,28 +2,43 @@
 
 ``redis.url = memory://`` gives the embedded development store: fakeredis (with
 Lua scripting through lupa) shared by everything in the process, so a
-development server needs no outside service. Every other URL is real Redis.
+development server needs no outside service. ``redis+cluster://h1:p1,h2:p2``
+(``rediss+cluster://`` for TLS) is a Redis Cluster, reached through redis-py's
+``RedisCluster`` from any of the listed nodes. Every other URL is one Redis.
 
 Keys of one app share the Redis Cluster hash tag ``{app_id}``, so multi-key
-atomic operations (Lua scripts, MULTI) on one app's keys stay legal on a cluster.
+atomic operations (Lua scripts, MULTI) on one app's keys stay legal on a cluster;
+a cluster refuses any that is not (``CROSSSLOT``), loudly.
 """
 
 from __future__ import annotations
 
 import threading
 from typing import Any
+from urllib.parse import unquote
 
 import redis
 from redis.client import Pipeline
+from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
 MEMORY_SCHEME = "memory://"
+CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
+# Bounded waits: a frozen server fails a request instead of hanging a worker.
+_TIMEOUTS = {"socket_connect_timeout": 2, "socket_timeout": 2}
 
 _memory_servers: dict[str, object] = {}
 _memory_lock = threading.Lock()
 
 
-def redis_from_url(url: str) -> redis.Redis:
+def is_cluster_url(url: str) -> bool:
+    return url.startswith(CLUSTER_SCHEMES)
+
+
+def redis_from_url(url: str) -> redis.Redis | StoreCluster:
+    if is_cluster_url(url):
+        return cluster_from_url(url)
     if url.startswith(MEMORY_SCHEME):
         import fakeredis  # only the development configuration needs it
 
@@ -33,8 +48,7 @@ def redis_from_url(url: str) -> redis.Redis:
         return fakeredis.FakeRedis(server=server, decode_responses=False)
     return redis.Redis.from_url(
         url,
-        socket_connect_timeout=2,
-        socket_timeout=2,
+        **_TIMEOUTS,
         health_check_interval=30,
         retry_on_timeout=False,
     )
@@ -79,11 +93,99 @@ class LeanPipeline(Pipeline):
 
 
 def pipeline(client: redis.Redis) -> Pipeline:
-    """A non-transactional pipeline for the hot path (``LeanPipeline`` on real Redis)."""
+    """A non-transactional pipeline for the hot path (``LeanPipeline`` on real
+    Redis, ``LeanClusterPipeline`` on a cluster)."""
     if type(client) is redis.Redis:
         return LeanPipeline(client.connection_pool, client.response_callbacks,
                             transaction=False, shard_hint=None)
     return client.pipeline(transaction=False)
+
+
+def primaries(client: Any) -> list[redis.Redis]:
+    """One client per primary: the cluster's, or the single store itself."""
+    if isinstance(client, RedisCluster):
+        return [client.get_redis_connection(node) for node in client.get_primaries()]
+    return [client]
+
+
+def cluster_from_url(url: str) -> StoreCluster:
+    """``redis+cluster://[user:password@]host:port[,host:port...]`` → a cluster client.
+
+    The listed nodes are only where the client starts: it learns the whole
+    cluster (and later changes to it) from ``CLUSTER SLOTS``.
+    """
+    scheme, _, rest = url.partition("://")
+    if "?" in rest or "/" in rest.rstrip("/"):
+        raise ValueError("a redis+cluster:// URL takes no database or options")
+    userinfo, _, hosts = rest.rstrip("/").rpartition("@")
+    username, _, password = userinfo.partition(":")
+    nodes = []
+    for part in hosts.split(","):
+        host, _, port = part.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a cluster node must be host:port, not {part!r}")
+        nodes.append(ClusterNode(host.strip("[]"), int(port)))
+    return StoreCluster(
+        startup_nodes=nodes,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        ssl=scheme.startswith("rediss"),
+        **_TIMEOUTS,
+    )
+
+
+class StoreCluster(RedisCluster):
+    """A cluster client whose pipelines may hold Lua scripts (see LeanClusterPipeline)."""
+
+    def register_script(self, script: str) -> Script:
+        registered = super().register_script(script)
+        _cluster_scripts[registered.sha] = registered
+        return registered
+
+    def pipeline(self, transaction: bool | None = None, shard_hint: Any = None) -> ClusterPipeline:
+        pipe = super().pipeline(transaction=transaction, shard_hint=shard_hint)
+        if not transaction:
+            # The library's class, with EVALSHA allowed: same state, one more method.
+            pipe.__class__ = LeanClusterPipeline
+            pipe._evalsha_positions = []
+        return pipe
+
+
+_cluster_scripts: dict[str, Script] = {}
+
+
+class LeanClusterPipeline(ClusterPipeline):
+    """A cluster pipeline that may hold scripts, each sent to its keys' node.
+
+    redis-py refuses ``EVALSHA`` in cluster pipelines, since a node that lacks
+    the script would answer ``NOSCRIPT``. As in ``LeanPipeline``, that one
+    command is then sent again as a plain script call (which loads it on the
+    node), and nothing else in the pipeline runs twice. Each script stays
+    within one hash slot, as on a single node.
+    """
+
+    _evalsha_positions: list[int]
+
+    def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
+        self._evalsha_positions.append(len(self))
+        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+
+    def execute(self, raise_on_error: bool = True) -> list[Any]:
+        queued = [(position, self._execution_strategy.command_queue[position].args)
+                  for position in self._evalsha_positions]
+        self._evalsha_positions = []
+        results = super().execute(raise_on_error=False)
+        for position, args in queued:
+            script = _cluster_scripts.get(args[1])
+            if isinstance(results[position], NoScriptError) and script is not None:
+                numkeys = int(args[2])
+                results[position] = script(keys=list(args[3:3 + numkeys]),
+                                           args=list(args[3 + numkeys:]))
+        if raise_on_error:
+            for result in results:
+                if isinstance(result, Exception):
+                    raise result
+        return results
 
 
 class Keys:

@@ -5,6 +5,12 @@ The database is created at session start, built with ``alembic upgrade head``
 transaction that is rolled back; requests commit to savepoints inside it.
 Redis keys carry a per-run prefix and are deleted at the end. A missing
 service fails the run loudly: nothing here skips.
+
+``TEST_REDIS_CLUSTER=1`` points the store at a Redis Cluster instead: each
+xdist worker starts three ``redis-server`` primaries of its own and joins them
+(bench/redis_cluster.py), so every script, transaction and pipeline of the
+tests runs where a cross-slot command fails. The Celery broker stays the
+single Redis (a cluster is never a broker).
 """
 
 from __future__ import annotations
@@ -21,12 +27,15 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.redis_cluster import RedisCluster
 from saas.config import configure, database_url
+from saas.redis import redis_from_url
 from tests.mailbox import Mailbox, SmtpServer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ADMIN_DSN = os.environ.get("TEST_DATABASE_ADMIN_URL", "postgresql://postgres@localhost:5432/postgres")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://localhost:6379/0")
+ON_CLUSTER = os.environ.get("TEST_REDIS_CLUSTER", "") not in ("", "0")
 RUN_ID = uuid.uuid4().hex[:10]
 MASTER_KEY = "test-master-key-0123456789abcdef-0123456789"
 
@@ -69,12 +78,27 @@ def redis_prefix(request):
 
 
 @pytest.fixture(scope="session")
-def redis_client(redis_prefix):
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+def store_url():
+    """The store's URL: the shared Redis, or a cluster of this worker's own."""
+    if not ON_CLUSTER:
+        yield REDIS_URL
+        return
+    try:
+        cluster = RedisCluster(3).start()
+    except (RuntimeError, OSError) as exc:
+        pytest.fail(f"a Redis Cluster is required (TEST_REDIS_CLUSTER): {exc}", pytrace=False)
+    yield cluster.url
+    cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_client(redis_prefix, store_url):
+    """The store as the service sees it (a cluster client on a cluster)."""
+    client = redis_from_url(store_url)
     try:
         client.ping()
-    except redis.exceptions.ConnectionError as exc:
-        pytest.fail(f"Redis is required for the tests ({REDIS_URL}): {exc}", pytrace=False)
+    except redis.exceptions.RedisError as exc:
+        pytest.fail(f"Redis is required for the tests ({store_url}): {exc}", pytrace=False)
     yield client
     keys = list(client.scan_iter(match=f"{redis_prefix}:*", count=1000))
     for start in range(0, len(keys), 500):
@@ -96,10 +120,10 @@ def mailbox(smtp_server) -> Mailbox:
 
 
 @pytest.fixture(scope="session")
-def app_settings(database_url_for_run, redis_prefix, redis_client, smtp_server):
+def app_settings(database_url_for_run, redis_prefix, redis_client, store_url, smtp_server):
     return {
         "sqlalchemy.url": database_url_for_run,
-        "redis.url": REDIS_URL,
+        "redis.url": store_url,
         "celery.broker_url": REDIS_URL,
         "celery.always_eager": "true",
         "saas.master_key": MASTER_KEY,
