@@ -1,6 +1,6 @@
 """What the Celery broker needs, by kind: transport options, queues, routes.
 
-Two brokers are supported (DESIGN §15): RabbitMQ (``amqp://``), recommended in
+Two brokers are supported: RabbitMQ (``amqp://``), recommended in
 production, and Redis (``redis://``) for small installs; ``memory://`` serves
 development and unit tests. Options of one transport mean nothing, or
 something else, to the other, so each kind gets its own and nothing leaks

@@ -56,7 +56,8 @@ TASK_MODULES = ("workers.accounts", "workers.cleanup", "workers.mail", "workers.
 
 # Periodic work run by ``celery -A workers beat`` (or ``worker -B``). ``expires``
 # drops a run that waited longer than its period, so a stopped worker does not
-# come back to a pile of identical jobs.
+# come back to a pile of identical jobs (on RabbitMQ it is also the message's
+# TTL: the broker drops the stale tick itself).
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "drain-events": {
         "task": TaskName.DRAIN_EVENTS.value,
@@ -210,7 +211,8 @@ def make_celery(settings: Mapping[str, Any], set_as_current: bool = True) -> Bri
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
-        # Tasks are idempotent: acknowledge after the run, redeliver if lost.
+        # Every task is safe to run twice (docs/operations.md, "Broker", says
+        # why for each): acknowledge after the run, redeliver if lost.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,
