@@ -18,6 +18,9 @@ requires = [
     "hiredis==3.5.0",
     "orjson==3.13.0",
     "celery[redis]==5.7.0",
+    # Celery's RabbitMQ transport (CELERY_BROKER_URL=amqp://…, docs/operations.md "Broker").
+    "kombu==5.7.0",
+    "amqp==5.4.2",
     "argon2-cffi==25.1.0",
     "gunicorn==27.0.1",
     "waitress==3.0.2",

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from transaction.interfaces import NoTransaction
 
+from saas.broker import celery_conf
 from saas.config import load_settings
 from saas.db import engine_from_settings, session_factory
 from saas.redis import Keys, redis_from_url
@@ -55,7 +56,8 @@ TASK_MODULES = ("workers.accounts", "workers.cleanup", "workers.mail", "workers.
 
 # Periodic work run by ``celery -A workers beat`` (or ``worker -B``). ``expires``
 # drops a run that waited longer than its period, so a stopped worker does not
-# come back to a pile of identical jobs.
+# come back to a pile of identical jobs (on RabbitMQ it is also the message's
+# TTL: the broker drops the stale tick itself).
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "drain-events": {
         "task": TaskName.DRAIN_EVENTS.value,
@@ -79,15 +81,13 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
 }
 
-# Fail fast instead of hanging when the broker is down: a publish, or the
-# first connection of a producer, gives up after a few short retries.
-BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
-    "max_retries": 3,
-    "interval_start": 0,
-    "interval_step": 0.5,
-    "interval_max": 1,
-}
-REDIS_TRANSPORT_OPTIONS: dict[str, Any] = {"socket_connect_timeout": 4}
+# Tasks that may run long: they wait on other hosts (webhook receivers, SMTP
+# servers) or sweep tables. They go to the long queue (saas.broker), so they
+# never take the slot the sync drain needs.
+LONG_TASKS = frozenset({
+    TaskName.DELIVER_WEBHOOKS, TaskName.SEND_MAIL,
+    TaskName.PURGE_WEBHOOK_EVENTS, TaskName.PURGE_EXPIRED,
+})
 
 
 class BridgekeeperCelery(Celery):
@@ -198,28 +198,21 @@ def make_celery(settings: Mapping[str, Any], set_as_current: bool = True) -> Bri
     already-loaded settings work too.
     """
     settings = load_settings(settings, environ={})
-    broker_url = settings["celery.broker_url"]
-    transport_options = dict(BROKER_TRANSPORT_OPTIONS)
-    if broker_url.startswith(("redis://", "rediss://", "unix://")):
-        transport_options.update(REDIS_TRANSPORT_OPTIONS)
-
     # The web tier's producer-only app passes set_as_current=False.
     app = BridgekeeperCelery("bridgekeeper", task_cls=BridgekeeperTask, include=TASK_MODULES,
                              set_as_current=set_as_current)
     app.saas_settings = settings
     app.conf.update(
-        broker_url=broker_url,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=4,
-        broker_transport_options=transport_options,
+        celery_conf(settings["celery.broker_url"], settings["celery.default_queue"],
+                    (name.value for name in LONG_TASKS)),
         task_always_eager=settings["celery.always_eager"],
-        task_default_queue=settings["celery.default_queue"],
         task_eager_propagates=True,
         # JSON only: ids and plain values on the wire, never pickles.
         task_serializer="json",
         result_serializer="json",
         accept_content=["json"],
-        # Tasks are idempotent: acknowledge after the run, redeliver if lost.
+        # Every task is safe to run twice (docs/operations.md, "Broker", says
+        # why for each): acknowledge after the run, redeliver if lost.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_cancel_long_running_tasks_on_connection_loss=True,

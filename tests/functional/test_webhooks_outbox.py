@@ -17,6 +17,7 @@ from pyramid import testing
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from saas.broker import long_queue
 from saas.login_events import STREAM
 from saas.sync.parse import parse_entry
 from saas.sync.stream import EventStream
@@ -263,11 +264,13 @@ def worker_celery(app_settings, redis_client):
     finally:
         celery_state.set_default_app(previous[0])
         celery_state._set_current_app(previous[1])
-        redis_client.delete(queue)
+        redis_client.delete(queue, long_queue(queue))
 
 
 def _kicks(redis_client, queue: str) -> list[str]:
-    return [json.loads(raw)["headers"]["task"] for raw in redis_client.lrange(queue, 0, -1)]
+    # Webhook delivery is a long task: its kicks go to the long queue (saas.broker).
+    return [json.loads(raw)["headers"]["task"]
+            for raw in redis_client.lrange(long_queue(queue), 0, -1)]
 
 
 @pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])

@@ -23,10 +23,10 @@ def make_worker_app(app_settings) -> Iterator:
 
     def make(smtp_url: str, queue: str | None = None) -> BridgekeeperCelery:
         queue = queue or f"bk-test-mail-{uuid.uuid4().hex}"
+        # The queue by the setting, so its ".long" sibling is this test's too.
         app = make_celery({**app_settings, "celery.always_eager": "false",
-                           "saas.smtp_url": smtp_url})
-        app.conf.update(task_default_queue=queue, worker_enable_remote_control=False,
-                        worker_hijack_root_logger=False)
+                           "celery.default_queue": queue, "saas.smtp_url": smtp_url})
+        app.conf.update(worker_enable_remote_control=False, worker_hijack_root_logger=False)
         made.append((app, queue))
         return app
 

@@ -140,10 +140,12 @@ class SyncEnv:
             SAAS_CONFIG=str(ini),
             PYTHONUNBUFFERED="1",
         )
+        # No -Q: like production, the worker consumes the ini's queues (the
+        # default one and its ".long" sibling for webhooks and mail).
         args = [
             CELERY, "-A", "workers", "worker", "-B",
             "-s", str(self.tmp_path / f"beat-schedule-{n}"),
-            "--loglevel=INFO", "-Q", self.queue, "-n", f"{self.queue}-{n}@%h",
+            "--loglevel=INFO", "-n", f"{self.queue}-{n}@%h",
             "--concurrency=1", "--pool=solo",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]

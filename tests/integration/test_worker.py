@@ -73,9 +73,9 @@ def expired_secret(app_settings, committing_engine) -> Iterator[uuid.UUID]:
 def worker_app(app_settings) -> Iterator[BridgekeeperCelery]:
     """A non-eager app on the real broker, consuming a queue of its own."""
     queue = f"bk-test-{uuid.uuid4().hex}"
-    app = make_celery({**app_settings, "celery.always_eager": "false"})
+    app = make_celery({**app_settings, "celery.always_eager": "false",
+                       "celery.default_queue": queue})
     app.conf.update(
-        task_default_queue=queue,
         worker_enable_remote_control=False,
         worker_hijack_root_logger=False,
     )

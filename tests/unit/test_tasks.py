@@ -13,6 +13,7 @@ import transaction
 from pyramid import testing
 from pyramid.registry import Registry
 
+from saas.broker import long_queue
 from saas.tasks import TaskName, make_celery, send_after_commit
 
 SAAS = pathlib.Path(__file__).resolve().parents[2] / "saas"
@@ -46,11 +47,13 @@ def producer(app_settings, redis_client):
     try:
         yield registry, queue
     finally:
-        redis_client.delete(queue)
+        redis_client.delete(queue, long_queue(queue))
 
 
 def _sent(redis_client, queue: str) -> list[str]:
-    return [json.loads(raw)["headers"]["task"] for raw in redis_client.lrange(queue, 0, -1)]
+    """The tasks waiting in the deployment's queues (the default one, then the long one)."""
+    return [json.loads(raw)["headers"]["task"]
+            for name in (queue, long_queue(queue)) for raw in redis_client.lrange(name, 0, -1)]
 
 
 @pytest.mark.parametrize("commit", [True, False])
