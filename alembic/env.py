@@ -13,6 +13,7 @@ import plaster
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from saas.audit.partitions import is_partition_name
 from saas.config import database_url
 from saas.models import Base
 
@@ -28,11 +29,17 @@ def _url() -> str:
     return database_url(settings["sqlalchemy.url"])
 
 
+def include_name(name, type_, parent_names) -> bool:
+    """Autogenerate compares the partitioned parent; its partitions are no model's."""
+    return not (type_ == "table" and name and is_partition_name(name))
+
+
 def _configure(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
         compare_type=True,
+        include_name=include_name,
         render_as_batch=connection.dialect.name == "sqlite",
     )
 

@@ -69,6 +69,9 @@ def key_list(value: Any) -> list[str]:
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("sqlalchemy.url", "DATABASE_URL", database_url, required=True),
+    # A read replica for the dashboard's and the API's lists and charts (saas/db.py);
+    # empty: the primary serves them.
+    Setting("sqlalchemy.read_url", "DATABASE_READ_URL", database_url, None),
     Setting("redis.url", "REDIS_URL", required=True),
     Setting("celery.broker_url", "CELERY_BROKER_URL", required=True),
     Setting("celery.always_eager", "CELERY_ALWAYS_EAGER", asbool, False),
@@ -103,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.webhooks.disable_after", None, positive_float, 24 * 3600.0),
     Setting("saas.webhooks.disable_min_failures", None, positive_int, 10),
     Setting("saas.webhooks.retention_days", None, positive_int, 30),
+    # Audit rows older than this go, a whole month partition at a time
+    # (saas/audit/partitions.py).
+    Setting("saas.audit.retention_days", None, positive_int, 400),
     # Mail (docs/accounts.md): SMTP in production; a folder of .eml files in
     # development; the sender defaults to no-reply@ the public host.
     Setting("saas.smtp_url", "SMTP_URL", smtp_url, None),

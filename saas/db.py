@@ -2,6 +2,11 @@
 
 One session per request, joined to the request's transaction (pyramid_tm) and
 closed when the request ends. Nothing here keeps a module-global session.
+
+``request.read_db`` serves the dashboard's and the API's lists and charts: a
+read-only session on the replica of ``sqlalchemy.read_url``
+(``DATABASE_READ_URL``) when one is set, else ``request.db`` itself. A replica
+lags its primary a little, so nothing that is read and then changed goes there.
 """
 
 from __future__ import annotations
@@ -83,9 +88,18 @@ def _sqlite_begin(connection) -> None:
 POSTGRES_CONNECT_ARGS: dict[str, Any] = {"connect_timeout": 5, "tcp_user_timeout": 10_000}
 
 
-def engine_from_settings(settings) -> Engine:
-    url = settings["sqlalchemy.url"]
-    kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": POSTGRES_CONNECT_ARGS}
+# The replica's sessions refuse writes even where the server would take them
+# (a replica URL pointed at a primary by mistake, the tests' same database).
+READ_ONLY_CONNECT_ARGS: dict[str, Any] = {
+    **POSTGRES_CONNECT_ARGS, "options": "-c default_transaction_read_only=on"}
+
+
+def engine_from_settings(settings, *, read_replica: bool = False) -> Engine:
+    """The primary's engine, or with ``read_replica`` the read-only one of
+    ``sqlalchemy.read_url``."""
+    url = settings["sqlalchemy.read_url" if read_replica else "sqlalchemy.url"]
+    connect_args = READ_ONLY_CONNECT_ARGS if read_replica else POSTGRES_CONNECT_ARGS
+    kwargs: dict[str, Any] = {"pool_pre_ping": True, "connect_args": connect_args}
     if url.startswith("sqlite"):
         kwargs = {"connect_args": {"check_same_thread": False}}
     # A failed statement's message never carries its values into a log: they
@@ -112,9 +126,32 @@ def _request_db(request) -> Session:
     return session
 
 
+def read_sessionmaker(registry) -> sessionmaker[Session]:
+    """Sessions for lists and charts: the replica's, else the primary's."""
+    return registry.get("saas.db_read_sessionmaker") or registry["saas.db_sessionmaker"]
+
+
+def _request_read_db(request) -> Session:
+    if request.registry.get("saas.db_read_sessionmaker") is None:
+        return request.db
+    session = request.registry["saas.db_read_sessionmaker"]()
+
+    def cleanup(_request) -> None:
+        session.close()  # rolls back the read-only transaction
+
+    request.add_finished_callback(cleanup)
+    return session
+
+
 def includeme(config) -> None:
     registry = config.registry
     if "saas.db_sessionmaker" not in registry:
         registry["saas.db_engine"] = engine_from_settings(registry.settings)
         registry["saas.db_sessionmaker"] = session_factory(registry["saas.db_engine"])
+    if registry.settings.get("sqlalchemy.read_url") and \
+            "saas.db_read_sessionmaker" not in registry:
+        registry["saas.db_read_engine"] = engine_from_settings(registry.settings,
+                                                               read_replica=True)
+        registry["saas.db_read_sessionmaker"] = session_factory(registry["saas.db_read_engine"])
     config.add_request_method(_request_db, "db", reify=True)
+    config.add_request_method(_request_read_db, "read_db", reify=True)

@@ -44,6 +44,7 @@ class TaskName(enum.StrEnum):
     DELIVER_WEBHOOKS = "workers.webhooks.deliver"
     PURGE_WEBHOOK_EVENTS = "workers.webhooks.purge"
     PURGE_EXPIRED = "workers.cleanup.purge_expired"
+    MAINTAIN_AUDIT = "workers.partitions.maintain_audit"
     SEND_MAIL = "workers.mail.send"
     REQUEST_RESET = "workers.accounts.request_reset"
     SIGN_UP = "workers.accounts.sign_up"
@@ -51,8 +52,8 @@ class TaskName(enum.StrEnum):
 
 # The modules that define the tasks, loaded by Celery by name (a worker at
 # start; an eager app when it first runs a task inline).
-TASK_MODULES = ("workers.accounts", "workers.cleanup", "workers.mail", "workers.sync",
-                "workers.webhooks")
+TASK_MODULES = ("workers.accounts", "workers.cleanup", "workers.mail", "workers.partitions",
+                "workers.sync", "workers.webhooks")
 
 # Periodic work run by ``celery -A workers beat`` (or ``worker -B``). ``expires``
 # drops a run that waited longer than its period, so a stopped worker does not
@@ -76,6 +77,12 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     },
     "purge-expired": {
         "task": TaskName.PURGE_EXPIRED.value,
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
+    # Audit partitions made months ahead, expired ones dropped (saas.audit.partitions).
+    "maintain-audit": {
+        "task": TaskName.MAINTAIN_AUDIT.value,
         "schedule": 3600.0,
         "options": {"expires": 3600.0},
     },

@@ -13,6 +13,7 @@ from pyramid.view import view_config
 
 from saas.audit.queries import csv_stream, list_events
 from saas.audit.types import AuditType, Outcome
+from saas.db import read_sessionmaker
 from saas.diagnostics.attempts import attempts_for_filters
 from saas.pagination import BadCursor
 from saas.security import Permission
@@ -88,7 +89,7 @@ def audit_log(context, request) -> dict:
                                         dt.datetime.fromtimestamp(request.now, dt.UTC))
     elif not errors:
         try:
-            events, next_cursor = list_events(request.db, context.app.app_id, filters,
+            events, next_cursor = list_events(request.read_db, context.app.app_id, filters,
                                               limit=PAGE_SIZE, cursor=cursor)
         except BadCursor:
             errors["cursor"] = "That page link is not valid any more; start from the first page."
@@ -123,8 +124,7 @@ def audit_csv(context, request) -> Response:
     # Streamed in chunks through its own session, as the management API does: the
     # whole log (up to 100,000 rows) is never held in memory.
     response = Response(
-        app_iter=csv_stream(request.registry["saas.db_sessionmaker"], context.app.app_id,
-                           filters),
+        app_iter=csv_stream(read_sessionmaker(request.registry), context.app.app_id, filters),
         content_type="text/csv", charset="utf-8",
     )
     response.content_disposition = f'attachment; filename="audit-{context.app.app_id}.csv"'

@@ -35,7 +35,7 @@ def hosted_form_try_url(base_url: str, app: App) -> str | None:
 def app_overview(context, request) -> dict:
     period = RANGES.get(request.GET.get("range", DEFAULT_RANGE), RANGES[DEFAULT_RANGE])
     since = period.since(dt.datetime.now(dt.UTC))
-    stats = login_stats(request.db, context.app.app_id, bucket=period.bucket, since=since)
+    stats = login_stats(request.read_db, context.app.app_id, bucket=period.bucket, since=since)
     base_url = request.registry.settings["saas.public_base_url"]
     return {
         "app": context.app,

@@ -30,7 +30,7 @@ def users_list(context, request) -> dict:
             "users": [], "next_cursor": None, "next_url": None, "error": None}
     try:
         page["users"], page["next_cursor"] = list_users(
-            request.db, context.app, query=query, limit=PAGE_SIZE, cursor=cursor)
+            request.read_db, context.app, query=query, limit=PAGE_SIZE, cursor=cursor)
     except BadCursor:
         request.response.status_int = 400
         page["error"] = "That page link is not valid any more; start from the first page."

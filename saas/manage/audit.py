@@ -11,6 +11,7 @@ from pyramid.view import view_config
 
 from saas.audit.queries import MAX_PAGE, csv_stream, event_as_dict, list_events, login_stats
 from saas.audit.types import Outcome
+from saas.db import read_sessionmaker
 from saas.diagnostics.attempts import find_attempt
 from saas.manage.errors import invalid_cursor, invalid_parameter, not_found
 from saas.manage.params import (
@@ -51,7 +52,7 @@ def events(context: AppContext, request) -> dict[str, Any]:
     """Newest first."""
     try:
         page, next_cursor = list_events(
-            request.db, context.app.app_id, filters_of(request),
+            request.read_db, context.app.app_id, filters_of(request),
             limit=limit_param(request, default=DEFAULT_PAGE, maximum=MAX_PAGE),
             cursor=cursor_param(request),
         )
@@ -68,7 +69,7 @@ def events_as_csv(context: AppContext, request) -> Response:
     filters = filters_of(request)
     app_id = context.app.app_id
     response = Response(
-        app_iter=csv_stream(request.registry["saas.db_sessionmaker"], app_id, filters),
+        app_iter=csv_stream(read_sessionmaker(request.registry), app_id, filters),
         content_type="text/csv", charset="utf-8",
     )
     response.headers["Content-Disposition"] = f'attachment; filename="audit-{app_id}.csv"'
@@ -87,7 +88,7 @@ def stats(context: AppContext, request) -> dict[str, Any]:
         max_days = STATS_MAX_SPAN[bucket].days
         raise invalid_parameter("since", f"must be in the past, at most {max_days} days "
                                          f"ago for {bucket} buckets")
-    return login_stats(request.db, context.app.app_id, bucket=bucket, since=since)
+    return login_stats(request.read_db, context.app.app_id, bucket=bucket, since=since)
 
 
 @view_config(route_name="manage.app.attempt", request_method="GET", renderer="json",

@@ -29,7 +29,7 @@ def users(context: AppContext, request) -> dict[str, Any]:
     """Users by external id; ``q`` is a prefix of it."""
     try:
         page, next_cursor = list_users(
-            request.db, context.app, query=text_param(request, "q"),
+            request.read_db, context.app, query=text_param(request, "q"),
             limit=limit_param(request, default=DEFAULT_PAGE, maximum=MAX_PAGE),
             cursor=cursor_param(request),
         )

@@ -7,7 +7,9 @@ new users and merges existing ones field by field inside PostgreSQL
 (``bk_merge_fields``, migration 0002) — the row lock of the upsert makes
 concurrent workers safe, and rows are taken in id order so they cannot
 deadlock. The same statement records a ``user.created`` audit row for each
-user it inserted. Audit rows are inserted with ``ON CONFLICT (id) DO NOTHING``.
+user it inserted. Audit rows are inserted with ``ON CONFLICT (at, id) DO NOTHING``:
+the partitioned table's key (migration 0008); a re-delivered row has the same
+time, so it still adds nothing.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ INSERT INTO audit_events (id, tenant_id, app_id, type, outcome, reason, user_id,
                           external_id, ip, user_agent, request_id, at, details)
 SELECT id, tenant_id, app_id, type, outcome, reason, user_id, external_id, ip,
        user_agent, request_id, timestamptz 'epoch' + at_ms * interval '1 millisecond', details
-FROM bk_sync_audit ON CONFLICT (id) DO NOTHING
+FROM bk_sync_audit ON CONFLICT (at, id) DO NOTHING
 """
 
 

@@ -4,9 +4,9 @@ PostgreSQL takes the set-based path of ``saas.sync.copy_writer``. The generic
 path here serves SQLite (development): new users are inserted with ``ON
 CONFLICT DO NOTHING`` (each with a ``user.created`` audit row); existing ones
 are locked in id order, merged field by field in Python (``saas.sync.merge``)
-and updated. Audit rows are inserted
-with ``ON CONFLICT (id) DO NOTHING`` either way, so a batch delivered twice
-adds nothing.
+and updated. Audit rows are inserted with ``ON CONFLICT DO NOTHING`` on their
+key (``id`` on SQLite, ``(at, id)`` on PostgreSQL's partitioned table) either
+way, so a batch delivered twice adds nothing.
 """
 
 from __future__ import annotations
@@ -124,10 +124,9 @@ def insert_audit(session: Session, records: list[dict[str, Any]]) -> None:
          **{k: uuid.UUID(record[k]) if record[k] else None for k in UUID_FIELDS}}
         for record in unique.values()
     ]
-    session.execute(
-        _insert(session, AuditEvent.__table__).on_conflict_do_nothing(index_elements=["id"]),
-        rows,
-    )
+    # No conflict target: the table's one unique key is (id) on SQLite and
+    # (at, id) on PostgreSQL, where it is partitioned (migration 0008).
+    session.execute(_insert(session, AuditEvent.__table__).on_conflict_do_nothing(), rows)
 
 
 @dataclass
