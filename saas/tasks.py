@@ -93,7 +93,7 @@ BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
 # never take the slot the sync drain needs.
 LONG_TASKS = frozenset({
     TaskName.DELIVER_WEBHOOKS, TaskName.SEND_MAIL,
-    TaskName.PURGE_WEBHOOK_EVENTS, TaskName.PURGE_EXPIRED,
+    TaskName.PURGE_WEBHOOK_EVENTS, TaskName.PURGE_EXPIRED, TaskName.MAINTAIN_AUDIT,
 })
 
 
