@@ -233,7 +233,12 @@ def _listed(request, member_id) -> dict[str, dict[str, Any]]:
                     for h in request.redis.smembers(index))
     if not hashes:
         return {}
-    raws = request.redis.mget([session_key(request, h) for h in hashes])
+    # One GET per session in a pipeline, not MGET: on a Redis Cluster the
+    # sessions live in different slots and a multi-key read is refused.
+    pipe = request.redis.pipeline(transaction=False)
+    for id_hash in hashes:
+        pipe.get(session_key(request, id_hash))
+    raws = pipe.execute()
     live, dead = {}, []
     for id_hash, raw in zip(hashes, raws, strict=True):
         data = json.loads(raw) if raw is not None else None
@@ -260,7 +265,8 @@ def member_sessions(request, member_id) -> list[SessionInfo]:
 def _end(request, member_id, hashes: list[str]) -> int:
     if hashes:
         pipe = request.redis.pipeline(transaction=False)
-        pipe.delete(*[session_key(request, h) for h in hashes])
+        for id_hash in hashes:  # one key per DEL: the sessions' slots differ on a cluster
+            pipe.delete(session_key(request, id_hash))
         pipe.srem(index_key(request, member_id), *hashes)
         pipe.execute()
     return len(hashes)

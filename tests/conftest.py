@@ -106,6 +106,14 @@ def redis_client(redis_prefix, store_url):
 
 
 @pytest.fixture(scope="session")
+def broker_client():
+    """The Celery broker's Redis (the single Redis, even when the store is a cluster)."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
 def smtp_server():
     """A real SMTP server (aiosmtpd) in this process for the whole run."""
     server = SmtpServer().start()

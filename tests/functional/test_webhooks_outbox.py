@@ -249,7 +249,7 @@ def test_user_actions_stage_with_their_transaction(db, registry, login_app, secr
 
 
 @pytest.fixture
-def worker_celery(app_settings, redis_client):
+def worker_celery(app_settings, broker_client):
     """A non-eager Celery app, current in this thread, publishing to a queue of its own."""
     from celery import _state as celery_state
 
@@ -264,18 +264,18 @@ def worker_celery(app_settings, redis_client):
     finally:
         celery_state.set_default_app(previous[0])
         celery_state._set_current_app(previous[1])
-        redis_client.delete(queue, long_queue(queue))
+        broker_client.delete(queue, long_queue(queue))
 
 
-def _kicks(redis_client, queue: str) -> list[str]:
+def _kicks(broker_client, queue: str) -> list[str]:
     # Webhook delivery is a long task: its kicks go to the long queue (saas.broker).
     return [json.loads(raw)["headers"]["task"]
-            for raw in redis_client.lrange(long_queue(queue), 0, -1)]
+            for raw in broker_client.lrange(long_queue(queue), 0, -1)]
 
 
 @pytest.mark.parametrize("postgres", [True, False], ids=["copy", "generic"])
 def test_a_sync_commit_that_staged_events_kicks_the_workers(
-        webapp, db, db_connection, login_app, secret_box, stream, redis_client, worker_celery,
+        webapp, db, db_connection, login_app, secret_box, stream, broker_client, worker_celery,
         postgres):
     _app, queue = worker_celery
     add_webhook(db, secret_box, login_app, events=["login.succeeded"])
@@ -287,11 +287,11 @@ def test_a_sync_commit_that_staged_events_kicks_the_workers(
     session.begin()
     apply_batch(session, prepare_batch(events, postgres))
     session.rollback()  # nothing committed: no kick
-    assert _kicks(redis_client, queue) == []
+    assert _kicks(broker_client, queue) == []
     with session.begin():
         apply_batch(session, prepare_batch(events, postgres))
-    assert _kicks(redis_client, queue) == ["workers.webhooks.deliver"]
+    assert _kicks(broker_client, queue) == ["workers.webhooks.deliver"]
     with session.begin():  # applied again: nothing new staged, no kick
         apply_batch(session, prepare_batch(events, postgres))
     session.close()
-    assert _kicks(redis_client, queue) == ["workers.webhooks.deliver"]
+    assert _kicks(broker_client, queue) == ["workers.webhooks.deliver"]
