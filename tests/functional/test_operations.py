@@ -16,7 +16,8 @@ def test_healthz_and_readyz(webapp):
     ready = webapp.get("/readyz").json
     assert ready["status"] == "ok" and ready["checks"] == {"postgres": "ok", "redis": "ok"}
     assert set(ready["sync"]) == {"backlog", "oldest_pending_age_seconds", "in_flight",
-                                  "dead_letters"}
+                                  "dead_letters", "shards"}
+    assert [shard["shard"] for shard in ready["sync"]["shards"]] == ["0"]  # one stream
 
 
 def test_metrics_expose_the_sync_figures(webapp, registry):
