@@ -12,7 +12,8 @@ the next holder with ``XAUTOCLAIM``, as with one stream.
 ``Rotation`` reads the held shards one batch each in turn, so a busy shard
 never starves the others. It waits only when every held shard came back
 short (drained): with one shard it blocks on it for the whole wait, as the
-single stream always did; with several it blocks on each in turn for at most
+single stream always did (in pieces of ``MAX_BLOCK_MS``, keeping the lease
+between them); with several it blocks on each in turn for at most
 ``WAIT_SLICE_MS``, so an event on any held shard waits at most about one
 slice per held shard — and never behind another shard's backlog.
 """
@@ -32,6 +33,9 @@ from saas.sync.lease import LEASE_TTL_MS, Lease, lease_key, new_token
 from saas.sync.stream import EventStream
 
 WAIT_SLICE_MS = 50
+# One shard's wait is cut in pieces this long, so its lease is kept (extended)
+# between them however long the caller waits.
+MAX_BLOCK_MS = 1000
 MIN_WAIT_MS = 5  # shorter waits are not worth a blocking read (0 would block forever)
 
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -101,7 +105,7 @@ class Rotation:
         while self.shards:
             for shard in self._turn():
                 left = int((deadline - time.monotonic()) * 1000)
-                block = left if len(self.shards) == 1 else min(left, WAIT_SLICE_MS)
+                block = min(left, MAX_BLOCK_MS if len(self.shards) == 1 else WAIT_SLICE_MS)
                 if block < MIN_WAIT_MS:
                     return None
                 if entries := self._read(shard, count, block_ms=block):
