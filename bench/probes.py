@@ -76,9 +76,10 @@ class LagProbe:
     interval).
     """
 
-    def __init__(self, client, stream: str, interval: float = 0.05) -> None:
+    def __init__(self, client, streams: str | list[str], interval: float = 0.05) -> None:
         self.client = client
-        self.stream = stream
+        # Every stream shard: the frontier is the oldest entry of them all.
+        self.streams = [streams] if isinstance(streams, str) else list(streams)
         self.interval = interval
         self.samples: list[tuple[int, int]] = []  # (poll ms, frontier ms)
         self._stop = threading.Event()
@@ -93,9 +94,12 @@ class LagProbe:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            oldest = self.client.xrange(self.stream, count=1)
+            pipe = self.client.pipeline(transaction=False)
+            for stream in self.streams:
+                pipe.xrange(stream, count=1)
+            heads = [int(first[0][0].split(b"-")[0]) for first in pipe.execute() if first]
             now = int(time.time() * 1000)
-            frontier = int(oldest[0][0].split(b"-")[0]) if oldest else now
+            frontier = min(heads, default=now)
             self.samples.append((now, min(frontier, now)))
             time.sleep(self.interval)
 

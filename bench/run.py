@@ -36,6 +36,7 @@ import time
 from bench import floor as floors
 from bench.probes import LagProbe, children, process_cpu, process_memory, redis_counters
 from bench.topology import ROOT, Topology, running
+from saas.event_streams import layout_from_settings
 
 # Scenario -> (loadgen scenario, web requests per iteration, floor name).
 SCENARIOS = {
@@ -80,16 +81,26 @@ def _cpu(pids: list[int]) -> dict[int, float]:
     return found
 
 
+def _event_streams(topology: Topology) -> list[str]:
+    """The keys of every login event stream shard of the topology's service."""
+    return layout_from_settings({
+        "redis.url": topology.redis_url, "saas.redis_prefix": topology.prefix,
+        "saas.sync.stream_shards": topology.env.get("SAAS_SYNC_STREAM_SHARDS"),
+    }).stream_keys()
+
+
 def _wait_for_sync_worker(topology: Topology, timeout: float = 60) -> None:
     """Celery takes seconds of CPU to boot: measure nothing before its first
-    drain has created the stream's consumer group (then one quiet second)."""
+    drain has created a stream's consumer group (then one quiet second)."""
     client = topology.redis()
+    streams = _event_streams(topology)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):  # no stream yet
-            if client.xinfo_groups(f"{topology.prefix}:events"):
-                time.sleep(1.0)
-                return
+        for stream in streams:
+            with contextlib.suppress(Exception):  # no stream yet
+                if client.xinfo_groups(stream):
+                    time.sleep(1.0)
+                    return
         time.sleep(0.2)
     raise RuntimeError("the Celery worker did not start draining; see its log")
 
@@ -124,7 +135,7 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
         json.dump(fixture, handle)
     master, workers = _web_pids(topology, server)
     client = topology.redis()
-    probe = LagProbe(client, f"{topology.prefix}:events") if lag else None
+    probe = LagProbe(client, _event_streams(topology)) if lag else None
     if probe:
         probe.start()
     argv = [sys.executable, "-m", "bench.loadgen", handle.name, scenario, "--users", str(users),

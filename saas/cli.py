@@ -44,8 +44,10 @@ from saas.audit.types import AuditType
 from saas.config import ConfigurationError, load_settings
 from saas.crypto import SecretBox, secret_box_from_settings
 from saas.db import engine_from_settings, session_factory, utcnow
+from saas.event_streams import layout_from_settings
 from saas.passwords import password_problem, passwords_from_settings
 from saas.redis import Keys, redis_from_url
+from saas.sync.status import sync_status as shard_status
 from saas.sync.stream import EventStream
 from saas.tenants.models import Member
 from saas.tenants.services import EmailTaken, is_valid_email, member_by_email, sign_up
@@ -321,11 +323,13 @@ def rotate_master_key(args: argparse.Namespace, settings: Settings) -> dict[str,
 
 
 def sync_status(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
-    """Backlog of the login event stream, its oldest entry's age, dead letters."""
-    stream = EventStream(redis_from_url(settings["redis.url"]),
-                         Keys(settings["saas.redis_prefix"]), consumer="saas-admin")
+    """Backlog of the login event streams (in total and per shard), the oldest
+    entry's age, dead letters."""
+    client = redis_from_url(settings["redis.url"])
+    layout = layout_from_settings(settings)
+    stream = EventStream(client, layout.keys, consumer="saas-admin")  # for the dead letters
     try:
-        status = stream.status()
+        status = shard_status(client, layout)
         status["recent_dead_letters"] = stream.dead_letters(args.dead_letters)
     except redis.RedisError as exc:
         raise CommandError(f"Redis is unreachable: {exc.__class__.__name__}") from exc

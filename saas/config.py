@@ -16,6 +16,7 @@ from pyramid.config import Configurator
 from pyramid.settings import asbool
 
 from saas.client_ip import proxy_list
+from saas.event_streams import default_shards
 from saas.mail.smtp import smtp_url
 
 
@@ -96,6 +97,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.sync.batch_size", None, positive_int, 2000),
     Setting("saas.sync.reclaim_idle_ms", None, positive_int, 30_000),
     Setting("saas.sync.embedded", None, asbool, False),
+    # Login event stream shards (saas/event_streams.py); unset: 16 on a Redis
+    # Cluster, else 1 (the single stream of earlier releases).
+    Setting("saas.sync.stream_shards", "SAAS_SYNC_STREAM_SHARDS", positive_int, None),
+    # How many shards one drain run takes under its leases (workers/sync.py).
+    Setting("saas.sync.shards_per_run", None, positive_int, 4),
     # Webhooks: exponential backoff from retry_base, at most retry_cap between
     # attempts, retried for retry_for seconds; an endpoint failing for
     # disable_after seconds (and disable_min_failures attempts) is switched off.
@@ -147,6 +153,8 @@ def load_settings(
                 invalid.append(f"{setting.env or setting.name} ({exc})")
                 continue
         settings[setting.name] = value
+    if settings.get("saas.sync.stream_shards") is None and settings.get("redis.url"):
+        settings["saas.sync.stream_shards"] = default_shards(settings["redis.url"])
     if missing or invalid:
         parts = []
         if missing:
@@ -179,6 +187,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".crypto")
     config.include(".db")
     config.include(".redis")
+    config.include(".event_streams")
     config.include(".tasks")
     config.include(".mail")
     config.include(".dashboard_sessions")

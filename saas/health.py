@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
-from saas.sync.stream import EventStream
+from saas.sync.status import sync_status as shard_status
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +99,10 @@ def healthz(request):
 
 
 def sync_status(request) -> dict | None:
-    """The event sync's figures (docs/operations.md), or None without Redis."""
-    stream = EventStream(request.redis, request.redis_keys, consumer="probe")
+    """The event sync's figures, totals and per shard (docs/operations.md), or
+    None without Redis."""
     try:
-        return stream.status()
+        return shard_status(request.redis, request.event_streams)
     except redis.RedisError:
         return None
 
@@ -128,11 +128,30 @@ _METRICS = (
     ("in_flight", "Events read by a worker and not yet acknowledged."),
     ("dead_letters", "Events parked in the dead-letter stream."),
 )
+# The same figures per stream shard, labelled ``shard="0"`` … or ``"legacy"``.
+_SHARD_METRICS = (
+    ("backlog", "Login events of one stream shard not yet written to PostgreSQL."),
+    ("oldest_pending_age_seconds", "Age of the oldest unwritten login event of one shard."),
+    ("in_flight", "Events of one shard read by a worker and not yet acknowledged."),
+    ("leased", "Whether a drain holds the shard's lease now."),
+)
+
+
+def _shard_lines(status: dict | None) -> list[str]:
+    lines = []
+    for name, help_ in _SHARD_METRICS:
+        metric = f"bridgekeeper_sync_shard_{name}"
+        lines += [f"# HELP {metric} {help_}", f"# TYPE {metric} gauge"]
+        for shard in (status or {}).get("shards", ()):
+            value = int(shard[name]) if name == "leased" else shard[name]
+            lines.append(f'{metric}{{shard="{shard["shard"]}"}} {value}')
+    return lines
 
 
 @view_config(route_name="metrics", request_method="GET")
 def metrics(request):
-    """Prometheus text exposition of the sync figures."""
+    """Prometheus text exposition of the sync figures: totals (the names of
+    the single-stream release) and per shard."""
     status = sync_status(request)
     lines = []
     for name, help_ in _METRICS:
@@ -140,6 +159,7 @@ def metrics(request):
         lines += [f"# HELP {metric} {help_}", f"# TYPE {metric} gauge"]
         if status is not None:
             lines.append(f"{metric} {status[name]}")
+    lines += _shard_lines(status)
     lines += ["# HELP bridgekeeper_redis_up Whether Redis answered.",
               "# TYPE bridgekeeper_redis_up gauge", f"bridgekeeper_redis_up {int(bool(status))}"]
     response = request.response

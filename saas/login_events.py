@@ -1,7 +1,8 @@
 """Login-path events, appended to a Redis stream for the sync workers.
 
 The login path writes nothing to PostgreSQL (docs/architecture.md). Each outcome appends
-**one** stream entry — a single ``XADD``, so it is atomic — holding the audit
+**one** stream entry — a single ``XADD``, so it is atomic — to the stream of its
+app's shard (``saas/event_streams.py``), holding the audit
 records of the outcome and, for an accepted login, the user upsert with the
 ``custom``/``profile`` fields to merge. The format is documented in
 ``docs/events.md``; the drain of the stream into PostgreSQL is the sync
@@ -21,8 +22,10 @@ import orjson
 
 from saas.audit.types import AuditType, Outcome
 from saas.client_ip import client_ip
+from saas.event_streams import STREAM, StreamLayout
 
-STREAM = "events"
+__all__ = ["STREAM", "AuditRecord", "UserUpsert", "append_event", "audit_from_request",
+           "encode_event", "event_app_id", "uuid7"]
 
 
 def uuid7() -> uuid.UUID:
@@ -110,7 +113,17 @@ def encode_event(audit: list[AuditRecord], user: UserUpsert | None = None,
         return {"event": json.dumps(body, separators=(",", ":"))}
 
 
-def append_event(pipe, keys, audit: list[AuditRecord], user: UserUpsert | None = None,
-                 event_id: str | None = None) -> None:
-    """Queue the XADD on a pipeline (or a client) — one entry per outcome."""
-    pipe.xadd(keys.global_(STREAM), encode_event(audit, user, event_id))
+def event_app_id(audit: list[AuditRecord], user: UserUpsert | None = None) -> str | None:
+    """The app an event belongs to (its shard's key): the user's, else the
+    first audit record's that names one."""
+    if user is not None:
+        return user.app_id
+    return next((record.app_id for record in audit if record.app_id), None)
+
+
+def append_event(pipe, streams: StreamLayout, audit: list[AuditRecord],
+                 user: UserUpsert | None = None, event_id: str | None = None) -> None:
+    """Queue the XADD on a pipeline (or a client) — one entry per outcome, on
+    the stream of the event's app (one key: legal in any cluster pipeline)."""
+    key = streams.key_for_app(event_app_id(audit, user))
+    pipe.xadd(key, encode_event(audit, user, event_id))

@@ -2,7 +2,8 @@
 "nothing persisted" checks.
 
 Keys are ``{prefix}:{app_id}:<kind>:…`` (per app) or ``{prefix}:<kind>:…``;
-the event stream is ``{prefix}:events``. Rate-limit counters (kind ``rl``,
+the event streams are ``{prefix}:events`` or its shards ``{prefix}:events:{s<i>}``
+(kind ``events``, with their leases). Rate-limit counters (kind ``rl``,
 global ``{rl}``) are the one thing a refused request is allowed to leave.
 """
 
@@ -14,6 +15,10 @@ from collections import Counter
 from typing import Any
 
 import redis
+
+from saas.event_streams import StreamLayout
+from saas.redis import Keys
+from saas.sync.stream import entry_time_ms
 
 RATE_LIMIT_KINDS = frozenset({"rl", "{rl}"})
 
@@ -62,9 +67,19 @@ def expired_by_now(deadlines: dict[str, float], key: str) -> bool:
     return key in deadlines and time.monotonic() >= deadlines[key] - 0.05
 
 
-def stream_events(client: redis.Redis, prefix: str) -> list[dict[str, Any]]:
-    """The decoded events of the login stream, oldest first."""
-    entries = client.xrange(f"{prefix}:events")
+def _entry_order(entry_id: bytes) -> tuple[int, int]:
+    return entry_time_ms(entry_id), int(entry_id.split(b"-", 1)[1])
+
+
+def stream_events(client: redis.Redis, streams: str | StreamLayout) -> list[dict[str, Any]]:
+    """The decoded events of every login stream shard, oldest first (by entry id).
+
+    ``streams``: the app's layout (``registry["saas.event_streams"]``), or a
+    prefix for the single stream of ``stream_shards = 1``.
+    """
+    layout = streams if isinstance(streams, StreamLayout) else StreamLayout(Keys(streams))
+    entries = [entry for key in layout.stream_keys() for entry in client.xrange(key)]
+    entries.sort(key=lambda entry: _entry_order(entry[0]))
     return [json.loads(fields[b"event"]) for _id, fields in entries]
 
 

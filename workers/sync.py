@@ -1,11 +1,16 @@
 """The write-behind sync task: drain login events from Redis into PostgreSQL.
 
-Beat runs it every second. A run drains batches for up to ``TIME_BUDGET``
-seconds, waiting on the stream when it is empty (so an event is taken up
-within milliseconds of its login, not at the next tick); if the backlog
-outlasts that, it sends itself again at once (the
-"kick"), so a growing backlog is worked off without waiting for the next tick
-and without any Celery publish on the login path.
+Beat runs it every second. A run takes up to ``saas.sync.shards_per_run``
+stream shards under their leases (saas/sync/shards.py) and drains them for up
+to ``TIME_BUDGET`` seconds, waiting on them when they are empty (so an event
+is taken up within milliseconds of its login, not at the next tick). Two
+kicks — the task sending itself again at once — keep every shard covered
+without any Celery publish on the login path:
+
+* at the start, when free shards were left over, so another worker takes
+  them (N shards spread over the workers within milliseconds of a tick);
+* at the end, when a shard's backlog outlasted the run, so a growing backlog
+  is worked off without waiting for the next tick.
 """
 
 from __future__ import annotations
@@ -13,13 +18,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 
 import psycopg
 from celery import shared_task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from saas.event_streams import StreamLayout, layout_from_settings
 from saas.sync import drain as sync_drain
-from saas.sync.stream import EventStream
+from saas.sync.shards import leased_shards
 from saas.tasks import BridgekeeperTask, TaskName
 
 log = logging.getLogger(__name__)
@@ -30,30 +37,40 @@ def consumer_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def event_stream(app) -> EventStream:
-    settings = app.saas_settings
-    return EventStream(
-        app.redis_client(), app.redis_keys(), consumer_name(),
-        reclaim_idle_ms=int(settings.get("saas.sync.reclaim_idle_ms", 30_000)),
-    )
+def stream_layout(app) -> StreamLayout:
+    return layout_from_settings(app.saas_settings)
 
 
 @shared_task(name=TaskName.DRAIN_EVENTS.value, base=BridgekeeperTask, bind=True)
 def drain(self: BridgekeeperTask) -> dict[str, int]:
-    """Drain for up to ``TIME_BUDGET`` seconds; kick another run if work is left."""
+    """Drain the shards taken for up to ``TIME_BUDGET`` seconds; kick another
+    run if shards were left free or work is left."""
     app = self.app
-    stream = event_stream(app)
-    batch_size = int(app.saas_settings.get("saas.sync.batch_size",
-                                           sync_drain.DEFAULT_BATCH_SIZE))
+    settings = app.saas_settings
+    eager = app.conf.task_always_eager
+    batch_size = int(settings.get("saas.sync.batch_size", sync_drain.DEFAULT_BATCH_SIZE))
+    layout = stream_layout(app)
+    # Inline (eager) runs have nobody to hand shards to: they take them all.
+    limit = len(layout.named_keys()) if eager else int(settings.get("saas.sync.shards_per_run", 4))
+    deadline = time.monotonic() + TIME_BUDGET
     try:
-        result = sync_drain.drain(stream, app.db_sessionmaker(), batch_size,
-                                  time_budget=TIME_BUDGET,
-                                  wait_for_events=not app.conf.task_always_eager)
+        with leased_shards(
+            app.redis_client(), layout, consumer_name(), limit=limit,
+            reclaim_idle_ms=int(settings.get("saas.sync.reclaim_idle_ms", 30_000)),
+            patience=0.0 if eager else TIME_BUDGET / 2,
+        ) as taken:
+            if not taken.rotation.shards:
+                return {"read": 0, "applied": 0, "dead_lettered": 0}  # all held by others
+            if taken.free_left and not eager:
+                self.apply_async()  # the fan-out kick: another worker takes the rest
+            result = sync_drain.drain(taken.rotation, app.db_sessionmaker(), batch_size,
+                                      time_budget=max(deadline - time.monotonic(), 0.0),
+                                      wait_for_events=not eager)
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
         # The entries stay pending and are retried: one line, not a traceback a second.
         log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)
         return {"read": 0, "applied": 0, "dead_lettered": 0}
-    if result.more and not app.conf.task_always_eager:
+    if result.more and not eager:
         self.apply_async()  # the kick: work the backlog off without waiting for beat
     totals = {"read": result.read, "applied": result.applied,
               "dead_lettered": result.dead_lettered}

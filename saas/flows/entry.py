@@ -191,7 +191,7 @@ def start_attempt(request, app: AppConfig, auth: AuthorizeRequest,
         # Where the binding cookie lives: a callback on another host lacks it.
         "host": request_host(request),
     }, client=pipe)
-    append_event(pipe, request.redis_keys, [audit_from_request(
+    append_event(pipe, request.event_streams, [audit_from_request(
         request, AuditType.LOGIN_STARTED, Outcome.SUCCESS, app_id=app.app_id,
         tenant_id=app.tenant_id,
         details={"attempt_id": attempt_id, "flow": flow},

@@ -129,7 +129,7 @@ def record_login(request, app: AppConfig, user: AcceptedUser, type_: AuditType,
     own = pipe is None
     if own:
         pipe = pipeline(request.redis)
-    append_event(pipe, request.redis_keys, [audit], upsert, event_id=str(event_id))
+    append_event(pipe, request.event_streams, [audit], upsert, event_id=str(event_id))
     request.pending_merges.record(app.app_id, user.user_id, login_ms,
                                   field_version(login_ms, event_id),
                                   user.custom, user.profile, client=pipe)
@@ -178,7 +178,7 @@ def record_failure(request, app: AppConfig, reason: str, record: dict[str, Any] 
         details={"attempt_id": (record or {}).get("attempt_id"),
                  "flow": (record or {}).get("flow", "redirect")},
     )
-    append_event(request.redis, request.redis_keys, [audit])
+    append_event(request.redis, request.event_streams, [audit])
 
 
 def record_refusal(request, app: AppConfig, failure: LoginFailed,

@@ -10,6 +10,9 @@ are reclaimed later.
 thread; psycopg releases the GIL while it waits), the next one is read,
 validated and turned into COPY text. Batches still commit one at a time, in
 order, and each is acknowledged only after its own commit.
+
+It drains one stream, or the shards a run holds (``saas.sync.shards``): one
+batch of each in turn, each batch acknowledged on its own shard's stream.
 """
 
 from __future__ import annotations
@@ -27,14 +30,13 @@ from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from saas.sync.parse import ParsedEvent, PoisonEvent, parse_entry
+from saas.sync.shards import MIN_WAIT_MS, Rotation
 from saas.sync.stream import EventStream
 from saas.sync.writer import PreparedBatch, apply_batch, is_postgres, prepare_batch
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 2000
 WRITER_SWITCH_INTERVAL = 0.0005  # seconds; see _short_gil_turns
-# Shorter waits than this are not worth a blocking read (0 would block forever).
-MIN_WAIT_MS = 5
 # Errors that come from the data of one event, not from the database's health
 # (an outage or a missing migration must leave the entries pending instead).
 # The COPY path raises psycopg's own errors, the generic path SQLAlchemy's.
@@ -51,17 +53,19 @@ class DrainResult:
 
 @dataclass
 class _Work:
+    stream: EventStream  # the shard the entries came from
     entries: list[tuple[bytes, dict]]
     parsed: list[ParsedEvent]
     poison: list[tuple[bytes, dict, str]]
     batch: PreparedBatch
 
 
-def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool,
-                      block_ms: int | None = None) -> _Work | None:
-    entries = stream.read_batch(batch_size, block_ms)
-    if not entries:
+def _read_and_prepare(rotation: Rotation, batch_size: int, postgres: bool,
+                      wait_ms: int | None = None) -> _Work | None:
+    got = rotation.wait(batch_size, wait_ms) if wait_ms else rotation.read(batch_size)
+    if got is None:
         return None
+    stream, entries = got
     parsed: list[ParsedEvent] = []
     poison: list[tuple[bytes, dict, str]] = []
     for entry_id, fields in entries:
@@ -69,7 +73,7 @@ def _read_and_prepare(stream: EventStream, batch_size: int, postgres: bool,
             parsed.append(parse_entry(entry_id.decode(), fields))
         except PoisonEvent as exc:
             poison.append((entry_id, fields, str(exc)))
-    return _Work(entries, parsed, poison, prepare_batch(parsed, postgres))
+    return _Work(stream, entries, parsed, poison, prepare_batch(parsed, postgres))
 
 
 def _apply(session_factory: Callable[[], Session], batch: PreparedBatch) -> None:
@@ -92,7 +96,8 @@ def _commit(session_factory: Callable[[], Session], work: _Work, postgres: bool)
                 work.poison.append((entry_id, fields_by_id[entry_id], _describe(exc)))
 
 
-def _finish(stream: EventStream, work: _Work) -> DrainResult:
+def _finish(work: _Work) -> DrainResult:
+    stream = work.stream
     for entry_id, fields, error in work.poison:
         log.error("sync: dead-lettering %s: %s", entry_id.decode(), error)
         stream.dead_letter(entry_id, fields, error)
@@ -130,30 +135,33 @@ def _uses_postgres(session_factory: Callable[[], Session]) -> bool:
 
 
 def drain(
-    stream: EventStream,
+    streams: EventStream | Rotation,
     session_factory: Callable[[], Session],
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_batches: int | None = None,
     time_budget: float | None = None,
     wait_for_events: bool = False,
 ) -> DrainResult:
-    """Drain until the stream is empty, ``max_batches`` or ``time_budget`` (seconds).
+    """Drain until the stream (every held shard) is empty, ``max_batches`` or
+    ``time_budget`` (seconds).
 
     With ``wait_for_events`` (and a ``time_budget``), an empty stream does not
     end the run: it waits for new entries until the budget is spent. The worker
     then takes up an event within milliseconds of its login, not at its next
     scheduled run, which keeps the login-to-PostgreSQL lag low.
     """
+    rotation = streams if isinstance(streams, Rotation) else Rotation.of(streams)
+    rotation.restart()
     postgres = _uses_postgres(session_factory)
     deadline = None if time_budget is None else time.monotonic() + time_budget
     totals = [0, 0, 0]
-    batches, more = 0, False
+    batches = 0
     in_flight: tuple[_Work, Future] | None = None
 
     def settle() -> None:
         work, future = in_flight
         future.result()  # an outage raises here: nothing of it is acknowledged
-        result = _finish(stream, work)
+        result = _finish(work)
         totals[0] += result.read
         totals[1] += result.applied
         totals[2] += result.dead_lettered
@@ -163,20 +171,20 @@ def drain(
         while True:
             out_of_time = deadline is not None and time.monotonic() >= deadline
             work = None
-            if not out_of_time and (max_batches is None or batches < max_batches) and not (
-                    in_flight and len(in_flight[0].entries) < batch_size):
-                work = _read_and_prepare(stream, batch_size, postgres)
+            # A shard whose last batch was short is skipped (drained) until
+            # the next wait, so nothing is read ahead of an empty stream.
+            if not out_of_time and (max_batches is None or batches < max_batches):
+                work = _read_and_prepare(rotation, batch_size, postgres)
             if in_flight is not None:
                 settle()
-                more = len(in_flight[0].entries) == batch_size
                 in_flight = None
             if work is None and wait_for_events and deadline is not None and (
                     max_batches is None or batches < max_batches):
                 wait_ms = int((deadline - time.monotonic()) * 1000)
                 if wait_ms >= MIN_WAIT_MS:
-                    work = _read_and_prepare(stream, batch_size, postgres, block_ms=wait_ms)
+                    work = _read_and_prepare(rotation, batch_size, postgres, wait_ms=wait_ms)
             if work is None:
                 break
             in_flight = (work, writer.submit(_commit, session_factory, work, postgres))
             batches += 1
-    return DrainResult(*totals, more=more)
+    return DrainResult(*totals, more=rotation.more)

@@ -3,7 +3,8 @@ webhooks every second.
 
 ``make run`` has no Celery worker (eager mode, no beat), so with
 ``saas.sync.embedded = true`` the web process does the workers' periodic work
-itself: drain the event stream into the database (``saas.sync.drain``), then
+itself: drain every event stream shard into the database (``saas.sync.drain``,
+taking the shards under their leases like a worker run), then
 send the webhook deliveries that are due (``saas.webhooks.delivery``, retries
 included). A dashboard or API action that stages an event wakes the thread
 after its commit (``saas.webhooks.dispatch.kick_after_commit``), so its
@@ -17,7 +18,7 @@ import os
 import threading
 
 from saas.sync.drain import drain
-from saas.sync.stream import EventStream
+from saas.sync.shards import leased_shards
 from saas.webhooks.delivery import Policy, deliver_due
 from saas.webhooks.dispatch import EMBEDDED_WAKE
 
@@ -27,9 +28,7 @@ INTERVAL = 1.0
 
 def _run(registry, stop: threading.Event, wake: threading.Event) -> None:
     settings = registry.settings
-    stream = EventStream(registry["saas.redis"], registry["saas.redis_keys"],
-                         f"embedded:{os.getpid()}",
-                         reclaim_idle_ms=settings["saas.sync.reclaim_idle_ms"])
+    layout = registry["saas.event_streams"]
     policy = Policy.from_settings(settings)
     while True:
         wake.wait(INTERVAL)
@@ -37,8 +36,11 @@ def _run(registry, stop: threading.Event, wake: threading.Event) -> None:
             return
         wake.clear()  # a kick from now on wakes the next round
         try:
-            drain(stream, registry["saas.db_sessionmaker"],
-                  settings["saas.sync.batch_size"])
+            with leased_shards(registry["saas.redis"], layout, f"embedded:{os.getpid()}",
+                               limit=len(layout.named_keys()),
+                               reclaim_idle_ms=settings["saas.sync.reclaim_idle_ms"]) as taken:
+                drain(taken.rotation, registry["saas.db_sessionmaker"],
+                      settings["saas.sync.batch_size"])
         except Exception:
             log.exception("embedded sync failed; retrying in %s s", INTERVAL)
         try:

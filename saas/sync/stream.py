@@ -1,4 +1,9 @@
-"""The event stream as a consumer group: read, reclaim, acknowledge, dead-letter.
+"""One event stream (a shard) as a consumer group: read, reclaim, acknowledge,
+dead-letter.
+
+Every shard's stream has its own consumer group ``sync`` (a group lives on its
+stream's key, so each command here touches one key plus, for dead letters,
+the one dead-letter stream — never both in one command).
 
 Entries are read with ``XREADGROUP``; entries a dead consumer left pending are
 taken over with ``XAUTOCLAIM`` once idle longer than ``reclaim_idle_ms``. An
@@ -14,10 +19,9 @@ from typing import Any
 
 import redis
 
-from saas.login_events import STREAM
+from saas.event_streams import DEAD_LETTERS, STREAM
 
 GROUP = "sync"
-DEAD_LETTERS = STREAM + ":dead"
 DEAD_LETTER_MAXLEN = 100_000
 
 
@@ -26,11 +30,49 @@ def entry_time_ms(entry_id: bytes | str) -> int:
     return int(text.split("-", 1)[0])
 
 
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def checked(result: Any) -> Any:
+    """A pipeline result sent with ``raise_on_error=False``: errors raise here."""
+    if isinstance(result, Exception):
+        raise result
+    return result
+
+
+def queue_figures(pipe, key: str) -> None:
+    """Queue the three reads ``stream_figures`` turns into one stream's figures."""
+    pipe.xlen(key)
+    pipe.xrange(key, count=1)
+    pipe.xpending(key, GROUP)
+
+
+def stream_figures(results: list[Any], now: int) -> dict[str, Any]:
+    """Backlog, oldest entry's age and in-flight count from ``queue_figures``'
+    replies. A stream nobody drained yet has no group: nothing is in flight
+    (status never creates a stream or a group)."""
+    backlog, oldest, pending = results
+    if isinstance(pending, redis.ResponseError) and "NOGROUP" in str(pending):
+        pending = None
+    backlog, oldest, pending = checked(backlog), checked(oldest), checked(pending)
+    age = (now - entry_time_ms(oldest[0][0])) / 1000 if oldest else 0.0
+    return {
+        "backlog": backlog,
+        "oldest_pending_age_seconds": round(max(age, 0.0), 3),
+        "in_flight": pending["pending"] if isinstance(pending, dict) else 0,
+    }
+
+
 class EventStream:
+    """One stream; ``key`` defaults to the single stream ``{prefix}:events``."""
+
     def __init__(self, client: redis.Redis, keys, consumer: str,
-                 reclaim_idle_ms: int = 30_000) -> None:
+                 reclaim_idle_ms: int = 30_000, key: str | None = None,
+                 name: str = "0") -> None:
         self.redis = client
-        self.stream = keys.global_(STREAM)
+        self.stream = key or keys.global_(STREAM)
+        self.name = name  # the shard's name in status and metrics
         self.dead = keys.global_(DEAD_LETTERS)
         self.consumer = consumer
         self.reclaim_idle_ms = reclaim_idle_ms
@@ -86,22 +128,13 @@ class EventStream:
         )
 
     def status(self) -> dict[str, Any]:
-        """Backlog, oldest unsynced entry's age, in-flight and dead-letter counts."""
-        self.ensure_group()
+        """Backlog, oldest unsynced entry's age, in-flight and dead-letter counts
+        of this one stream (``saas.sync.status`` covers every shard)."""
         pipe = self.redis.pipeline(transaction=False)
-        pipe.xlen(self.stream)
-        pipe.xrange(self.stream, count=1)
-        pipe.xpending(self.stream, GROUP)
+        queue_figures(pipe, self.stream)
         pipe.xlen(self.dead)
-        backlog, oldest, pending, dead = pipe.execute()
-        now_ms = int(time.time() * 1000)
-        age = (now_ms - entry_time_ms(oldest[0][0])) / 1000 if oldest else 0.0
-        return {
-            "backlog": backlog,
-            "oldest_pending_age_seconds": round(max(age, 0.0), 3),
-            "in_flight": pending["pending"] if isinstance(pending, dict) else 0,
-            "dead_letters": dead,
-        }
+        *figures, dead = pipe.execute(raise_on_error=False)
+        return {**stream_figures(figures, now_ms()), "dead_letters": checked(dead)}
 
     def dead_letters(self, count: int = 20) -> list[dict[str, Any]]:
         return [

@@ -26,7 +26,7 @@ from saas.users.pending import parse_overlay, pending_key
 def audit_token_event(request, app: AppConfig, type_: AuditType, outcome: Outcome, pipe=None,
                       **fields) -> None:
     """One audit event of the token endpoint, on ``pipe`` when the caller batches."""
-    append_event(pipe or request.redis, request.redis_keys, [audit_from_request(
+    append_event(pipe or request.redis, request.event_streams, [audit_from_request(
         request, type_, outcome, app_id=app.app_id, tenant_id=app.tenant_id, **fields)])
 
 

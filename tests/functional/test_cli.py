@@ -415,7 +415,9 @@ def test_sync_status_reports_backlog_age_and_dead_letters(tmp_path, app_settings
     empty = _run(ini, capsys, "sync-status")
     assert empty.code == 0
     assert empty.json == {"backlog": 0, "oldest_pending_age_seconds": 0.0, "in_flight": 0,
-                          "dead_letters": 0, "recent_dead_letters": []}
+                          "dead_letters": 0, "recent_dead_letters": [],
+                          "shards": [{"shard": "0", "backlog": 0, "in_flight": 0,
+                                      "oldest_pending_age_seconds": 0.0, "leased": False}]}
     redis_client.xadd(f"{prefix}:events", {"event": "{}"}, id="1000-0")
     redis_client.xadd(f"{prefix}:events:dead",
                       {"entry_id": "5-0", "event": "x", "error": "event is not JSON"})

@@ -23,7 +23,6 @@ from markupsafe import escape
 
 from saas.apps.cache import config_of
 from saas.flows.login import user_id_for
-from saas.login_events import STREAM
 from saas.users.disabled import set_disabled
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT, Login, callback, query_of, tenant_token
@@ -236,7 +235,8 @@ def app_keys(ctx: Ctx) -> dict[bytes, bytes | None]:
     client, keys = ctx.registry["saas.redis"], ctx.registry["saas.redis_keys"]
     found = {key: client.dump(key) for key in client.scan_iter(
         match=keys.app(ctx.app.app_id, "*"), count=1000) if b":rl:" not in key}
-    found[b"stream-length"] = client.xlen(keys.global_(STREAM))
+    found[b"stream-length"] = client.xlen(
+        ctx.registry["saas.event_streams"].key_for_app(ctx.app.app_id))
     return found
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 
 import pytest
 from sqlalchemy import select
@@ -13,22 +12,19 @@ from sqlalchemy.orm import sessionmaker
 
 from saas.apikeys.services import create_api_key
 from saas.audit.models import AuditEvent
-from saas.login_events import STREAM
-from saas.sync.drain import drain
-from saas.sync.stream import EventStream
 from tests.factories import make_app, make_member
 from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, query_of
 from tests.functional.dashboard_helpers import sign_in
 from tests.functional.test_manage_openapi import Checker
 from tests.live import python_example, serve_wsgi
+from tests.sync_helpers import drain_all, empty_streams
 
 
 @pytest.fixture
 def world(db, passwords, secret_box, webapp, registry, db_connection):
     """Two tenants' apps, a successful and a failed login on the first, one
     login on the second, all drained into PostgreSQL."""
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    client.delete(keys.global_(STREAM))
+    empty_streams(registry)
     apps = []
     for name in ("Acme", "Globex"):
         member = make_member(db, passwords, tenant_name=name)
@@ -44,10 +40,9 @@ def world(db, passwords, secret_box, webapp, registry, db_connection):
     assert query_of(failed.finish(exp=int(time.time()) - 120).location)["reason"] == \
         "token_expired"
     Login(webapp, other.app_id, other_secrets["custom_auth"]).tokens(user_id="zed")
-    stream = EventStream(client, keys, f"test-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
     session_factory = sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint",
                                    expire_on_commit=False)
-    drain(stream, session_factory)
+    drain_all(registry, session_factory)
     sign_in(webapp, member.email)
     return apps
 
@@ -140,8 +135,7 @@ def test_a_hosted_login_refused_then_accepted_is_a_success(webapp, db, passwords
                                                            registry, db_connection):
     """Wrong password, then the right one, in the same attempt: the attempt's outcome
     is its last decisive event (the refusal stays listed among its steps)."""
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    client.delete(keys.global_(STREAM))
+    empty_streams(registry)
     member = make_member(db, passwords)
     app, secrets = make_app(db, secret_box, member.tenant_id, redirect_uris=[CLIENT_REDIRECT],
                             custom_auth_endpoint="https://tenant.example.com/auth",
@@ -161,9 +155,8 @@ def test_a_hosted_login_refused_then_accepted_is_a_success(webapp, db, passwords
     webapp.post(f"/v1/apps/{app.app_id}/token", {
         "grant_type": "authorization_code", "code": code, "redirect_uri": CLIENT_REDIRECT,
         "code_verifier": verifier})
-    stream = EventStream(client, keys, f"test-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
-    drain(stream, sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint",
-                               expire_on_commit=False))
+    drain_all(registry, sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint",
+                                     expire_on_commit=False))
     sign_in(webapp, member.email)
 
     page = webapp.get(f"/dashboard/apps/{app.app_id}/audit?view=attempts")

@@ -25,11 +25,10 @@ from sqlalchemy.orm import sessionmaker
 
 from saas.errors import Reason
 from saas.logging import BridgekeeperJsonFormatter
-from saas.login_events import STREAM
 from saas.sync.drain import drain
-from saas.sync.stream import EventStream
 from tests.factories import make_member
 from tests.flows import CLIENT_REDIRECT, Login, pkce_pair, query_of, tenant_token
+from tests.sync_helpers import app_stream
 
 PAYLOADS = [
     "a\r\nX-Injected: 1",
@@ -194,8 +193,7 @@ def test_control_characters_in_audit_fields_never_stop_the_sync(
         webapp, login_app, registry, db_connection):
     """A user agent full of control characters (NUL included, which
     PostgreSQL's text refuses) is stored cleaned; no event is dead-lettered."""
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    client.delete(keys.global_(STREAM), keys.global_(STREAM + ":dead"))
+    stream = app_stream(registry, login_app.app_id, f"inj-{uuid.uuid4().hex[:6]}", fresh=True)
     agent = "agent/" + "".join(PAYLOADS)
     secret = login_app.plain_secrets["custom_auth"]
     webapp.extra_environ["HTTP_USER_AGENT"] = agent
@@ -207,7 +205,6 @@ def test_control_characters_in_audit_fields_never_stop_the_sync(
     finally:
         del webapp.extra_environ["HTTP_USER_AGENT"]
 
-    stream = EventStream(client, keys, f"inj-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
     factory = sessionmaker(bind=db_connection, join_transaction_mode="create_savepoint",
                            expire_on_commit=False)
     result = drain(stream, factory)

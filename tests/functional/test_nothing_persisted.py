@@ -55,6 +55,7 @@ class World:
         self.webapp, self.db, self.app, self.api_key = webapp, db, app, api_key
         self.redis = registry["saas.redis"]
         self.prefix = registry.settings["saas.redis_prefix"]
+        self.streams = registry["saas.event_streams"]
 
     def counts(self) -> dict[str, int]:
         return {table: self.db.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
@@ -62,7 +63,7 @@ class World:
 
     def snapshot(self) -> tuple:
         keys = lasting_keys(self.redis, self.prefix)
-        return (self.counts(), keys, len(stream_events(self.redis, self.prefix)),
+        return (self.counts(), keys, len(stream_events(self.redis, self.streams)),
                 expiry_deadlines(self.redis, keys))
 
     def check_refused(self, before: tuple, response, *, audited: bool = True,
@@ -87,7 +88,7 @@ class World:
             assert added == {state_key.replace(":state:", ":state-used:")}
         else:
             assert (added, removed) == (set(), set())
-        new = stream_events(self.redis, self.prefix)[before[2]:]
+        new = stream_events(self.redis, self.streams)[before[2]:]
         assert upserts(new) == []
         assert len(new) <= (1 if audited else 0)
         for record in (r for entry in new for r in entry["audit"]):

@@ -365,8 +365,8 @@ def test_revoking_a_refresh_token_ends_its_session(webapp, oidc_app):
 
 def audit_records(registry, app, type_: str) -> list[dict]:
     """The app's audit records of a type (the stream holds other tests' too)."""
-    prefix = registry["saas.redis_keys"].prefix
-    return [record for event in stream_events(registry["saas.redis"], prefix)
+    return [record for event in stream_events(registry["saas.redis"],
+                                              registry["saas.event_streams"])
             for record in event["audit"]
             if record["type"] == type_ and record.get("app_id") == app.app_id]
 

@@ -11,12 +11,15 @@ from saas.config import configure
 from saas.logging import BridgekeeperJsonFormatter
 
 
-def test_healthz_and_readyz(webapp):
+def test_healthz_and_readyz(webapp, registry):
     assert webapp.get("/healthz").json == {"status": "ok"}
     ready = webapp.get("/readyz").json
     assert ready["status"] == "ok" and ready["checks"] == {"postgres": "ok", "redis": "ok"}
     assert set(ready["sync"]) == {"backlog", "oldest_pending_age_seconds", "in_flight",
-                                  "dead_letters"}
+                                  "dead_letters", "shards"}
+    layout = registry["saas.event_streams"]  # one stream unless the run sets more
+    assert [shard["shard"] for shard in ready["sync"]["shards"]] == \
+        [name for name, _key in layout.named_keys()]
 
 
 def test_metrics_expose_the_sync_figures(webapp, registry):

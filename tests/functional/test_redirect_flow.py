@@ -390,10 +390,8 @@ def test_disabled_user_is_refused(webapp, login_app, registry):
 
 
 def test_login_appends_one_event_without_secrets_or_tokens(webapp, login_app, registry):
-    from saas.login_events import STREAM
-
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    stream = keys.global_(STREAM)
+    client = registry["saas.redis"]
+    stream = registry["saas.event_streams"].key_for_app(login_app.app_id)
     before = client.xrevrange(stream, count=1)
     last_id = before[0][0] if before else b"0-0"
     login = start(webapp, login_app)

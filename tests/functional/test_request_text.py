@@ -61,7 +61,8 @@ def test_authorize_with_a_valid_redirect_uri_redirects_the_error(webapp, db, reg
                                                                  login_app, page):
     ready(db, registry, login_app)
     redis, prefix = registry["saas.redis"], registry.settings["saas.redis_prefix"]
-    events, keys = len(stream_events(redis, prefix)), lasting_keys(redis, prefix)
+    streams = registry["saas.event_streams"]
+    events, keys = len(stream_events(redis, streams)), lasting_keys(redis, prefix)
     base = (f"/v1/apps/{login_app.app_id}/{page}?redirect_uri={quote(CLIENT_REDIRECT)}"
             f"&code_challenge={pkce_pair()[1]}")
 
@@ -77,7 +78,7 @@ def test_authorize_with_a_valid_redirect_uri_redirects_the_error(webapp, db, reg
 
     # No login was started: no state, only the two failures in the audit stream.
     assert lasting_keys(redis, prefix) == keys
-    audit = [r for e in stream_events(redis, prefix)[events:] for r in e["audit"]]
+    audit = [r for e in stream_events(redis, streams)[events:] for r in e["audit"]]
     assert [(r["type"], r["reason"]) for r in audit] == [("login.failed", "claims_invalid")] * 2
 
 

@@ -16,22 +16,19 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from saas.audit.models import AuditEvent
-from saas.login_events import STREAM
 from saas.sync.drain import drain
 from saas.sync.parse import parse_entry
-from saas.sync.stream import EventStream
 from saas.sync.writer import write_batch
 from saas.users.models import EndUser, end_user_id
 from saas.users.pending import PendingMerges
 from tests.flows import Login
-from tests.sync_helpers import as_read, login_entry
+from tests.sync_helpers import app_stream, as_read, login_entry
 
 
 @pytest.fixture
-def stream(registry):
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    client.delete(keys.global_(STREAM), keys.global_(STREAM + ":dead"))
-    return EventStream(client, keys, f"test-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
+def stream(registry, login_app):
+    """The shard of ``login_app``'s events, emptied."""
+    return app_stream(registry, login_app.app_id, fresh=True)
 
 
 @pytest.fixture
@@ -196,12 +193,12 @@ def test_database_outage_leaves_entries_pending(login_app, stream, pending, regi
 def test_pending_entries_of_a_dead_consumer_are_reclaimed(
     login_app, stream, pending, session_factory, db, registry
 ):
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
+    client = registry["saas.redis"]
     client.xadd(stream.stream, login_entry(login_app, "orphaned", 1000))
-    dead = EventStream(client, keys, "dead-consumer", reclaim_idle_ms=60_000)
+    dead = app_stream(registry, login_app.app_id, "dead-consumer")
     assert len(dead.read_batch(10)) == 1  # read, then the consumer dies
     assert drain(stream, session_factory).read == 0  # not idle long enough yet
-    eager = EventStream(client, keys, "rescuer", reclaim_idle_ms=5)
+    eager = app_stream(registry, login_app.app_id, "rescuer", reclaim_idle_ms=5)
     time.sleep(0.02)  # idle longer than the rescuer's reclaim timeout
     assert drain(eager, session_factory).applied == 1
     assert db.scalar(select(EndUser.external_id).where(EndUser.external_id == "orphaned"))

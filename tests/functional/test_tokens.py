@@ -60,8 +60,8 @@ def test_reused_code_revokes_the_session_it_created(webapp, login_app):
 
 def _audit_records(registry, app, type_: str) -> list[dict]:
     """The app's records of a type (the stream holds every earlier test's too)."""
-    prefix = registry["saas.redis_keys"].prefix
-    return [record for event in stream_events(registry["saas.redis"], prefix)
+    return [record for event in stream_events(registry["saas.redis"],
+                                              registry["saas.event_streams"])
             for record in event["audit"]
             if record["type"] == type_ and record.get("app_id") == app.app_id]
 

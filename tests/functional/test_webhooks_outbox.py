@@ -18,22 +18,20 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from saas.broker import long_queue
-from saas.login_events import STREAM
 from saas.sync.parse import parse_entry
-from saas.sync.stream import EventStream
 from saas.sync.writer import apply_batch, prepare_batch
 from saas.users.models import end_user_id
 from saas.webhooks import outbox
 from saas.webhooks.models import EventType, WebhookDelivery, WebhookEvent
 from tests.flows import Login, query_of
 from tests.functional.test_webhooks_support import add_webhook
+from tests.sync_helpers import app_stream
 
 
 @pytest.fixture
-def stream(registry):
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    client.delete(keys.global_(STREAM))
-    return EventStream(client, keys, f"test-{uuid.uuid4().hex[:6]}", reclaim_idle_ms=60_000)
+def stream(registry, login_app):
+    """The shard of ``login_app``'s events, emptied."""
+    return app_stream(registry, login_app.app_id, fresh=True)
 
 
 def _read_all(stream) -> list:

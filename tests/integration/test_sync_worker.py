@@ -34,7 +34,8 @@ import webtest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Connection
 
-from saas.config import configure
+from saas.config import configure, load_settings
+from saas.event_streams import layout_from_settings
 from saas.redis import Keys
 from saas.sync.stream import GROUP, EventStream
 from tests.flows import CLIENT_REDIRECT, Login
@@ -178,7 +179,11 @@ class SyncEnv:
     # --- observations -------------------------------------------------------
 
     def stream(self) -> EventStream:
-        return EventStream(self.redis, self.keys, "test-observer")
+        """The shard of the app's events (``saas.sync.stream_shards`` as the
+        web app and the workers read it)."""
+        layout = layout_from_settings(load_settings(self.settings))
+        return EventStream(self.redis, self.keys, "test-observer",
+                           key=layout.key_for_app(self.app.app_id))
 
     def pending_by_consumer(self) -> dict[str, int]:
         stream = self.stream()
