@@ -21,19 +21,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from saas.redis import Keys
+from saas.redis import Keys, is_cluster_url
 
 STREAM = "events"
 DEAD_LETTERS = STREAM + ":dead"
 CLUSTER_SHARDS = 16  # the default number of shards on a Redis Cluster
 LEGACY = "legacy"  # the legacy stream's name among the shards (status, metrics)
 NO_APP_SHARD = 0
-
-
-def is_cluster_url(url: str) -> bool:
-    """``redis+cluster://…`` selects a Redis Cluster (DECISIONS-18; the same
-    check as ``saas.redis.is_cluster_url``)."""
-    return url.startswith("redis+cluster://")
 
 
 def default_shards(redis_url: str) -> int:
