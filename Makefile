@@ -41,11 +41,21 @@ run: $(INSTALLED)
 	@echo
 	$(BIN)/pserve $(DEV_CONFIG)
 
-## test: set up, make sure PostgreSQL and Redis run, and run the whole suite
+# The suite's second leg runs every test that logs in, syncs or serves the
+# dashboard again with the store on a Redis Cluster (each xdist worker starts
+# three redis-server primaries of its own; tests/conftest.py). Left out: unit
+# tests (embedded store) and the tests that bring a single Redis of their own
+# (fault proxies, private servers) or never touch the store.
+CLUSTER_LEG_SKIPS := test_redis_faults.py test_redis_server_faults.py test_redis_step_faults.py \
+	test_wheel.py test_bench_smoke.py test_getting_started.py test_topology.py
+CLUSTER_LEG := tests/functional tests/integration $(addprefix --ignore=tests/integration/,$(CLUSTER_LEG_SKIPS))
+
+## test: set up, make sure PostgreSQL, Redis and RabbitMQ run, and run the whole suite
 test: $(INSTALLED) $(NODE_EXAMPLE) $(TOKEN_EXAMPLE) $(OIDC_CLIENTS) services
 	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+	TEST_REDIS_CLUSTER=1 $(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider $(CLUSTER_LEG)
 
 ## services: start the local PostgreSQL and Redis if they are installed but stopped
 services:

@@ -13,10 +13,12 @@ import logging
 
 import redis
 from pyramid.view import view_config
+from redis.cluster import RedisCluster
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import NullPool
 
+from saas.redis import primaries
 from saas.sync.status import sync_status as shard_status
 
 log = logging.getLogger(__name__)
@@ -81,16 +83,42 @@ def eviction_problem(client) -> str | None:
     return f"maxmemory-policy is {policy}; it must be {REQUIRED_POLICY}"
 
 
+def _node_name(client) -> str:
+    kwargs = client.connection_pool.connection_kwargs
+    return f"{kwargs.get('host')}:{kwargs.get('port')}"
+
+
+def _cluster_node_problem(client) -> str | None:
+    """A cluster primary that answers but says its cluster is not serving."""
+    state = client.cluster("info").get("cluster_state")
+    return None if state == "ok" else f"cluster_state is {state}"
+
+
 def check_redis(request) -> str | None:
+    """Every primary answers and never evicts; on a cluster, each says it serves.
+
+    A single store reports ``unreachable`` or its eviction policy; a cluster
+    names the node at fault, so an operator knows which host to look at.
+    """
+    store = request.redis
+    cluster = isinstance(store, RedisCluster)
     try:
-        request.redis.ping()
-        problem = eviction_problem(request.redis)
+        nodes = primaries(store)
     except Exception as exc:
         log.warning("readiness: redis check failed: %s", exc.__class__.__name__)
         return "unreachable"
-    if problem:
-        log.warning("readiness: redis %s", problem)
-    return problem
+    for node in nodes:
+        where = f" ({_node_name(node)})" if cluster else ""
+        try:
+            node.ping()
+            problem = eviction_problem(node) or (_cluster_node_problem(node) if cluster else None)
+        except Exception as exc:
+            log.warning("readiness: redis check failed%s: %s", where, exc.__class__.__name__)
+            return "unreachable" + where
+        if problem:
+            log.warning("readiness: redis%s %s", where, problem)
+            return problem + where
+    return None
 
 
 @view_config(route_name="healthz", renderer="json", request_method="GET")

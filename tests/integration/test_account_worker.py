@@ -50,10 +50,10 @@ def web(app_settings, redis_client):
         redis_client.delete(*keys)
 
 
-def _queued(redis_client, queue: str) -> list[bytes]:
+def _queued(broker_client, queue: str) -> list[bytes]:
     """Each queued task message, as the broker holds it, with its body decoded."""
     messages = []
-    for raw in redis_client.lrange(queue, 0, -1):
+    for raw in broker_client.lrange(queue, 0, -1):
         body = base64.b64decode(json.loads(raw)["body"])
         messages.append(raw + b"\n" + body)
     return messages
@@ -71,7 +71,7 @@ def _member(engine, email: str) -> Member | None:
 
 
 def test_a_worker_signs_up_and_resets_from_the_queued_tasks(
-        web, make_worker_app, smtp_server, redis_client, engine):
+        web, make_worker_app, smtp_server, broker_client, engine):
     email = f"queued-{uuid.uuid4().hex[:8]}@example.com"
     unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.com"
     form = web.get("/dashboard/signup").forms[0]
@@ -80,7 +80,7 @@ def test_a_worker_signs_up_and_resets_from_the_queued_tasks(
     assert "Check your email" in signed_up.text
     # Answered, and nothing done yet: one sealed message waits on the broker.
     assert _member(engine, email) is None
-    (queued,) = _queued(redis_client, web.queue)
+    (queued,) = _queued(broker_client, web.queue)
     for clear in (email.encode(), email.upper().encode(), b"argon2", b"Queued", IP.encode()):
         assert clear not in queued
 

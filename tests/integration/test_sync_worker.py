@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 
 from saas.config import configure, load_settings
 from saas.event_streams import layout_from_settings
-from saas.redis import Keys
+from saas.redis import Keys, redis_from_url
 from saas.sync.stream import GROUP, EventStream
 from tests.flows import CLIENT_REDIRECT, Login
 from tests.live import committed_app
@@ -104,7 +104,9 @@ class SyncEnv:
         self.app = app
         self.secret = secrets["custom_auth"]
         self.keys = Keys(self.prefix)
-        self.redis = redis.Redis.from_url(app_settings["redis.url"], socket_connect_timeout=2)
+        self.redis = redis_from_url(app_settings["redis.url"])  # the store (maybe a cluster)
+        self.broker = redis.Redis.from_url(app_settings["celery.broker_url"],
+                                           socket_connect_timeout=2)
         self.engine = create_engine(app_settings["sqlalchemy.url"])
         self.workers: list[Worker] = []
         self._web_registries: list[Any] = []
@@ -245,26 +247,27 @@ class SyncEnv:
             conn.execute(text("DELETE FROM audit_events WHERE app_id = :app"),
                          {"app": self.app.app_id})
         self.engine.dispose()
-        self._delete_keys(f"{self.prefix}:*")
-        self._delete_keys(f"*{self.queue}*")
+        self._delete_keys(self.redis, f"{self.prefix}:*")
+        self._delete_keys(self.broker, f"*{self.queue}*")
         self._forget_unacked()
         self.redis.close()
+        self.broker.close()
 
-    def _delete_keys(self, pattern: str) -> None:
-        keys = list(self.redis.scan_iter(match=pattern, count=1000))
-        for start in range(0, len(keys), 500):
-            self.redis.delete(*keys[start:start + 500])
+    @staticmethod
+    def _delete_keys(client, pattern: str) -> None:
+        for key in list(client.scan_iter(match=pattern, count=1000)):
+            client.delete(key)  # one by one: on a cluster the keys' slots differ
 
     def _forget_unacked(self) -> None:
         """Drop the kombu 'unacked' records of our queue (a SIGKILLed worker leaves one)."""
-        for tag, raw in self.redis.hscan_iter("unacked", count=1000):
+        for tag, raw in self.broker.hscan_iter("unacked", count=1000):
             try:
                 _message, _exchange, routing_key = json.loads(raw)
             except (ValueError, TypeError):
                 continue
             if routing_key == self.queue:
-                self.redis.hdel("unacked", tag)
-                self.redis.zrem("unacked_index", tag)
+                self.broker.hdel("unacked", tag)
+                self.broker.zrem("unacked_index", tag)
 
 
 @pytest.fixture
