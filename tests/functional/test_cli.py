@@ -411,7 +411,9 @@ def test_the_console_script_runs(ini_path, new_email, engine):
 def test_sync_status_reports_backlog_age_and_dead_letters(tmp_path, app_settings, capsys,
                                                           redis_client):
     prefix = f"{app_settings['saas.redis_prefix']}:cli-sync:{uuid.uuid4().hex[:6]}"
-    ini = write_ini(tmp_path / "sync.ini", {**app_settings, "saas.redis_prefix": prefix})
+    # One stream, whether the run's store is one Redis or a cluster (16 by default).
+    ini = write_ini(tmp_path / "sync.ini", {**app_settings, "saas.redis_prefix": prefix,
+                                            "saas.sync.stream_shards": "1"})
     empty = _run(ini, capsys, "sync-status")
     assert empty.code == 0
     assert empty.json == {"backlog": 0, "oldest_pending_age_seconds": 0.0, "in_flight": 0,

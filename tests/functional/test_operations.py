@@ -23,13 +23,17 @@ def test_healthz_and_readyz(webapp, registry):
 
 
 def test_metrics_expose_the_sync_figures(webapp, registry):
-    client, keys = registry["saas.redis"], registry["saas.redis_keys"]
-    client.delete(keys.global_("events"))
-    client.xadd(keys.global_("events"), {"event": "{}"})
-    text = webapp.get("/metrics").text
+    client, layout = registry["saas.redis"], registry["saas.event_streams"]
+    shard = layout.key(0)
+    client.delete(*layout.stream_keys())
+    client.xadd(shard, {"event": "{}"})
+    try:
+        text = webapp.get("/metrics").text
+    finally:
+        client.delete(shard)  # other tests of this worker read every shard
     assert "# TYPE bridgekeeper_sync_backlog gauge" in text
     assert "bridgekeeper_sync_backlog 1\n" in text and "bridgekeeper_redis_up 1" in text
-    client.delete(keys.global_("events"))
+    assert 'bridgekeeper_sync_shard_backlog{shard="0"} 1\n' in text
 
 
 def test_readyz_names_the_failing_dependency(app_settings):

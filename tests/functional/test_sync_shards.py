@@ -78,7 +78,7 @@ def _session_factory(db_connection):
 
 
 def test_the_setting_defaults_to_one_stream_and_to_16_on_a_cluster(app_settings):
-    base = {**app_settings}
+    base = {**app_settings, "redis.url": "redis://127.0.0.1:6379/0"}  # whatever the run's store
     base.pop("saas.sync.stream_shards", None)
     assert load_settings(base, environ={})["saas.sync.stream_shards"] == 1
     cluster = {**base, "redis.url": "redis+cluster://127.0.0.1:7000,127.0.0.1:7001"}
