@@ -54,6 +54,12 @@ def redis_from_url(url: str) -> redis.Redis | StoreCluster:
     )
 
 
+def _raise_first_error(results: list[Any]) -> None:
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+
+
 class LeanPipeline(Pipeline):
     """A non-transactional pipeline whose Lua scripts cost no extra round trip.
 
@@ -86,9 +92,7 @@ class LeanPipeline(Pipeline):
                     results[index] = script(keys=list(args[3:3 + numkeys]),
                                             args=list(args[3 + numkeys:]))
         if raise_on_error:
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
+            _raise_first_error(results)
         return results
 
 
@@ -108,12 +112,9 @@ def primaries(client: Any) -> list[redis.Redis]:
     return [client]
 
 
-def cluster_from_url(url: str) -> StoreCluster:
-    """``redis+cluster://[user:password@]host:port[,host:port...]`` → a cluster client.
-
-    The listed nodes are only where the client starts: it learns the whole
-    cluster (and later changes to it) from ``CLUSTER SLOTS``.
-    """
+def parse_cluster_url(url: str) -> tuple[list[ClusterNode], dict[str, Any]]:
+    """``redis+cluster://[user:password@]host:port[,host:port...]`` → the nodes to
+    start from and the connection options (``rediss+cluster://``: TLS)."""
     scheme, _, rest = url.partition("://")
     if "?" in rest or "/" in rest.rstrip("/"):
         raise ValueError("a redis+cluster:// URL takes no database or options")
@@ -125,13 +126,16 @@ def cluster_from_url(url: str) -> StoreCluster:
         if not host or not port.isdigit():
             raise ValueError(f"a cluster node must be host:port, not {part!r}")
         nodes.append(ClusterNode(host.strip("[]"), int(port)))
-    return StoreCluster(
-        startup_nodes=nodes,
-        username=unquote(username) or None,
-        password=unquote(password) or None,
-        ssl=scheme.startswith("rediss"),
-        **_TIMEOUTS,
-    )
+    options = {"username": unquote(username) or None, "password": unquote(password) or None,
+               "ssl": scheme.startswith("rediss")}
+    return nodes, options
+
+
+def cluster_from_url(url: str) -> StoreCluster:
+    """A cluster client. The listed nodes are only where it starts: it learns the
+    whole cluster (and later changes to it) from ``CLUSTER SLOTS``."""
+    nodes, options = parse_cluster_url(url)
+    return StoreCluster(startup_nodes=nodes, **options, **_TIMEOUTS)
 
 
 class StoreCluster(RedisCluster):
@@ -182,9 +186,7 @@ class LeanClusterPipeline(ClusterPipeline):
                 results[position] = script(keys=list(args[3:3 + numkeys]),
                                            args=list(args[3 + numkeys:]))
         if raise_on_error:
-            for result in results:
-                if isinstance(result, Exception):
-                    raise result
+            _raise_first_error(results)
         return results
 
 
