@@ -169,6 +169,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     """Build the Pyramid configuration: one ``include`` per concern."""
     settings = load_settings(settings or {})
     settings.setdefault("tm.manager_hook", "pyramid_tm.explicit_manager")
+    settings.setdefault("tm.activate_hook", "saas.db.transaction_wanted")
     # pyramid_tm would look the member up outside the exception views.
     settings.setdefault("tm.annotate_user", False)
     settings.setdefault("retry.attempts", 3)

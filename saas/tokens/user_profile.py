@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import uuid
 
+from pyramid_tm import is_tm_active
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.clock import to_ms
@@ -28,7 +29,8 @@ def _stored_user(request, user_id: str) -> EndUser | _Unavailable | None:
         return request.db.get(EndUser, uuid.UUID(user_id))
     except (OperationalError, InterfaceError):
         log.warning("user profile: database unavailable, answering from the login overlay")
-        request.tm.doom()
+        if is_tm_active(request):  # /me runs without one (saas/db.py)
+            request.tm.doom()
         return UNAVAILABLE
 
 
