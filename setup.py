@@ -26,7 +26,6 @@ requires = [
     "waitress==3.0.2",
     # The embedded development store: an in-process Redis with Lua scripting.
     "fakeredis[lua]==2.40.0",
-    "python-json-logger==4.2.0",
     "plaster_pastedeploy==1.0.1",
     # Second factors of dashboard accounts (docs/accounts.md): TOTP, its QR code, passkeys.
     "pyotp==2.12.0",
