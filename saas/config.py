@@ -18,6 +18,7 @@ from pyramid.settings import asbool
 from saas.client_ip import proxy_list
 from saas.event_streams import default_shards
 from saas.mail.smtp import smtp_url
+from saas.request_class import bake_request_extensions
 
 
 class ConfigurationError(RuntimeError):
@@ -208,5 +209,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     config.include(".cors")
     config.add_static_view("static", "saas:static", cache_max_age=3600)
     config.scan(ignore=["saas.cli"])
+    config.commit()
+    bake_request_extensions(config)
     config.commit()
     return config
