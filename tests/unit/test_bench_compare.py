@@ -33,7 +33,8 @@ def test_the_ratio_is_cluster_over_single_service_cpu_per_scenario():
     assert rows["redirect login"]["ratio"] == pytest.approx(12.0 / 10.0)
     table = comparison_table(rows)
     assert "| redirect login | 100 | 100 | 8.000 | 9.000 | 1.000 | 2.000 |" in table
-    assert table.rstrip().endswith("| 1.20 |")
+    assert rows["redirect login"]["web_redis_ratio"] == pytest.approx(11.0 / 9.0)
+    assert table.rstrip().endswith("| 1.20 | 1.22 |")
 
 
 def test_the_capacity_table_has_a_line_per_store_and_scenario():
