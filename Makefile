@@ -75,9 +75,15 @@ $(BENCH_INSTALLED): setup.py $(INSTALLED)
 	$(BIN)/python -m pip install --quiet -e ".[test,bench]"
 	touch $(BENCH_INSTALLED)
 
+# Options of bench/run.py: `make bench BENCH_ARGS="--topology cluster"` (or
+# TOPOLOGY=cluster) runs the scenarios on one Redis and then on a 3-primary
+# Redis Cluster and prints them side by side.
+BENCH_ARGS ?=
+TOPOLOGY ?=
+
 ## bench: the production topology under load, its floor, the table (docs/performance.md)
 bench: $(BENCH_INSTALLED) services
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(BENCH_ARGS)
 
 ## bench-accounts: do reset and sign-up answers tell known from unknown addresses? (timing, bytes)
 bench-accounts: $(INSTALLED) services

@@ -33,8 +33,22 @@ import sys
 import tempfile
 import time
 
+import psycopg
+from psycopg import sql
+
+from bench import compare
 from bench import floor as floors
-from bench.probes import LagProbe, children, process_cpu, process_memory, redis_counters
+from bench.probes import (
+    LagProbe,
+    children,
+    counter_delta,
+    pg_counters,
+    pg_delta,
+    process_cpu,
+    process_memory,
+    redis_counters,
+)
+from bench.sync import ADMIN_DSN
 from bench.topology import ROOT, Topology, running
 from saas.event_streams import layout_from_settings
 
@@ -49,6 +63,7 @@ SCENARIOS = {
     "in-app back-channel login": ("inapp", 1, "inapp"),
 }
 LOGIN_SCENARIOS = {"redirect", "oidc_redirect", "custom_token", "inapp"}
+TOPOLOGIES = ("single", "cluster")
 
 
 def select_scenarios(only: list[str] | None) -> dict[str, tuple[str, int, str]]:
@@ -81,12 +96,16 @@ def _cpu(pids: list[int]) -> dict[int, float]:
     return found
 
 
-def _event_streams(topology: Topology) -> list[str]:
-    """The keys of every login event stream shard of the topology's service."""
+def _layout(topology: Topology):
     return layout_from_settings({
         "redis.url": topology.redis_url, "saas.redis_prefix": topology.prefix,
         "saas.sync.stream_shards": topology.env.get("SAAS_SYNC_STREAM_SHARDS"),
-    }).stream_keys()
+    })
+
+
+def _event_streams(topology: Topology) -> list[str]:
+    """The keys of every login event stream shard of the topology's service."""
+    return _layout(topology).stream_keys()
 
 
 def _wait_for_sync_worker(topology: Topology, timeout: float = 60) -> None:
@@ -105,13 +124,74 @@ def _wait_for_sync_worker(topology: Topology, timeout: float = 60) -> None:
     raise RuntimeError("the Celery worker did not start draining; see its log")
 
 
-def _idle_redis_rate(topology: Topology, seconds: float = 2.0) -> dict[str, float]:
-    """Background commands (the sync worker's polling) per second, to subtract."""
-    client = topology.redis()
-    before = redis_counters(client)
+def _worker_pids(topology: Topology) -> list[int]:
+    """The Celery worker (solo pool: it drains in its own process) and its
+    children (the embedded beat)."""
+    celery = topology.processes.get("celery")
+    return [celery.pid, *children(celery.pid)] if celery else []
+
+
+def _snapshot(topology: Topology, nodes: list, pg) -> dict:
+    """Everything read at a mark except the web workers' CPU."""
+    return {"redis": redis_counters(nodes),
+            "redis_cpu": sum(_cpu(topology.redis_pids).values()),
+            "worker_cpu": sum(_cpu(_worker_pids(topology)).values()),
+            "pg": pg_counters(pg) if pg is not None else None}
+
+
+def _pg_connect(topology: Topology):
+    dsn = ADMIN_DSN.rpartition("/")[0] + "/" + topology.database_name
+    return psycopg.connect(dsn, autocommit=True)
+
+
+# Background rates (per second, with no load) taken out of each window.
+BACKGROUND = ("reads", "commands", "all_commands", "net_in", "net_out")
+
+
+def _idle_rates(topology: Topology, seconds: float = 2.0) -> dict[str, float]:
+    """Background per second with no load — the sync worker's polling of the
+    stream shards, beat, the servers' own timers — to subtract from windows."""
+    nodes = topology.redis_nodes()
+    before = _snapshot(topology, nodes, None)
     time.sleep(seconds)
-    after = redis_counters(client)
-    return {k: max(0.0, (after[k] - before[k]) / seconds) for k in before}
+    after = _snapshot(topology, nodes, None)
+    delta = counter_delta(before["redis"], after["redis"])
+    rates = {k: max(0.0, delta[k] / seconds) for k in BACKGROUND}
+    for key in ("redis_cpu", "worker_cpu"):
+        rates[key] = max(0.0, (after[key] - before[key]) / seconds)
+    return rates
+
+
+def _less_background(result: dict, idle: dict[str, float]) -> None:
+    """The window's figures less what the topology does with no load at all."""
+    window = result["seconds"]
+    result["redis_rt"] = max(0.0, result["redis_reads"] - idle["reads"] * window)
+    result["redis_cmd"] = max(0.0, result["redis_commands"] - idle["commands"] * window)
+    result["redis_all_cmd"] = max(0.0, result["redis_all_commands"]
+                                  - idle["all_commands"] * window)
+    result["redis_in"] = max(0.0, result["redis_net_in"] - idle["net_in"] * window)
+    result["redis_out"] = max(0.0, result["redis_net_out"] - idle["net_out"] * window)
+    result["redis_cpu_net_s"] = max(0.0, result["redis_cpu_s"] - idle["redis_cpu"] * window)
+    result["sync_worker_cpu_net_s"] = max(0.0, result["sync_worker_cpu_s"]
+                                         - idle["worker_cpu"] * window)
+
+
+def _pg_row_bytes(topology: Topology) -> dict[str, dict]:
+    """Rows and bytes (tables, indexes, TOAST) of the tables logins fill, at
+    the end of the run: the mean size of a row as stored."""
+    found = {}
+    with _pg_connect(topology) as pg:
+        for table_name in ("audit_events", "end_users"):
+            rows = pg.execute(sql.SQL("SELECT count(*) FROM {}").format(
+                sql.Identifier(table_name))).fetchone()[0]
+            # The table itself and, when partitioned, every partition.
+            size = pg.execute(
+                "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+                "WHERE c.oid = %s::regclass OR c.oid IN (SELECT relid FROM pg_partition_tree(%s))",
+                (table_name, table_name)).fetchone()[0]
+            found[table_name] = {"rows": rows, "bytes": int(size),
+                                 "bytes_per_row": round(size / rows, 1) if rows else None}
+    return found
 
 
 def _profile(pids: list[int], scenario: str, duration: float, folder: str) -> list:
@@ -135,6 +215,8 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
         json.dump(fixture, handle)
     master, workers = _web_pids(topology, server)
     client = topology.redis()
+    nodes = topology.redis_nodes()
+    pg = _pg_connect(topology)
     probe = LagProbe(client, _event_streams(topology)) if lag else None
     if probe:
         probe.start()
@@ -148,7 +230,9 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
     for line in loadgen.stdout:
         line = line.strip()
         if line in ("start", "stop"):
-            marks[line] = (time.time(), _cpu([master, *workers]), redis_counters(client))
+            at = _snapshot(topology, nodes, pg)
+            at["probe"] = (probe.bytes_in, probe.bytes_out) if probe else (0, 0)
+            marks[line] = (time.time(), _cpu([master, *workers]), at)
             if line == "start" and profile:
                 spies = _profile(workers, scenario, duration, profile)
         elif line.startswith("{"):
@@ -157,21 +241,31 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
     for spy in spies:
         spy.wait()
     os.unlink(handle.name)
+    pg.close()
     if result is None or "start" not in marks or "stop" not in marks:
         raise RuntimeError(f"load generator failed for {scenario} (exit {loadgen.returncode})")
     if probe:
         time.sleep(1.5)  # let the last events of the window land
         probe.stop()
-    (t0, cpu0, redis0), (t1, cpu1, redis1) = marks["start"], marks["stop"]
+    (t0, cpu0, at0), (t1, cpu1, at1) = marks["start"], marks["stop"]
     worker_cpu = sum(cpu1.get(p, 0) - cpu0.get(p, 0) for p in workers)
     requests = max(result["requests"], 1)
+    redis = counter_delta(at0["redis"], at1["redis"])
     result.update({
         "web_workers": len(workers),
         "web_cpu_s": round(worker_cpu, 3),
         "master_cpu_s": round(cpu1.get(master, 0) - cpu0.get(master, 0), 3),
         "web_cpu_ms_per_request": round(worker_cpu * 1000 / requests, 4),
-        "redis_reads": redis1["reads"] - redis0["reads"],
-        "redis_commands": redis1["commands"] - redis0["commands"],
+        "redis_reads": redis["reads"],
+        "redis_commands": redis["commands"],
+        "redis_all_commands": redis["all_commands"],
+        # The lag probe's own XRANGE traffic is not the service's.
+        "redis_net_in": redis["net_in"] - (at1["probe"][0] - at0["probe"][0]),
+        "redis_net_out": redis["net_out"] - (at1["probe"][1] - at0["probe"][1]),
+        "redis_calls": redis["calls"],
+        "redis_cpu_s": round(at1["redis_cpu"] - at0["redis_cpu"], 3),
+        "sync_worker_cpu_s": round(at1["worker_cpu"] - at0["worker_cpu"], 3),
+        "pg": pg_delta(at0["pg"], at1["pg"]),
         "memory": {str(p): process_memory(p) for p in workers},
     })
     if probe:
@@ -252,7 +346,12 @@ def table(report: dict) -> str:
                 f"| {report['empty']['errors']} | {report['empty']['loadgen_cpu_pct']:.0f} |")
     sync = report.get("sync")
     lines = ["\n".join(rows)]
-    if sync:
+    if sync and sync.get("events") is None:
+        lines.append(
+            "\n| sync | lag p50 ms | lag p99 ms (≤ 1000) | lag max ms |\n|---|---:|---:|---:|\n"
+            f"| live, at the login load | {_fmt(sync['lag_p50_ms'])} "
+            f"| {_fmt(sync['lag_p99_ms'])} | {_fmt(sync['lag_max_ms'])} |")
+    elif sync:
         lines.append(
             "\n| sync | events | seconds | events/s per worker process | lag p50 ms | "
             "lag p99 ms (≤ 1000) | lag max ms |\n|---|---:|---:|---:|---:|---:|---:|\n"
@@ -331,11 +430,38 @@ def summarise(result: dict, floor_ms: float, empty_ms: float) -> dict:
         "error_examples": result["error_examples"],
         "loadgen_cpu_pct": 100 * result["loadgen_cpu_s"] / seconds,
         "web_cpu_pct": 100 * result["web_cpu_s"] / seconds,
+        **per_operation(result),
         "raw": result,
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def per_operation(result: dict) -> dict:
+    """Per operation (one iteration: a login for the login scenarios, one
+    request for the others): the CPU of each tier and what Redis and
+    PostgreSQL did, the background taken out (``_less_background``)."""
+    ops = max(result["iterations"], 1)
+    pg = result.get("pg") or {"tables": {}, "commits": 0}
+    tables = pg["tables"]
+
+    def per(value: float | None, scale: float = 1.0) -> float | None:
+        return None if value is None else value * scale / ops
+
+    return {
+        "ops_per_s": result["iterations"] / result["seconds"],
+        "web_cpu_ms_per_op": per(result["web_cpu_s"], 1000),
+        "redis_cpu_ms_per_op": per(result.get("redis_cpu_net_s"), 1000),
+        "sync_worker_cpu_ms_per_op": per(result.get("sync_worker_cpu_net_s"), 1000),
+        "redis_cmds_per_op": per(result.get("redis_all_cmd")),
+        "redis_bytes_in_per_op": per(result.get("redis_in")),
+        "redis_bytes_out_per_op": per(result.get("redis_out")),
+        "pg_rows_per_op": {name: {k: row[k] / ops for k in ("ins", "upd")}
+                           for name, row in tables.items()},
+        "pg_bytes_per_op": per(sum(row["bytes"] for row in tables.values())),
+        "pg_commits_per_op": per(pg["commits"]),
+    }
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Bridgekeeper benchmark")
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=3.0)
@@ -349,6 +475,10 @@ def main(argv: list[str] | None = None) -> int:
                         '(e.g. "redirect login,OIDC redirect login"); repeatable')
     parser.add_argument("--rounds", type=int, default=2,
                         help="run the scenarios this many times (memory growth check)")
+    parser.add_argument("--topology", choices=TOPOLOGIES, default="single",
+                        help="single: one redis-server (the default); cluster: the same "
+                        "scenarios on one redis-server and then on a 3-primary Redis "
+                        "Cluster, with a side-by-side table")
     parser.add_argument("--profile", help="py-spy the web workers into this folder (adds "
                         "CPU: figures of a profiled run are not comparable)")
     parser.add_argument("--no-sync", action="store_true", help="skip the backlog drain")
@@ -360,22 +490,30 @@ def main(argv: list[str] | None = None) -> int:
     if args.smoke:
         args.duration, args.warmup, args.sync_events = 1.0, 0.5, 2000
         args.floor_iterations, args.rounds = 100, 1
-
     try:
-        scenarios = select_scenarios(args.only)
+        args.scenarios = select_scenarios(args.only)
     except ValueError as exc:
         parser.error(str(exc))
+    return args
+
+
+def measure(args: argparse.Namespace, store: str) -> dict:
+    """Every chosen scenario, ``args.rounds`` times, on one topology."""
+    scenarios = args.scenarios
     report: dict = {"started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     "commit": _commit(), "machine": {"cpus": os.cpu_count(),
                                                      "python": platform.python_version(),
                                                      "load_before": os.getloadavg()},
                     "settings": {k: getattr(args, k) for k in (
                         "duration", "warmup", "users", "workers", "threads", "sync_events")},
-                    "scenarios": {}, "rounds": []}
-    with running(workers=args.workers, threads=args.threads) as topology:
+                    "store": store, "scenarios": {}, "rounds": []}
+    with running(workers=args.workers, threads=args.threads, store=store) as topology:
+        report["redis_url"] = topology.redis_url
+        report["redis_pids"] = topology.redis_pids
+        report["stream_shards"] = _layout(topology).shards
         _wait_for_sync_worker(topology)
         floor_rounds: list[dict] = []
-        idle = _idle_redis_rate(topology, 1.0 if args.smoke else 3.0)
+        idle = _idle_rates(topology, 1.0 if args.smoke else 3.0)
         report["redis_background_per_s"] = idle
         lags = []
         empties = []
@@ -391,15 +529,12 @@ def main(argv: list[str] | None = None) -> int:
             for name, (scenario, _per_iter, floor_name) in scenarios.items():
                 result = run_load(topology, scenario, args.users, args.warmup, args.duration,
                                   lag=scenario in LOGIN_SCENARIOS, profile=args.profile)
-                window = result["seconds"]
-                result["redis_rt"] = max(0.0, result["redis_reads"] - idle["reads"] * window)
-                result["redis_cmd"] = max(0.0, result["redis_commands"]
-                                          - idle["commands"] * window)
+                _less_background(result, idle)
                 row = summarise(result, floor[floor_name]["ms_per_request"], empty_ms)
                 this_round[name] = row
                 if result.get("sync_lag_ms"):
                     lags.append(result["sync_lag_ms"])
-                print(f"  {name}: {row['requests_per_s']:.0f} req/s, "
+                print(f"  [{store}] {name}: {row['requests_per_s']:.0f} req/s, "
                       f"{row['web_cpu_ms_per_request']:.3f} ms CPU/req, "
                       f"ratio {row['ratio']:.2f}, errors {row['errors']}", file=sys.stderr)
             report["rounds"].append({name: {"rss_after_mib": row["rss_after_mib"],
@@ -431,17 +566,45 @@ def main(argv: list[str] | None = None) -> int:
         report["oidc_over_redirect"] = _oidc_over_redirect(report)
         report["rss_after_mib"] = {str(p): process_memory(p)
                                    for p in _web_pids(topology, "web")[1]}
+        report["pg_row_bytes"] = _pg_row_bytes(topology)
+    worst = max(lags, key=lambda lag: lag["p99"]) if lags else {}
+    report["lag"] = {"lag_p50_ms": worst.get("p50"), "lag_p99_ms": worst.get("p99"),
+                     "lag_max_ms": worst.get("max")}
+    report["machine"]["load_after"] = os.getloadavg()
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
+    report = measure(args, "single")
     sync = {"events": 0, "seconds": 0.0, "events_per_s": None, "drain_cpu_s": 0.0,
             "all_landed": True} if args.no_sync else run_sync(args.sync_events,
                                                               1 if args.smoke else 3)
-    worst = max(lags, key=lambda lag: lag["p99"]) if lags else {}
-    sync.update({"lag_p50_ms": worst.get("p50"), "lag_p99_ms": worst.get("p99"),
-                 "lag_max_ms": worst.get("max")})
+    sync.update(report.pop("lag"))
     report["sync"] = sync
+    runs = [report]
+    if args.topology == "cluster":
+        report["cluster"] = measure(args, "cluster")
+        # The backlog drain (bench/sync.py) is the single topology's alone.
+        report["cluster"]["sync"] = {"events": None, "all_landed": True,
+                                     **report["cluster"].pop("lag")}
+        runs.append(report["cluster"])
+        report["comparison"] = compare.comparison(report, report["cluster"])
     report["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report["machine"]["load_after"] = os.getloadavg()
     print(table(report))
-    errors = sum(row["errors"] for row in report["scenarios"].values()) + report["empty"]["errors"]
+    if args.topology == "cluster":
+        cluster = report["cluster"]
+        print(f"\n### The same scenarios on a Redis Cluster ({len(cluster['redis_pids'])} "
+              f"primaries, {cluster['stream_shards']} event stream shards; the Celery broker "
+              f"stays the single topology's)\n")
+        print(table(cluster))
+        print("\n### Single Redis against Redis Cluster, CPU per operation\n")
+        print(compare.comparison_table(report["comparison"]))
+    print("\n### Per operation: Redis, PostgreSQL and worker (capacity figures)\n")
+    print(compare.capacity_table(runs))
+    errors = sum(sum(row["errors"] for row in run["scenarios"].values()) + run["empty"]["errors"]
+                 for run in runs)
     if not args.smoke or args.output:
         path = args.output or os.path.join(
             ROOT, "bench", "results",

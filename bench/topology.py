@@ -1,7 +1,9 @@
 """The production topology on loopback, started and stopped by the benchmark.
 
 * its own ``redis-server`` on a free port (so Redis counters are the
-  benchmark's alone; ``BENCH_REDIS_URL`` uses an existing one instead),
+  benchmark's alone; ``BENCH_REDIS_URL`` uses an existing one instead), or
+  with ``store="cluster"`` a Redis Cluster of three primaries of its own
+  (``bench.redis_cluster``), the event stream then in 16 shards,
 * a scratch PostgreSQL database migrated with Alembic (``bench.sync``),
 * one tenant and app, committed like a real sign-up,
 * gunicorn serving ``production.ini`` (a copy with the benchmark's overrides)
@@ -32,6 +34,9 @@ import psycopg
 import redis
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
+
+from bench.redis_cluster import RedisCluster
+from saas.redis import is_cluster_url, primaries, redis_from_url
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.path.dirname(sys.executable)
@@ -72,6 +77,9 @@ class Topology:
     app_uuid: str = ""
     secrets: dict[str, str] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    store: str = "single"  # or "cluster"
+    # The store's redis-server processes (none when BENCH_REDIS_URL is used).
+    redis_pids: list[int] = field(default_factory=list)
 
     def fixture(self) -> dict:
         return {"web_host": "127.0.0.1", "web_port": self.web_port,
@@ -80,7 +88,14 @@ class Topology:
                 "custom_token_secret": self.secrets["custom_token"]}
 
     def redis(self) -> redis.Redis:
+        """A client of the store (a cluster client on a cluster)."""
+        if is_cluster_url(self.redis_url):
+            return redis_from_url(self.redis_url)
         return redis.Redis.from_url(self.redis_url)
+
+    def redis_nodes(self) -> list[redis.Redis]:
+        """One client per primary, for counters that are per server."""
+        return primaries(self.redis())
 
 
 def _wait_http(url: str, process: subprocess.Popen, what: str, timeout: float = 60) -> None:
@@ -115,11 +130,18 @@ def _start_redis(workdir: str) -> tuple[str, subprocess.Popen | None]:
     raise RuntimeError("redis-server did not start")
 
 
-def _write_ini(path: str, web_port: int) -> None:
+# On a cluster the event stream has 16 shards (and the legacy stream): the
+# benchmark's one worker slot takes them all in each run, as the sizing rule
+# of docs/operations.md asks (shards_per_run × worker slots ≥ shards).
+CLUSTER_INI_OVERRIDES = {"saas.sync.shards_per_run": "17"}
+
+
+def _write_ini(path: str, web_port: int, store: str = "single") -> None:
     parser = configparser.RawConfigParser()
     parser.optionxform = str  # keep keys as written
     parser.read(os.path.join(ROOT, "production.ini"))
-    for key, value in INI_OVERRIDES.items():
+    overrides = {**INI_OVERRIDES, **(CLUSTER_INI_OVERRIDES if store == "cluster" else {})}
+    for key, value in overrides.items():
         parser.set("app:main", key, value)
     parser.set("server:main", "bind", f"127.0.0.1:{web_port}")
     with open(path, "w") as handle:
@@ -163,13 +185,33 @@ def gunicorn_argv() -> list[str]:
 
 
 @contextlib.contextmanager
-def running(workers: int = 2, threads: int = 1, celery: bool = True) -> Iterator[Topology]:
-    """Start everything; stop everything and drop the scratch data on the way out."""
+def running(workers: int = 2, threads: int = 1, celery: bool = True,
+            store: str = "single") -> Iterator[Topology]:
+    """Start everything; stop everything and drop the scratch data on the way out.
+
+    ``store="cluster"``: the store is a Redis Cluster of three primaries the
+    benchmark starts (never ``BENCH_REDIS_URL``); the Celery broker stays
+    where the single topology has it.
+    """
     from bench.sync import ADMIN_DSN, scratch_database
 
+    if store not in ("single", "cluster"):
+        raise ValueError(f"unknown store topology {store!r}")
     workdir = tempfile.mkdtemp(prefix="bk-bench-")
-    redis_url, redis_process = _start_redis(workdir)
-    name, database_url = scratch_database()
+    cluster = None
+    if store == "cluster":
+        cluster = RedisCluster(3, directory=os.path.join(workdir, "cluster")).start()
+        redis_url, redis_process = cluster.url, None
+        redis_pids = [node.popen.pid for node in cluster.nodes]
+    else:
+        redis_url, redis_process = _start_redis(workdir)
+        redis_pids = [redis_process.pid] if redis_process else []
+    try:
+        name, database_url = scratch_database()
+    except BaseException:
+        if cluster is not None:
+            cluster.stop()
+        raise
     # The Celery broker lives elsewhere (the services' Redis), so the
     # benchmark's Redis counts only the service's own commands.
     broker_url = os.environ.get("BENCH_BROKER_URL", "redis://127.0.0.1:6379/0")
@@ -194,12 +236,13 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True) -> Iterator
         "PYTHONPATH": ROOT,
     }
     topology = Topology(workdir, web_port, tenant_port, empty_port, redis_url,
-                        broker_url, database_url, name, prefix, env)
+                        broker_url, database_url, name, prefix, env, store=store,
+                        redis_pids=redis_pids)
     try:
         app, plaintext = _commit_app(database_url, master_key, tenant_port)
         topology.app_id, topology.app_uuid, topology.secrets = app.app_id, str(app.id), plaintext
         ini = os.path.join(workdir, "bench.ini")
-        _write_ini(ini, web_port)
+        _write_ini(ini, web_port, store)
         topology.env["SAAS_CONFIG"] = ini
         web = _spawn(topology, "web", [*gunicorn_argv(),
                                        "-b", f"127.0.0.1:{web_port}", "--paste", ini], ROOT)
@@ -228,7 +271,9 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True) -> Iterator
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
-        if redis_process is not None:
+        if cluster is not None:
+            cluster.stop()
+        elif redis_process is not None:
             redis_process.terminate()
             redis_process.wait()
         else:

@@ -48,3 +48,33 @@ def test_bench_smoke_runs_every_scenario_without_errors(tmp_path):
     assert report["empty"]["errors"] == 0 and report["empty_request_ms"] > 0
     # The drain of bench/sync.py ran and every event landed.
     assert report["sync"]["all_landed"] and report["sync"]["events_per_s"] > 0
+
+
+def test_bench_smoke_compares_a_redis_cluster_with_the_single_redis(tmp_path):
+    """``--topology cluster``: two login scenarios on one redis-server, then on
+    a 3-primary Redis Cluster the runner starts, side by side (no backlog drain:
+    it is the single topology's and the test above runs it)."""
+    output = tmp_path / "cluster.json"
+    done = run([sys.executable, "-m", "bench.run", "--smoke", "--topology", "cluster",
+                "--only", "redirect login,custom-token login", "--no-sync",
+                "--output", str(output)],
+               cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": ROOT})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-4000:]
+    assert "### Single Redis against Redis Cluster" in done.stdout
+    report = json.loads(output.read_text())
+    cluster = report["cluster"]
+
+    assert cluster["redis_url"].startswith("redis+cluster://")
+    assert len(cluster["redis_pids"]) == 3 and cluster["stream_shards"] == 16
+    assert report["store"] == "single" and len(report["redis_pids"]) == 1
+    assert set(report["comparison"]) == {"redirect login", "custom-token login"}
+    for name, row in report["comparison"].items():
+        assert cluster["scenarios"][name]["errors"] == 0, name
+        for side in ("single", "cluster"):
+            assert row[side]["ops_per_s"] > 0, (name, side)
+            assert row[side]["web_cpu_ms_per_op"] > 0, (name, side)
+            # Redis CPU was read from every node's /proc entry (a figure, not "unmeasured").
+            assert row[side]["redis_cpu_ms_per_op"] is not None, (name, side)
+        assert row["ratio"] > 0, name
+        # The cluster's nodes' counters are summed: the login's commands are all there.
+        assert cluster["scenarios"][name]["redis_cmds_per_op"] >= 10, name
