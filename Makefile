@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DEV_CONFIG := development.ini
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint migrate services clean bench-sync bench bench-smoke bench-accounts demo
+.PHONY: run test lint migrate services clean bench-sync bench-sync-live bench bench-smoke bench-accounts demo
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -68,6 +68,10 @@ demo: $(INSTALLED)
 ## bench-sync: drain a 100,000-event backlog in one process and print events/s
 bench-sync: $(INSTALLED) services
 	$(BIN)/python -m bench.sync
+
+## bench-sync-live: the sync under live load (linger 0 vs 200 ms) beside the backlog, per event
+bench-sync-live: $(INSTALLED) services
+	$(BIN)/python -m bench.sync_live
 
 BENCH_INSTALLED := $(VENV)/.installed-bench
 

@@ -56,6 +56,14 @@ def positive_float(value: Any) -> float:
     return number
 
 
+def linger_ms(value: Any) -> int:
+    """0 … 1000: a linger longer than a second would break the sync's lag target."""
+    number = int(value)
+    if not 0 <= number <= 1000:
+        raise ValueError("must be between 0 and 1000 (milliseconds)")
+    return number
+
+
 def base_url(value: str) -> str:
     value = value.strip().rstrip("/")
     if not value.startswith(("http://", "https://")):
@@ -98,6 +106,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.sync.batch_size", None, positive_int, 2000),
     Setting("saas.sync.reclaim_idle_ms", None, positive_int, 30_000),
     Setting("saas.sync.embedded", None, asbool, False),
+    # How long a short batch waits for more events before its commit (batch by
+    # size or time, saas/sync/drain.py); 0: commit each read at once.
+    Setting("saas.sync.linger_ms", None, linger_ms, 200),
     # Login event stream shards (saas/event_streams.py); unset: 16 on a Redis
     # Cluster, else 1 (the single stream of earlier releases).
     Setting("saas.sync.stream_shards", "SAAS_SYNC_STREAM_SHARDS", positive_int, None),

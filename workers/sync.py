@@ -3,7 +3,9 @@
 Beat runs it every second. A run takes up to ``saas.sync.shards_per_run``
 stream shards under their leases (saas/sync/shards.py) and drains them for up
 to ``TIME_BUDGET`` seconds, waiting on them when they are empty (so an event
-is taken up within milliseconds of its login, not at the next tick). Two
+is taken up within milliseconds of its login, not at the next tick), and
+lets a short batch linger up to ``saas.sync.linger_ms`` for more events
+(one transaction per linger under live load, not one per login). Two
 kicks — the task sending itself again at once — keep every shard covered
 without any Celery publish on the login path:
 
@@ -49,6 +51,7 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     settings = app.saas_settings
     eager = app.conf.task_always_eager
     batch_size = int(settings.get("saas.sync.batch_size", sync_drain.DEFAULT_BATCH_SIZE))
+    linger_ms = int(settings.get("saas.sync.linger_ms", sync_drain.DEFAULT_LINGER_MS))
     layout = stream_layout(app)
     # Inline (eager) runs have nobody to hand shards to: they take them all.
     limit = len(layout.named_keys()) if eager else int(settings.get("saas.sync.shards_per_run", 4))
@@ -65,7 +68,7 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
                 self.apply_async()  # the fan-out kick: another worker takes the rest
             result = sync_drain.drain(taken.rotation, app.db_sessionmaker(), batch_size,
                                       time_budget=max(deadline - time.monotonic(), 0.0),
-                                      wait_for_events=not eager)
+                                      wait_for_events=not eager, linger_ms=linger_ms)
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
         # The entries stay pending and are retried: one line, not a traceback a second.
         log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)

@@ -12,7 +12,18 @@ validated and turned into COPY text. Batches still commit one at a time, in
 order, and each is acknowledged only after its own commit.
 
 It drains one stream, or the shards a run holds (``saas.sync.shards``): one
-batch of each in turn, each batch acknowledged on its own shard's stream.
+batch of each in turn, each entry acknowledged on its own shard's stream.
+
+Batches go by size *or* time. A run that waits for events (the worker's) and
+has a ``linger_ms`` does not commit a short batch at once: it gathers more
+new entries from every held shard (``Rotation.linger``) until ``batch_size``
+wait or ``linger_ms`` passed since the batch's first entry was appended (its
+stream id's time, so entries that already waited that long — a backlog's
+tail, reclaimed ones — go at once). Under live load that makes one
+transaction per linger instead of one per wake-up, i.e. per login; a full
+batch (a backlog) never waits. The linger ends early at the run's deadline
+and when no held lease is left. One batch may then hold several shards'
+entries: one transaction, each shard's entries acknowledged on its stream.
 """
 
 from __future__ import annotations
@@ -31,11 +42,12 @@ from sqlalchemy.orm import Session
 
 from saas.sync.parse import ParsedEvent, PoisonEvent, parse_entry
 from saas.sync.shards import MIN_WAIT_MS, Rotation
-from saas.sync.stream import EventStream
+from saas.sync.stream import EventStream, entry_time_ms, now_ms
 from saas.sync.writer import PreparedBatch, apply_batch, is_postgres, prepare_batch
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 2000
+DEFAULT_LINGER_MS = 200  # saas.sync.linger_ms
 WRITER_SWITCH_INTERVAL = 0.0005  # seconds; see _short_gil_turns
 # Errors that come from the data of one event, not from the database's health
 # (an outage or a missing migration must leave the entries pending instead).
@@ -51,29 +63,41 @@ class DrainResult:
     more: bool = False  # the last batch was full: the backlog may go on
 
 
+Entries = list[tuple[bytes, dict]]
+
+
 @dataclass
 class _Work:
-    stream: EventStream  # the shard the entries came from
-    entries: list[tuple[bytes, dict]]
-    parsed: list[ParsedEvent]
-    poison: list[tuple[bytes, dict, str]]
+    groups: list[tuple[EventStream, Entries]]  # the entries, by the shard they came from
+    parsed: list[tuple[EventStream, dict, ParsedEvent]]
+    poison: list[tuple[EventStream, bytes, dict, str]]
     batch: PreparedBatch
 
 
-def _read_and_prepare(rotation: Rotation, batch_size: int, postgres: bool,
-                      wait_ms: int | None = None) -> _Work | None:
-    got = rotation.wait(batch_size, wait_ms) if wait_ms else rotation.read(batch_size)
-    if got is None:
-        return None
-    stream, entries = got
-    parsed: list[ParsedEvent] = []
-    poison: list[tuple[bytes, dict, str]] = []
-    for entry_id, fields in entries:
-        try:
-            parsed.append(parse_entry(entry_id.decode(), fields))
-        except PoisonEvent as exc:
-            poison.append((entry_id, fields, str(exc)))
-    return _Work(stream, entries, parsed, poison, prepare_batch(parsed, postgres))
+def _prepare(reads: list[tuple[EventStream, Entries]], postgres: bool) -> _Work:
+    by_stream: dict[int, tuple[EventStream, Entries]] = {}
+    for stream, entries in reads:  # one acknowledgement per shard
+        by_stream.setdefault(id(stream), (stream, []))[1].extend(entries)
+    groups = list(by_stream.values())
+    parsed: list[tuple[EventStream, dict, ParsedEvent]] = []
+    poison: list[tuple[EventStream, bytes, dict, str]] = []
+    for stream, entries in groups:
+        for entry_id, fields in entries:
+            try:
+                parsed.append((stream, fields, parse_entry(entry_id.decode(), fields)))
+            except PoisonEvent as exc:
+                poison.append((stream, entry_id, fields, str(exc)))
+    batch = prepare_batch([event for _stream, _fields, event in parsed], postgres)
+    return _Work(groups, parsed, poison, batch)
+
+
+def _linger_until(entries: Entries, linger_ms: int, deadline: float) -> float:
+    """The monotonic time a short batch may wait until: ``linger_ms`` after its
+    first entry was appended (by the entry id, Redis' clock), never more than
+    ``linger_ms`` from now (clocks differ), never past the run's deadline."""
+    age_ms = now_ms() - min(entry_time_ms(entry_id) for entry_id, _fields in entries)
+    wait_ms = min(max(linger_ms - age_ms, 0), linger_ms)
+    return min(time.monotonic() + wait_ms / 1000, deadline)
 
 
 def _apply(session_factory: Callable[[], Session], batch: PreparedBatch) -> None:
@@ -86,24 +110,23 @@ def _commit(session_factory: Callable[[], Session], work: _Work, postgres: bool)
         _apply(session_factory, work.batch)
     except _REFUSED:
         log.warning("sync: batch refused by the database, applying one by one")
-        fields_by_id = dict(work.entries)
-        for event in work.parsed:
+        for stream, fields, event in work.parsed:
             single = prepare_batch([event], postgres)
             try:
                 _apply(session_factory, single)
             except _REFUSED as exc:
-                entry_id = event.entry_id.encode()
-                work.poison.append((entry_id, fields_by_id[entry_id], _describe(exc)))
+                work.poison.append((stream, event.entry_id.encode(), fields, _describe(exc)))
 
 
 def _finish(work: _Work) -> DrainResult:
-    stream = work.stream
-    for entry_id, fields, error in work.poison:
+    for stream, entry_id, fields, error in work.poison:
         log.error("sync: dead-lettering %s: %s", entry_id.decode(), error)
         stream.dead_letter(entry_id, fields, error)
-    stream.acknowledge([entry_id for entry_id, _fields in work.entries])
-    return DrainResult(len(work.entries), len(work.entries) - len(work.poison),
-                       len(work.poison))
+    read = 0
+    for stream, entries in work.groups:
+        stream.acknowledge([entry_id for entry_id, _fields in entries])
+        read += len(entries)
+    return DrainResult(read, read - len(work.poison), len(work.poison))
 
 
 def _describe(exc: Exception) -> str:
@@ -141,6 +164,7 @@ def drain(
     max_batches: int | None = None,
     time_budget: float | None = None,
     wait_for_events: bool = False,
+    linger_ms: int = 0,
 ) -> DrainResult:
     """Drain until the stream (every held shard) is empty, ``max_batches`` or
     ``time_budget`` (seconds).
@@ -148,12 +172,15 @@ def drain(
     With ``wait_for_events`` (and a ``time_budget``), an empty stream does not
     end the run: it waits for new entries until the budget is spent. The worker
     then takes up an event within milliseconds of its login, not at its next
-    scheduled run, which keeps the login-to-PostgreSQL lag low.
+    scheduled run, which keeps the login-to-PostgreSQL lag low. Such a run
+    with ``linger_ms`` > 0 lets a short batch wait up to that long for more
+    entries (see the module's docstring); 0 commits each read at once.
     """
     rotation = streams if isinstance(streams, Rotation) else Rotation.of(streams)
     rotation.restart()
     postgres = _uses_postgres(session_factory)
     deadline = None if time_budget is None else time.monotonic() + time_budget
+    lingering = linger_ms > 0 and wait_for_events and deadline is not None
     totals = [0, 0, 0]
     batches = 0
     in_flight: tuple[_Work, Future] | None = None
@@ -170,19 +197,29 @@ def drain(
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer") as writer:
         while True:
             out_of_time = deadline is not None and time.monotonic() >= deadline
-            work = None
+            more_batches = max_batches is None or batches < max_batches
+            got, work = None, None
             # A shard whose last batch was short is skipped (drained) until
             # the next wait, so nothing is read ahead of an empty stream.
-            if not out_of_time and (max_batches is None or batches < max_batches):
-                work = _read_and_prepare(rotation, batch_size, postgres)
+            if not out_of_time and more_batches:
+                got = rotation.read(batch_size)
+            # A full batch is prepared while the previous one commits; a short
+            # one may linger, which waits until that commit is acknowledged.
+            if got is not None and (not lingering or len(got[1]) >= batch_size):
+                work = _prepare([got], postgres)
             if in_flight is not None:
                 settle()
                 in_flight = None
-            if work is None and wait_for_events and deadline is not None and (
-                    max_batches is None or batches < max_batches):
+            if got is None and wait_for_events and deadline is not None and more_batches:
                 wait_ms = int((deadline - time.monotonic()) * 1000)
                 if wait_ms >= MIN_WAIT_MS:
-                    work = _read_and_prepare(rotation, batch_size, postgres, wait_ms=wait_ms)
+                    got = rotation.wait(batch_size, wait_ms)
+            if work is None and got is not None:
+                groups = [got]
+                if lingering and len(got[1]) < batch_size:
+                    groups += rotation.linger(batch_size - len(got[1]),
+                                              _linger_until(got[1], linger_ms, deadline))
+                work = _prepare(groups, postgres)
             if work is None:
                 break
             in_flight = (work, writer.submit(_commit, session_factory, work, postgres))

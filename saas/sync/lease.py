@@ -62,6 +62,13 @@ class Lease:
     def held(self) -> bool:
         return time.monotonic() < self._trusted_until
 
+    def spare_ms(self) -> int:
+        """How long the holder may go without calling ``keep`` (it extends the
+        lease once past half its trusted time): a blocking read or a linger
+        between two calls must not last longer."""
+        window = self.ttl_ms * (1 - SAFETY_MARGIN)
+        return max(0, int((self._trusted_until - time.monotonic()) * 1000 - window / 2))
+
     def keep(self) -> bool:
         """True while the lease is ours; past half its time, extend it first.
 

@@ -15,7 +15,12 @@ short (drained): with one shard it blocks on it for the whole wait, as the
 single stream always did (in pieces of ``MAX_BLOCK_MS``, keeping the lease
 between them); with several it blocks on each in turn for at most
 ``WAIT_SLICE_MS``, so an event on any held shard waits at most about one
-slice per held shard — and never behind another shard's backlog.
+slice per held shard — and never behind another shard's backlog. No block
+lasts longer than a held lease can go without being extended.
+
+``Rotation.linger`` tops a short batch up: it reads every held shard again
+every ``LINGER_SLICE_MS`` until the batch is full or its linger is over (the
+drain's batching by size or time).
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ WAIT_SLICE_MS = 50
 # between them however long the caller waits.
 MAX_BLOCK_MS = 1000
 MIN_WAIT_MS = 5  # shorter waits are not worth a blocking read (0 would block forever)
+# A lingering batch looks for more entries this often: four reads per shard
+# in a 200 ms linger, whatever the login rate.
+LINGER_SLICE_MS = 50
 
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 
@@ -49,6 +57,12 @@ class Shard:
 
     def keep(self) -> bool:
         return self.lease is None or self.lease.keep()
+
+    def spare_ms(self) -> int:
+        """How long a read or a pause may last before the lease needs keeping."""
+        if self.lease is None:
+            return MAX_BLOCK_MS
+        return max(self.lease.spare_ms(), MIN_WAIT_MS)
 
 
 class Rotation:
@@ -105,12 +119,41 @@ class Rotation:
         while self.shards:
             for shard in self._turn():
                 left = int((deadline - time.monotonic()) * 1000)
-                block = min(left, MAX_BLOCK_MS if len(self.shards) == 1 else WAIT_SLICE_MS)
-                if block < MIN_WAIT_MS:
+                if left < MIN_WAIT_MS:
                     return None
+                block = min(left, MAX_BLOCK_MS if len(self.shards) == 1 else WAIT_SLICE_MS,
+                            shard.spare_ms())
                 if entries := self._read(shard, count, block_ms=block):
                     return shard.stream, entries
         return None
+
+    def linger(self, count: int, until: float) -> list[tuple[EventStream, Entries]]:
+        """Up to ``count`` more new entries from the held shards, gathered until
+        ``count`` came or the monotonic time ``until`` passed.
+
+        It pauses between non-blocking reads instead of blocking: a blocking
+        read returns as soon as one entry arrives, so under live load it would
+        wake once per login — the very cost lingering saves. Each read keeps
+        its shard's lease and no pause outlasts one; a shard whose lease
+        lapsed is dropped, and with none left the linger ends.
+        """
+        gathered: list[tuple[EventStream, Entries]] = []
+        want = count
+        while want > 0 and self.shards:
+            left = (until - time.monotonic()) * 1000
+            if left < MIN_WAIT_MS:
+                break
+            spare = min(shard.spare_ms() for shard in self.shards)
+            time.sleep(min(left, LINGER_SLICE_MS, spare) / 1000)
+            for shard in self._turn():
+                entries = shard.stream.read_batch(want, reclaim=False)
+                shard.drained = len(entries) < want
+                if entries:
+                    gathered.append((shard.stream, entries))
+                    want -= len(entries)
+                if not want:
+                    break
+        return gathered
 
 
 @dataclass

@@ -88,19 +88,22 @@ class EventStream:
                 raise
         self._group_ready = True
 
-    def read_batch(self, count: int,
-                   block_ms: int | None = None) -> list[tuple[bytes, dict[bytes, bytes]]]:
+    def read_batch(self, count: int, block_ms: int | None = None,
+                   reclaim: bool = True) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Entries to process: first reclaimed ones, then new ones.
 
         With ``block_ms``, waits up to that long for new entries when there are
         none, so a worker picks up a login's event within milliseconds instead
-        of at its next scheduled run.
+        of at its next scheduled run. Without ``reclaim``, new entries only
+        (a batch's top-up reads: its first read already reclaimed).
         """
         self.ensure_group()
-        _next, claimed, *_deleted = self.redis.xautoclaim(
-            self.stream, GROUP, self.consumer, self.reclaim_idle_ms, start_id="0-0", count=count
-        )
-        entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
+        entries = []
+        if reclaim:
+            _next, claimed, *_deleted = self.redis.xautoclaim(
+                self.stream, GROUP, self.consumer, self.reclaim_idle_ms, start_id="0-0",
+                count=count)
+            entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
         if len(entries) < count:
             fresh = self.redis.xreadgroup(
                 GROUP, self.consumer, {self.stream: ">"}, count=count - len(entries),
