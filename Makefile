@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 DEV_CONFIG := development.ini
 PYTEST_WORKERS ?= auto
 
-.PHONY: run test lint migrate services clean bench-sync bench-sync-live bench bench-smoke bench-accounts demo
+.PHONY: run test lint migrate services clean bench-sync bench-sync-live bench bench-smoke bench-accounts bench-peer demo
 
 $(INSTALLED): setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,7 @@ $(INSTALLED): setup.py
 NODE_EXAMPLE := examples/node/node_modules/.installed
 TOKEN_EXAMPLE := examples/custom-token/node_modules/.installed
 OIDC_CLIENTS := tests/oidc_clients/node_modules/.installed
+PEER := bench/peer/node_modules/.installed
 
 $(NODE_EXAMPLE): examples/node/package-lock.json
 	npm ci --prefix examples/node --no-audit --no-fund
@@ -31,6 +32,11 @@ $(TOKEN_EXAMPLE): examples/custom-token/package-lock.json
 $(OIDC_CLIENTS): tests/oidc_clients/package-lock.json
 	npm ci --prefix tests/oidc_clients --no-audit --no-fund
 	touch $(OIDC_CLIENTS)
+
+# The benchmark's peer: node oidc-provider on Redis (bench/peer, bench/peer.py).
+$(PEER): bench/peer/package-lock.json
+	npm ci --prefix bench/peer --no-audit --no-fund
+	touch $(PEER)
 
 ## run: set up and start the development server on embedded defaults
 run: $(INSTALLED)
@@ -47,11 +53,11 @@ run: $(INSTALLED)
 # tests (embedded store) and the tests that bring a single Redis of their own
 # (fault proxies, private servers) or never touch the store.
 CLUSTER_LEG_SKIPS := test_redis_faults.py test_redis_server_faults.py test_redis_step_faults.py \
-	test_wheel.py test_bench_smoke.py test_getting_started.py test_topology.py
+	test_wheel.py test_bench_smoke.py test_peer_smoke.py test_getting_started.py test_topology.py
 CLUSTER_LEG := tests/functional tests/integration $(addprefix --ignore=tests/integration/,$(CLUSTER_LEG_SKIPS))
 
 ## test: set up, make sure PostgreSQL, Redis and RabbitMQ run, and run the whole suite
-test: $(INSTALLED) $(NODE_EXAMPLE) $(TOKEN_EXAMPLE) $(OIDC_CLIENTS) services
+test: $(INSTALLED) $(NODE_EXAMPLE) $(TOKEN_EXAMPLE) $(OIDC_CLIENTS) $(PEER) services
 	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
@@ -88,6 +94,10 @@ TOPOLOGY ?=
 ## bench: the production topology under load, its floor, the table (docs/performance.md)
 bench: $(BENCH_INSTALLED) services
 	$(BIN)/python -m bench.run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(BENCH_ARGS)
+
+## bench-peer: node oidc-provider on Redis under the same load: service CPU per operation
+bench-peer: $(BENCH_INSTALLED) $(PEER)
+	$(BIN)/python -m bench.peer
 
 ## bench-accounts: do reset and sign-up answers tell known from unknown addresses? (timing, bytes)
 bench-accounts: $(INSTALLED) services
