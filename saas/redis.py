@@ -172,7 +172,15 @@ class LeanClusterPipeline(ClusterPipeline):
 
     def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         self._evalsha_positions.append(len(self))
-        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args)
+        options = {}
+        if int(numkeys):
+            # The node of the script's slot, named here: left to find it,
+            # redis-py asks a node ``COMMAND GETKEYS`` first, a whole round
+            # trip per script. A key of another slot fails on the node itself
+            # (CROSSSLOT); a stale slot map is corrected by its MOVED answer.
+            slot = self.keyslot(keys_and_args[0])
+            options["target_nodes"] = self.nodes_manager.get_node_from_slot(slot)
+        return self.execute_command("EVALSHA", sha, numkeys, *keys_and_args, **options)
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
         queued = [(position, self._execution_strategy.command_queue[position].args)

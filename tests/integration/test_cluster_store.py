@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from redis.exceptions import RedisClusterException
+from redis.exceptions import RedisError
 
 from bench.redis_cluster import redis_cluster
 from saas.redis import (
@@ -70,10 +70,27 @@ def test_scripts_in_a_pipeline_survive_a_node_that_lost_them(cluster):
     assert round_of(100)[::2] == [111] * len(keys)
 
 
+def test_a_pipelined_script_costs_no_key_lookup_round_trip(cluster):
+    client = redis_from_url(cluster.url)
+    script = client.register_script(INCR_BY_ARG)
+    script(keys=["bk:{warm}:x"], args=[1])  # loaded where it runs
+
+    def getkeys_calls() -> int:
+        return sum(node.info("commandstats").get("cmdstat_command|getkeys", {}).get("calls", 0)
+                   for node in primaries(client))
+
+    before = getkeys_calls()
+    for n in range(20):
+        pipe = pipeline(client)
+        script(keys=[f"bk:{{app-{n}}}:count"], args=[1], client=pipe)
+        pipe.execute()
+    assert getkeys_calls() == before
+
+
 def test_a_script_across_slots_fails_loudly(cluster):
     client = redis_from_url(cluster.url)
     script = client.register_script(INCR_BY_ARG)
     pipe = pipeline(client)
-    with pytest.raises(RedisClusterException, match=r"same key slot|CROSSSLOT"):
+    with pytest.raises(RedisError, match=r"same (key )?slot|CROSSSLOT"):
         script(keys=["bk:{a}:x", "bk:{b}:y"], args=[1], client=pipe)
         pipe.execute()
