@@ -95,16 +95,21 @@ class RedisCluster:
         return SCHEME + ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
 
     def start(self) -> RedisCluster:
-        for index in range(self.primaries):
-            self.nodes.append(self._start_node(index))
-        subprocess.run(
-            ["redis-cli", "--cluster", "create",
-             *(f"127.0.0.1:{node.port}" for node in self.nodes),
-             "--cluster-replicas", "0", "--cluster-yes"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            timeout=self.start_cap,
-        )
-        self._wait("cluster_state:ok on every node", self._formed)
+        """Start and join the nodes; a failure stops whatever was started."""
+        try:
+            for index in range(self.primaries):
+                self.nodes.append(self._start_node(index))
+            subprocess.run(
+                ["redis-cli", "--cluster", "create",
+                 *(f"127.0.0.1:{node.port}" for node in self.nodes),
+                 "--cluster-replicas", "0", "--cluster-yes"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                timeout=self.start_cap,
+            )
+            self._wait("cluster_state:ok on every node", self._formed)
+        except BaseException:
+            self.stop()
+            raise
         return self
 
     def _start_node(self, index: int) -> ClusterNode:
@@ -115,8 +120,13 @@ class RedisCluster:
             directory.mkdir(parents=True)
             node = ClusterNode(directory)
             node.start(self.config)
-            if self._wait(f"redis-server on port {node.port}", lambda n=node: self._answers(n),
-                          allow_exit=True):
+            try:
+                answered = self._wait(f"redis-server on port {node.port}",
+                                      lambda n=node: self._answers(n), allow_exit=True)
+            except BaseException:
+                node.stop()
+                raise
+            if answered:
                 return node
         raise RuntimeError(f"redis-server would not start: {node.log()}")
 
