@@ -73,7 +73,10 @@ def rabbit(app_settings) -> Iterator[dict[str, Any]]:
     queue = queue_name("rabbit")
     settings = {**app_settings, "celery.broker_url": AMQP_URL, "celery.default_queue": queue,
                 "celery.always_eager": "false",
-                "saas.redis_prefix": f"{app_settings['saas.redis_prefix']}:mq:{queue[-12:]}"}
+                "saas.redis_prefix": f"{app_settings['saas.redis_prefix']}:mq:{queue[-12:]}",
+                # A run takes one of four shards and kicks another run for the
+                # rest: a kick through RabbitMQ on every drain, whatever the timing.
+                "saas.sync.stream_shards": "4", "saas.sync.shards_per_run": "1"}
     try:
         yield settings
     finally:
