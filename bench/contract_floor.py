@@ -4,7 +4,7 @@ per request, in plain redis-py and ``cryptography`` — not what ours does.
 ``bench/floor.py`` replays the service's own round trips and scripts, so a
 round trip the service adds raises that floor with the service's CPU and the
 ratio does not move. This floor is derived from the contract instead
-(``../shared/DESIGN.md`` §4–§6, docs/protocol.md): per endpoint, the fewest
+(docs/protocol.md §4–§6 and §9): per endpoint, the fewest
 Redis round trips the contract's order of decisions allows (a step whose
 answer decides the next is a round trip; writes that follow together are one
 pipeline) and the cryptography it requires. ``MINIMUM`` lists them; the unit

@@ -418,7 +418,7 @@ TARGET_RATIO = 3.0
 
 
 def floor_target(report: dict) -> dict:
-    """The design's floor target (§10), judged on the contract-minimum floor:
+    """The floor target (docs/performance.md), judged on the contract-minimum floor:
     every scenario's and the derived callback + token's ratio ≤ 3."""
     rows = {name: row for name, row in report["scenarios"].items()
             if "contract_ratio" in row}
