@@ -37,6 +37,10 @@ def test_bench_smoke_runs_every_scenario_without_errors(tmp_path):
         assert row["raw"]["requests"] > 0, name
         assert row["web_cpu_ms_per_request"] > 0, name
         assert row["floor_ms_per_request"] > 0, name
+        # The contract-minimum floor beside it, and the ratio the target is judged on.
+        assert row["contract_floor_ms_per_request"] > 0, name
+        assert row["contract_ratio"] == pytest.approx(row["web_cpu_ms_per_request"] / (
+            row["contract_floor_ms_per_request"] + report["empty_request_ms"])), name
         # Every scenario talks to Redis; the counters come from the benchmark's own Redis.
         assert row["redis_cmds_per_request"] >= 1, name
         assert 0 < row["peak_rss_mib"] < 1024, name
@@ -46,6 +50,10 @@ def test_bench_smoke_runs_every_scenario_without_errors(tmp_path):
     assert oidc["id_tokens"] == oidc["iterations"] > 0
     assert report["floor"]["oidc_redirect"]["ms_per_login"] > 0
     assert report["empty"]["errors"] == 0 and report["empty_request_ms"] > 0
+    target = report["floor_target"]
+    assert set(target["ratios"]) == set(SCENARIOS) | {"callback + token (derived)"}
+    assert target["met"] == (not target["over"])
+    assert "floor target: web CPU per request ≤ 3 × (contract-minimum floor" in done.stdout
     # The drain of bench/sync.py ran and every event landed.
     assert report["sync"]["all_landed"] and report["sync"]["events_per_s"] > 0
 
