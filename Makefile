@@ -93,8 +93,11 @@ BENCH_ARGS ?=
 TOPOLOGY ?=
 
 ## bench: the production topology under load, its floor, the table (docs/performance.md)
-bench: $(BENCH_INSTALLED) services
-	$(BIN)/python -m bench.run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) $(BENCH_ARGS)
+# With bench/peer installed (it is a prerequisite) the oidc-provider peer runs
+# after our scenarios and the ratio per operation is printed.
+bench: $(BENCH_INSTALLED) $(PEER) services
+	$(BIN)/python -m bench.run $(if $(TOPOLOGY),--topology $(TOPOLOGY)) \
+		$(if $(wildcard $(PEER)),--peer) $(BENCH_ARGS)
 
 ## bench-peer: node oidc-provider on Redis under the same load: service CPU per operation
 bench-peer: $(BENCH_INSTALLED) $(PEER)

@@ -12,8 +12,16 @@ Scenarios: ``redirect`` (authorize → tenant endpoint → callback → token wi
 PKCE), ``oidc_redirect`` (the same with ``response_type=code``, ``client_id``,
 ``scope=openid profile email`` and a nonce; the token response must carry an
 ID token with that nonce and the access token's ``at_hash``), ``authorize``,
-``custom_token``, ``refresh``, ``me``, ``inapp`` (back-channel login) and
-``empty`` (a bare Pyramid app, for the reference cost).
+``custom_token``, ``refresh``, ``me``, ``inapp`` (back-channel login),
+``exchange`` and ``empty`` (a bare Pyramid app, for the reference cost).
+
+``exchange`` is the code exchange alone (``POST /token`` with PKCE), as
+``bench.peer_loadgen``'s ``peer_exchange`` measures the peer's: users mint
+a batch of codes each (redirect logins up to the code, outside any measured
+window), then spend them all inside a ``start``/``stop`` window, repeated
+until ``--duration`` seconds of exchanges were measured. After printing
+``start`` or ``stop`` it waits for a line on stdin, so the runner can let
+the sync drain the minting's events and take its snapshot first.
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ from bench.http import Connection, Reply
 CLIENT_REDIRECT = "https://app.example.com/callback"
 TENANT_USER = {"id": "alice", "passphrase": "wonderland"}  # examples/python/tenant_endpoint.py
 OIDC_SCOPE = "openid profile email"
+CODES_PER_USER = 100  # codes one user mints before an exchange window (codes live 60 s)
 FORM = ("Content-Type", "application/x-www-form-urlencoded")
 JSON = ("Content-Type", "application/json")
 
@@ -132,6 +141,7 @@ class User:
         self.app_path = f"/v1/apps/{fixture['app_id']}"
         self.refresh_token: str | None = None
         self.access_token: str | None = None
+        self.codes: list[tuple[str, str, str | None]] = []  # minted for ``exchange``
 
     # -- scenarios ---------------------------------------------------------
     async def redirect(self) -> None:
@@ -143,6 +153,10 @@ class User:
         await self._redirect_login(oidc=True)
 
     async def _redirect_login(self, oidc: bool) -> None:
+        await self._exchange(*await self._code(oidc), oidc)
+
+    async def _code(self, oidc: bool) -> tuple[str, str, str | None]:
+        """A redirect login up to the client's redirect with the code."""
         verifier, challenge = pkce_pair()
         params = {"redirect_uri": CLIENT_REDIRECT, "code_challenge": challenge,
                   "code_challenge_method": "S256", "state": uuid.uuid4().hex}
@@ -165,6 +179,9 @@ class User:
         code = dict(parse_qsl(urlsplit(back.header(b"location")).query)).get("code")
         if not code:
             raise Failed(f"callback: no code in {back.header(b'location')[:200]}")
+        return code, verifier, nonce
+
+    async def _exchange(self, code: str, verifier: str, nonce: str | None, oidc: bool) -> None:
         body = {"grant_type": "authorization_code", "code": code,
                 "redirect_uri": CLIENT_REDIRECT, "code_verifier": verifier}
         if oidc:
@@ -221,6 +238,10 @@ class User:
         expect(await self.rec.timed("inapp", self.web.request(
             "POST", f"{self.app_path}/login/custom", (JSON,), body)), 200, "inapp")
 
+    async def exchange(self) -> None:
+        """One minted code spent (``run`` mints them outside the windows)."""
+        await self._exchange(*self.codes.pop(), oidc=False)
+
     async def empty(self) -> None:
         expect(await self.rec.timed("empty", self.web.request("GET", "/")), 200, "empty")
 
@@ -241,23 +262,85 @@ async def _user_loop(user: User, scenario: Callable[[], Awaitable[None]], rec: R
             await asyncio.sleep(0.01)
 
 
+async def _mark(word: str) -> None:
+    """Tell the runner, then wait until it has taken its snapshot."""
+    print(word, flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+
+
+async def _phased(crowd: list[User], rec: Recorder, warmup: float, duration: float) -> float:
+    """``exchange``: mint codes outside the windows, spend them inside, until
+    ``duration`` seconds of exchanges were measured (the warm-up: the same,
+    unmeasured). Returns the measured seconds."""
+
+    async def mint(user: User) -> None:
+        user.codes = []
+        for _ in range(CODES_PER_USER):
+            try:
+                user.codes.append(await user._code(oidc=False))
+            except Exception as exc:  # a failed mint is an error of the run
+                rec.errors += 1
+                if len(rec.examples) < 5:
+                    rec.examples.append(f"mint {exc.__class__.__name__}: {exc}"[:300])
+                user.web.close()
+                user.tenant.close()
+
+    async def spend(user: User) -> None:
+        while user.codes:
+            try:
+                started = time.perf_counter()
+                await user.exchange()
+                if rec.recording:
+                    rec.iterations += 1
+                    rec.latencies.setdefault("iteration", []).append(
+                        time.perf_counter() - started)
+            except Exception as exc:
+                rec.error(exc)
+                user.web.close()
+
+    warm_until = time.perf_counter() + warmup
+    while True:  # at least one whole cycle warms up
+        await asyncio.gather(*(mint(u) for u in crowd))
+        await asyncio.gather(*(spend(u) for u in crowd))
+        if time.perf_counter() >= warm_until:
+            break
+    measured = 0.0
+    while measured < duration:
+        await asyncio.gather(*(mint(u) for u in crowd))
+        await _mark("start")
+        rec.recording = True
+        started = time.perf_counter()
+        await asyncio.gather(*(spend(u) for u in crowd))
+        measured += time.perf_counter() - started
+        rec.recording = False
+        await _mark("stop")
+    return measured
+
+
 async def run(fixture: dict, scenario: str, users: int, warmup: float, duration: float) -> dict:
     rec = Recorder()
     crowd = [User(fixture, rec) for _ in range(users)]
-    deadline = [time.perf_counter() + warmup + duration + 3600]
-    tasks = [asyncio.create_task(_user_loop(u, getattr(u, scenario), rec, deadline))
-             for u in crowd]
-    await asyncio.sleep(warmup)
-    cpu0, wall0 = time.process_time(), time.perf_counter()
-    rec.recording = True
-    print("start", flush=True)
-    await asyncio.sleep(duration)
-    rec.recording = False
-    print("stop", flush=True)
-    wall = time.perf_counter() - wall0
-    cpu = time.process_time() - cpu0
-    deadline[0] = 0.0
-    await asyncio.wait(tasks, timeout=10)
+    if scenario == "exchange":
+        cpu0 = time.process_time()
+        wall = await _phased(crowd, rec, warmup, duration)
+        cpu = time.process_time() - cpu0  # minting included: an upper bound
+        tasks = []
+    else:
+        deadline = [time.perf_counter() + warmup + duration + 3600]
+        tasks = [asyncio.create_task(_user_loop(u, getattr(u, scenario), rec, deadline))
+                 for u in crowd]
+        await asyncio.sleep(warmup)
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        rec.recording = True
+        print("start", flush=True)
+        await asyncio.sleep(duration)
+        rec.recording = False
+        print("stop", flush=True)
+        wall = time.perf_counter() - wall0
+        cpu = time.process_time() - cpu0
+        deadline[0] = 0.0
+    if tasks:
+        await asyncio.wait(tasks, timeout=10)
     for user in crowd:
         user.web.close()
         user.tenant.close()
@@ -277,7 +360,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("fixture")
     parser.add_argument("scenario", choices=["redirect", "oidc_redirect", "authorize",
-                                             "custom_token", "refresh", "me", "inapp", "empty"])
+                                             "custom_token", "refresh", "me", "inapp", "exchange",
+                                             "empty"])
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)

@@ -2,7 +2,7 @@
 
     python -m bench.run [--duration 10] [--warmup 3] [--users 4] [--workers 2]
                         [--threads 1] [--rounds 2] [--sync-events 100000] [--no-sync]
-                        [--only "redirect login,OIDC redirect login"] [--smoke] [--gate]
+                        [--only "redirect login,OIDC redirect login"] [--smoke] [--gate] [--peer]
 
 ``--only`` runs a subset of the scenarios (to A/B two of them alone): names
 from the table (or the load generator's, e.g. ``oidc_redirect``), separated
@@ -19,6 +19,16 @@ what the contract requires, and the ≤ 3 target is judged on it (``--gate``:
 exit 1 when a scenario misses it). The empty Pyramid app gives the cost of a
 request through gunicorn and Pyramid alone.
 Results: a Markdown table on stdout and ``bench/results/<date>-<commit>.json``.
+
+Whole service (issue #19): over the same windows the runner also reads the
+CPU of Redis (every node), the Celery worker and the PostgreSQL backends of
+the bench's own scratch database (``bench.service_cpu``; the machine's
+PostgreSQL is shared, so not every child of its postmaster), less each
+one's background with no load, and prints service CPU per operation for
+every scenario and for ``code exchange`` (``POST /token`` alone, a
+service-only scenario: it has no floor). ``--peer`` then runs node
+oidc-provider on Redis (``bench.peer``) after our scenarios, never
+alongside, and prints the ratio per operation (``bench.service_table``).
 """
 
 from __future__ import annotations
@@ -39,7 +49,7 @@ import time
 import psycopg
 from psycopg import sql
 
-from bench import compare, contract_floor
+from bench import compare, contract_floor, service_table
 from bench import floor as floors
 from bench.probes import (
     LagProbe,
@@ -51,6 +61,7 @@ from bench.probes import (
     process_memory,
     redis_counters,
 )
+from bench.service_cpu import PostgresCPU
 from bench.sync import ADMIN_DSN
 from bench.topology import ROOT, Topology, running
 from saas.event_streams import layout_from_settings
@@ -66,6 +77,11 @@ SCENARIOS = {
     "in-app back-channel login": ("inapp", 1, "inapp"),
 }
 LOGIN_SCENARIOS = {"redirect", "oidc_redirect", "custom_token", "inapp"}
+# Measured for the whole-service table only (no floor, not in the ratio table):
+# name -> load generator scenario. The code exchange alone, as the peer's.
+SERVICE_SCENARIOS = {"code exchange": "exchange"}
+# Load generator scenarios that wait for the runner at each mark (several windows).
+HANDSHAKE_SCENARIOS = {"exchange"}
 TOPOLOGIES = ("single", "cluster")
 
 
@@ -79,11 +95,21 @@ def select_scenarios(only: list[str] | None) -> dict[str, tuple[str, int, str]]:
     if not only:
         return dict(SCENARIOS)
     wanted = {name.strip() for value in only for name in value.split(",") if name.strip()}
-    known = set(SCENARIOS) | {scenario for scenario, _, _ in SCENARIOS.values()}
+    known = (set(SCENARIOS) | {scenario for scenario, _, _ in SCENARIOS.values()}
+             | set(SERVICE_SCENARIOS) | set(SERVICE_SCENARIOS.values()))
     unknown = sorted(wanted - known)
     if unknown or not wanted:
         raise ValueError(f"unknown scenario(s) {unknown}; choose from {sorted(SCENARIOS)}")
     return {name: row for name, row in SCENARIOS.items() if name in wanted or row[0] in wanted}
+
+
+def select_service_scenarios(only: list[str] | None) -> dict[str, str]:
+    """The service-only scenarios to run: all without ``--only``, else those it names."""
+    if not only:
+        return dict(SERVICE_SCENARIOS)
+    wanted = {name.strip() for value in only for name in value.split(",") if name.strip()}
+    return {name: scenario for name, scenario in SERVICE_SCENARIOS.items()
+            if name in wanted or scenario in wanted}
 
 
 def _web_pids(topology: Topology, name: str) -> tuple[int, list[int]]:
@@ -134,12 +160,35 @@ def _worker_pids(topology: Topology) -> list[int]:
     return [celery.pid, *children(celery.pid)] if celery else []
 
 
-def _snapshot(topology: Topology, nodes: list, pg) -> dict:
-    """Everything read at a mark except the web workers' CPU."""
+def _snapshot(topology: Topology, nodes: list, pg, postgres: PostgresCPU | None = None) -> dict:
+    """Everything read at a mark except the web workers' CPU. ``postgres``:
+    the bench database's backends, less the runner's own connection ``pg``."""
+    own = pg.info.backend_pid if pg is not None else None
+    pg_cpu = ({pid: cpu for pid, cpu in postgres.snapshot().items() if pid != own}
+              if postgres is not None else {})
     return {"redis": redis_counters(nodes),
             "redis_cpu": sum(_cpu(topology.redis_pids).values()),
             "worker_cpu": sum(_cpu(_worker_pids(topology)).values()),
+            "pg_cpu": pg_cpu,
             "pg": pg_counters(pg) if pg is not None else None}
+
+
+def _postgres(topology: Topology) -> PostgresCPU:
+    """The backends of the bench's scratch database only: the machine's
+    PostgreSQL is shared with tests and other benchmarks."""
+    return PostgresCPU(ADMIN_DSN, topology.database_name)
+
+
+def _wait_synced(topology: Topology, timeout: float = 10.0) -> None:
+    """Until every event stream shard is empty (entries are deleted once
+    their batch is in PostgreSQL): the sync work of what came before is done."""
+    client = topology.redis()
+    streams = _event_streams(topology)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(client.xlen(stream) for stream in streams):
+            return
+        time.sleep(0.05)
 
 
 def _pg_connect(topology: Topology):
@@ -155,19 +204,23 @@ def _idle_rates(topology: Topology, seconds: float = 2.0) -> dict[str, float]:
     """Background per second with no load — the sync worker's polling of the
     stream shards, beat, the servers' own timers — to subtract from windows."""
     nodes = topology.redis_nodes()
-    before = _snapshot(topology, nodes, None)
+    postgres = _postgres(topology)
+    before = _snapshot(topology, nodes, None, postgres)
     time.sleep(seconds)
-    after = _snapshot(topology, nodes, None)
+    after = _snapshot(topology, nodes, None, postgres)
     delta = counter_delta(before["redis"], after["redis"])
     rates = {k: max(0.0, delta[k] / seconds) for k in BACKGROUND}
     for key in ("redis_cpu", "worker_cpu"):
         rates[key] = max(0.0, (after[key] - before[key]) / seconds)
+    rates["pg_cpu"] = max(0.0, PostgresCPU.spent(before["pg_cpu"], after["pg_cpu"]) / seconds)
     return rates
 
 
 def _less_background(result: dict, idle: dict[str, float]) -> None:
     """The window's figures less what the topology does with no load at all."""
-    window = result["seconds"]
+    # The runner's own windows when they differ from the generator's (the
+    # exchange's include waiting for the sync to finish).
+    window = result.get("window_s", result["seconds"])
     result["redis_rt"] = max(0.0, result["redis_reads"] - idle["reads"] * window)
     result["redis_cmd"] = max(0.0, result["redis_commands"] - idle["commands"] * window)
     result["redis_all_cmd"] = max(0.0, result["redis_all_commands"]
@@ -177,6 +230,7 @@ def _less_background(result: dict, idle: dict[str, float]) -> None:
     result["redis_cpu_net_s"] = max(0.0, result["redis_cpu_s"] - idle["redis_cpu"] * window)
     result["sync_worker_cpu_net_s"] = max(0.0, result["sync_worker_cpu_s"]
                                          - idle["worker_cpu"] * window)
+    result["pg_cpu_net_s"] = max(0.0, result["pg_cpu_s"] - idle.get("pg_cpu", 0.0) * window)
 
 
 def _pg_row_bytes(topology: Topology) -> dict[str, dict]:
@@ -220,24 +274,36 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
     client = topology.redis()
     nodes = topology.redis_nodes()
     pg = _pg_connect(topology)
+    postgres = _postgres(topology)
+    handshake = scenario in HANDSHAKE_SCENARIOS
     probe = LagProbe(client, _event_streams(topology)) if lag else None
     if probe:
         probe.start()
     argv = [sys.executable, "-m", "bench.loadgen", handle.name, scenario, "--users", str(users),
             "--warmup", str(warmup), "--duration", str(duration)]
     loadgen = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, text=True,
+                               stdin=subprocess.PIPE if handshake else None,
                                env={**os.environ, "PYTHONPATH": ROOT})
     marks = {}
+    windows: list[tuple] = []  # (start mark, stop mark) of each measured window
     result = None
     spies = []
     for line in loadgen.stdout:
         line = line.strip()
         if line in ("start", "stop"):
-            at = _snapshot(topology, nodes, pg)
+            if handshake:
+                # The exchange's window holds its own sync work and no one else's.
+                _wait_synced(topology)
+            at = _snapshot(topology, nodes, pg, postgres)
             at["probe"] = (probe.bytes_in, probe.bytes_out) if probe else (0, 0)
             marks[line] = (time.time(), _cpu([master, *workers]), at)
-            if line == "start" and profile:
+            if line == "start" and profile and not spies:
                 spies = _profile(workers, scenario, duration, profile)
+            if line == "stop" and "start" in marks:
+                windows.append((marks["start"], marks["stop"]))
+            if handshake:
+                loadgen.stdin.write("go\n")  # the generator waits for this
+                loadgen.stdin.flush()
         elif line.startswith("{"):
             result = json.loads(line)
     loadgen.wait()
@@ -245,20 +311,40 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
         spy.wait()
     os.unlink(handle.name)
     pg.close()
-    if result is None or "start" not in marks or "stop" not in marks:
+    if result is None or not windows:
         raise RuntimeError(f"load generator failed for {scenario} (exit {loadgen.returncode})")
     if probe:
         time.sleep(1.5)  # let the last events of the window land
         probe.stop()
-    (t0, cpu0, at0), (t1, cpu1, at1) = marks["start"], marks["stop"]
-    worker_cpu = sum(cpu1.get(p, 0) - cpu0.get(p, 0) for p in workers)
+    t0, t1 = windows[0][0][0], windows[-1][1][0]
+    totals = _sum_windows([_window(start, stop, master, workers) for start, stop in windows])
+    worker_cpu = totals["web_cpu_s"]
     requests = max(result["requests"], 1)
-    redis = counter_delta(at0["redis"], at1["redis"])
     result.update({
         "web_workers": len(workers),
-        "web_cpu_s": round(worker_cpu, 3),
-        "master_cpu_s": round(cpu1.get(master, 0) - cpu0.get(master, 0), 3),
+        **{key: round(value, 3) if key.endswith("_s") else value
+           for key, value in totals.items()},
         "web_cpu_ms_per_request": round(worker_cpu * 1000 / requests, 4),
+        "windows": len(windows),
+        "memory": {str(p): process_memory(p) for p in workers},
+    })
+    if handshake:
+        result["window_s"] = round(totals["window_s"], 3)
+    else:
+        result.pop("window_s")
+    if probe:
+        result["sync_lag_ms"] = probe.lag_percentiles(int(t0 * 1000), int(t1 * 1000))
+    return result
+
+
+def _window(start: tuple, stop: tuple, master: int, workers: list[int]) -> dict:
+    """The figures of one measured window, from its start and stop marks."""
+    (t0, cpu0, at0), (t1, cpu1, at1) = start, stop
+    redis = counter_delta(at0["redis"], at1["redis"])
+    return {
+        "window_s": t1 - t0,
+        "web_cpu_s": sum(cpu1.get(p, 0) - cpu0.get(p, 0) for p in workers),
+        "master_cpu_s": cpu1.get(master, 0) - cpu0.get(master, 0),
         "redis_reads": redis["reads"],
         "redis_commands": redis["commands"],
         "redis_all_commands": redis["all_commands"],
@@ -266,14 +352,30 @@ def run_load(topology: Topology, scenario: str, users: int, warmup: float, durat
         "redis_net_in": redis["net_in"] - (at1["probe"][0] - at0["probe"][0]),
         "redis_net_out": redis["net_out"] - (at1["probe"][1] - at0["probe"][1]),
         "redis_calls": redis["calls"],
-        "redis_cpu_s": round(at1["redis_cpu"] - at0["redis_cpu"], 3),
-        "sync_worker_cpu_s": round(at1["worker_cpu"] - at0["worker_cpu"], 3),
+        "redis_cpu_s": at1["redis_cpu"] - at0["redis_cpu"],
+        "sync_worker_cpu_s": at1["worker_cpu"] - at0["worker_cpu"],
+        "pg_cpu_s": PostgresCPU.spent(at0["pg_cpu"], at1["pg_cpu"]),
+        "pg_backends": len(at1["pg_cpu"]),
         "pg": pg_delta(at0["pg"], at1["pg"]),
-        "memory": {str(p): process_memory(p) for p in workers},
-    })
-    if probe:
-        result["sync_lag_ms"] = probe.lag_percentiles(int(t0 * 1000), int(t1 * 1000))
-    return result
+    }
+
+
+def _add(a, b):
+    """``a + b`` for numbers; key by key for dicts (a key of one side alone is kept)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return {k: _add(a[k], b[k]) if k in a and k in b else a.get(k, b.get(k))
+                for k in {**a, **b}}
+    return a + b
+
+
+def _sum_windows(windows: list[dict]) -> dict:
+    """Several windows' figures added up (the backends counted: the most seen)."""
+    total = windows[0]
+    for window in windows[1:]:
+        backends = max(total["pg_backends"], window["pg_backends"])
+        total = _add(total, window)
+        total["pg_backends"] = backends
+    return total
 
 
 def run_sync(events: int, runs: int) -> dict:
@@ -494,6 +596,7 @@ def per_operation(result: dict) -> dict:
         "web_cpu_ms_per_op": per(result["web_cpu_s"], 1000),
         "redis_cpu_ms_per_op": per(result.get("redis_cpu_net_s"), 1000),
         "sync_worker_cpu_ms_per_op": per(result.get("sync_worker_cpu_net_s"), 1000),
+        "pg_cpu_ms_per_op": per(result.get("pg_cpu_net_s"), 1000),
         "redis_cmds_per_op": per(result.get("redis_all_cmd")),
         "redis_bytes_in_per_op": per(result.get("redis_in")),
         "redis_bytes_out_per_op": per(result.get("redis_out")),
@@ -501,7 +604,25 @@ def per_operation(result: dict) -> dict:
                            for name, row in tables.items()},
         "pg_bytes_per_op": per(sum(row["bytes"] for row in tables.values())),
         "pg_commits_per_op": per(pg["commits"]),
-    }
+    } | {"service_cpu_ms_per_op": service_table.service_total({
+        tier: per(result.get(key), 1000) for tier, key in (
+            ("web_cpu_ms_per_op", "web_cpu_s"), ("redis_cpu_ms_per_op", "redis_cpu_net_s"),
+            ("sync_worker_cpu_ms_per_op", "sync_worker_cpu_net_s"),
+            ("pg_cpu_ms_per_op", "pg_cpu_net_s"))})}
+
+
+def service_only(topology: Topology, scenario: str, args: argparse.Namespace,
+                 idle: dict[str, float]) -> dict:
+    """A scenario of the whole-service table alone (no floor, no ratio):
+    latencies, errors and the CPU of each tier per operation."""
+    result = run_load(topology, scenario, args.users, args.warmup, args.duration)
+    _less_background(result, idle)
+    whole = result["steps"].get("iteration", {})
+    return {"requests_per_s": result["requests"] / result["seconds"],
+            "p50": whole.get("p50"), "p95": whole.get("p95"), "p99": whole.get("p99"),
+            "web_cpu_ms_per_request": result["web_cpu_ms_per_request"],
+            "errors": result["errors"], "error_examples": result["error_examples"],
+            **per_operation(result), "raw": result}
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -528,6 +649,10 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--gate", action="store_true",
                         help="exit 1 when a scenario's web CPU per request is over 3 × "
                         "(contract-minimum floor + empty request)")
+    parser.add_argument("--peer", action="store_true",
+                        help="after our scenarios, run node oidc-provider on Redis "
+                        "(bench.peer; needs bench/peer/node_modules) and print the ratio of "
+                        "service CPU per operation")
     parser.add_argument("--smoke", action="store_true",
                         help="seconds-long run: tiny durations, no results file; fails on errors")
     parser.add_argument("--output",
@@ -538,6 +663,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         args.floor_iterations, args.rounds = 100, 1
     try:
         args.scenarios = select_scenarios(args.only)
+        args.service_scenarios = select_service_scenarios(args.only)
     except ValueError as exc:
         parser.error(str(exc))
     return args
@@ -565,6 +691,7 @@ def measure(args: argparse.Namespace, store: str) -> dict:
         lags = []
         empties = []
         best: dict[str, dict] = {}
+        service_best: dict[str, dict] = {}  # the service-only scenarios' best rounds
         for _round in range(args.rounds):
             this_round = {}
             # The reference is measured in every round too, beside the scenarios.
@@ -596,6 +723,15 @@ def measure(args: argparse.Namespace, store: str) -> dict:
                 if name not in best or (row["web_cpu_ms_per_request"]
                                         < best[name]["web_cpu_ms_per_request"]):
                     best[name] = row
+            for name, scenario in args.service_scenarios.items():
+                row = service_only(topology, scenario, args, idle)
+                print(f"  [{store}] {name}: {row['ops_per_s']:.0f} ops/s, service "
+                      f"{service_table.fmt(row['service_cpu_ms_per_op'])} ms CPU/op, "
+                      f"errors {row['errors']}", file=sys.stderr)
+                if name not in service_best or (
+                        (row["service_cpu_ms_per_op"] or float("inf"))
+                        < (service_best[name]["service_cpu_ms_per_op"] or float("inf"))):
+                    service_best[name] = row
         # Each figure is its best round: contention from other processes on a
         # shared machine only ever adds CPU time (both rounds are in "rounds").
         report["empty_rounds_ms"] = [e["web_cpu_ms_per_request"] for e in empties]
@@ -619,6 +755,7 @@ def measure(args: argparse.Namespace, store: str) -> dict:
             _against_contract(row, report["contract_floor"][scenarios[name][2]]
                               ["ms_per_request"], empty_ms)
         report["scenarios"] = {name: best[name] for name in scenarios}
+        report["service_only"] = service_best
         report["callback_and_token"] = _callback_and_token(report, empty_ms)
         report["floor_target"] = floor_target(report)
         report["oidc_over_redirect"] = _oidc_over_redirect(report)
@@ -630,6 +767,18 @@ def measure(args: argparse.Namespace, store: str) -> dict:
                      "lag_max_ms": worst.get("max")}
     report["machine"]["load_after"] = os.getloadavg()
     return report
+
+
+def run_the_peer(report: dict, args: argparse.Namespace) -> None:
+    """node oidc-provider on Redis, after our scenarios (never alongside: our
+    topology is stopped by then), the same load; ratios into the report."""
+    from bench.peer import run_peer
+
+    load_before = os.getloadavg()
+    operations = run_peer(args.duration, args.warmup, args.users)
+    report["peer"] = {"operations": operations, "load_before": load_before,
+                      "load_after": os.getloadavg()}
+    report["peer_ratios"] = service_table.peer_ratios(report, operations)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -648,9 +797,14 @@ def main(argv: list[str] | None = None) -> int:
                                      **report["cluster"].pop("lag")}
         runs.append(report["cluster"])
         report["comparison"] = compare.comparison(report, report["cluster"])
+    if args.peer:
+        run_the_peer(report, args)
     report["finished"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     report["machine"]["load_after"] = os.getloadavg()
     print(table(report))
+    print("\n### Whole service, CPU per operation (ms; each tier less its background; "
+          "PostgreSQL: the bench database's backends)\n")
+    print(service_table.table(report))
     if args.topology == "cluster":
         cluster = report["cluster"]
         print(f"\n### The same scenarios on a Redis Cluster ({len(cluster['redis_pids'])} "
@@ -661,8 +815,15 @@ def main(argv: list[str] | None = None) -> int:
         print(compare.comparison_table(report["comparison"]))
     print("\n### Per operation: Redis, PostgreSQL and worker (capacity figures)\n")
     print(compare.capacity_table(runs))
+    if args.peer:
+        peer = report["peer"]
+        print(f"\n### Against node oidc-provider on Redis (run after ours; load average "
+              f"{peer['load_before'][0]:.2f} / {peer['load_after'][0]:.2f})\n")
+        print(service_table.peer_table(report["peer_ratios"]))
     errors = sum(sum(row["errors"] for row in run["scenarios"].values()) + run["empty"]["errors"]
+                 + sum(row["errors"] for row in run.get("service_only", {}).values())
                  for run in runs)
+    errors += sum(row["errors"] for row in report.get("peer", {}).get("operations", {}).values())
     if not args.smoke or args.output:
         path = args.output or os.path.join(
             ROOT, "bench", "results",

@@ -56,6 +56,25 @@ def test_bench_smoke_runs_every_scenario_without_errors(tmp_path):
     assert "floor target: web CPU per request ≤ 3 × (contract-minimum floor" in done.stdout
     # The drain of bench/sync.py ran and every event landed.
     assert report["sync"]["all_landed"] and report["sync"]["events_per_s"] > 0
+    # The whole service per operation: every tier over the same windows.
+    assert "| scenario | ops/s | web | Redis | workers | PostgreSQL |" in done.stdout
+    exchange = report["service_only"]["code exchange"]
+    assert exchange["errors"] == 0, exchange["error_examples"]
+    # Only POST /token in its windows: one request per operation, codes minted outside.
+    assert exchange["raw"]["requests"] == exchange["raw"]["iterations"] > 0
+    rows = {**report["scenarios"], "code exchange": exchange}
+    for name, row in rows.items():
+        tiers = [row[key] for key in ("web_cpu_ms_per_op", "redis_cpu_ms_per_op",
+                                      "sync_worker_cpu_ms_per_op", "pg_cpu_ms_per_op")]
+        assert all(tier is not None and tier >= 0 for tier in tiers), (name, tiers)
+        assert row["service_cpu_ms_per_op"] == pytest.approx(sum(tiers)), name
+        assert row["service_cpu_ms_per_op"] >= row["web_cpu_ms_per_op"] > 0, name
+        # The probe found the bench database's backends (the web tier's, the worker's).
+        assert row["raw"]["pg_backends"] >= 1, name
+        assert f"| {name} | " in done.stdout.split("### Whole service")[1], name
+    # Logins are synced into PostgreSQL inside the windows: its backends spent CPU.
+    assert sum(row["raw"]["pg_cpu_s"] for row in rows.values()) > 0
+    assert "peer" not in report  # the peer has its own smoke test
 
 
 def test_bench_smoke_compares_a_redis_cluster_with_the_single_redis(tmp_path):
