@@ -356,12 +356,12 @@ async def run(fixture: dict, scenario: str, users: int, warmup: float, duration:
             "loadgen_cpu_s": round(cpu, 3)}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cli(scenarios: list[str], run_scenario, description: str = __doc__) -> int:
+    """The command line of a load generator: fixture, scenario, users, timing;
+    prints the result as one JSON line (shared with bench.peer_loadgen)."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("fixture")
-    parser.add_argument("scenario", choices=["redirect", "oidc_redirect", "authorize",
-                                             "custom_token", "refresh", "me", "inapp", "exchange",
-                                             "empty"])
+    parser.add_argument("scenario", choices=scenarios)
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--duration", type=float, default=10.0)
@@ -373,9 +373,15 @@ def main() -> int:
     except ImportError:  # plain asyncio works, at a higher CPU cost per request
         uvloop = None
     runner = uvloop.run if uvloop and not os.environ.get("BENCH_NO_UVLOOP") else asyncio.run
-    result = runner(run(fixture, args.scenario, args.users, args.warmup, args.duration))
+    result = runner(run_scenario(fixture, args.scenario, args.users, args.warmup,
+                                 args.duration))
     print(json.dumps(result), flush=True)
     return 0
+
+
+def main() -> int:
+    return cli(["redirect", "oidc_redirect", "authorize", "custom_token", "refresh", "me",
+                "inapp", "exchange", "empty"], run)
 
 
 if __name__ == "__main__":

@@ -32,11 +32,9 @@ profile email`` with ``prompt=consent``, which OIDC requires for
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
-import os
 import secrets
 import sys
 import time
@@ -44,7 +42,7 @@ import uuid
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 from bench.http import Connection, Reply
-from bench.loadgen import FORM, Failed, Recorder, pkce_pair, target_of
+from bench.loadgen import FORM, Failed, Recorder, cli, pkce_pair, target_of
 
 CLIENT_ID = "bench"
 CLIENT_REDIRECT = "https://app.example.com/callback"
@@ -301,23 +299,7 @@ async def run(fixture: dict, scenario: str, users: int, warmup: float, duration:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("fixture")
-    parser.add_argument("scenario", choices=SCENARIOS)
-    parser.add_argument("--users", type=int, default=4)
-    parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--duration", type=float, default=10.0)
-    args = parser.parse_args()
-    with open(args.fixture) as handle:
-        fixture = json.load(handle)
-    try:
-        import uvloop
-    except ImportError:  # plain asyncio works, at a higher CPU cost per request
-        uvloop = None
-    runner = uvloop.run if uvloop and not os.environ.get("BENCH_NO_UVLOOP") else asyncio.run
-    result = runner(run(fixture, args.scenario, args.users, args.warmup, args.duration))
-    print(json.dumps(result), flush=True)
-    return 0
+    return cli(SCENARIOS, run, __doc__)
 
 
 if __name__ == "__main__":

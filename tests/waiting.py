@@ -14,26 +14,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from bench.probes import children, process_cpu
+from bench.service_cpu import tree_cpu
 
 STALL_SECONDS = 60.0  # no progress at all for this long: a hang
 CAP_SECONDS = 600.0  # and nothing a test waits for may take longer in all
 # One HTTP request to a server of the test's own: generous, it is not a wait
 # for progress (the request either completes or the server is stuck).
 REQUEST_SECONDS = 120.0
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds used so far by a process and its live descendants (0 once gone)."""
-    total, pending = 0.0, [pid]
-    while pending:
-        current = pending.pop()
-        try:
-            total += process_cpu(current)
-        except (OSError, ValueError, IndexError):  # exited meanwhile
-            continue
-        pending.extend(children(current))
-    return total
 
 
 def processes(*popens: subprocess.Popen | int) -> Callable[[], tuple[float, ...]]:
