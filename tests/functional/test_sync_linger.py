@@ -67,6 +67,20 @@ class Run:
         except BaseException as exc:  # reported by the test thread
             self.outcome["error"] = exc
 
+    def wait_for(self, predicate, what: str) -> None:
+        """Wait until ``predicate()`` while the drain runs; a drain that ended
+        first fails the test at once, with its error if it had one."""
+        def done():
+            if predicate():
+                return True
+            if not self.thread.is_alive():
+                error = self.outcome.get("error")
+                raise AssertionError(f"the drain ended before {what}: "
+                                     f"{error!r}" if error else f"the drain ended before {what}")
+            return False
+
+        wait_until(done, what)
+
     def result(self, progress=None) -> DrainResult:
         wait_until(lambda: not self.thread.is_alive(), "end of the drain",
                    progress=progress)
@@ -90,9 +104,9 @@ def test_a_short_batch_waits_for_more_entries_and_goes_once_full(
     first = _add(client, stream, login_app, "first")
     run = Run(stream, session_factory, batch_size=3, max_batches=1, wait_for_events=True,
               time_budget=FOREVER_MS / 1000, linger_ms=FOREVER_MS)
-    wait_until(_in_flight(stream, 1), "the first entry read")
+    run.wait_for(_in_flight(stream, 1), "the first entry read")
     second = _add(client, stream, login_app, "second")  # arrives while the batch lingers
-    wait_until(_in_flight(stream, 2), "the second entry read into the same batch")
+    run.wait_for(_in_flight(stream, 2), "the second entry read into the same batch")
     assert batches == []  # nothing committed yet: the batch is short
     third = _add(client, stream, login_app, "third")
     # The batch is full now: it goes at once, long before its linger is over
@@ -110,7 +124,7 @@ def test_without_a_linger_each_read_is_committed_at_once(
     run = Run(stream, session_factory, batch_size=3, max_batches=2, wait_for_events=True,
               time_budget=FOREVER_MS / 1000, linger_ms=0)
     first = _add(client, stream, login_app, "first")
-    wait_until(lambda: batches, "the first entry committed on its own")
+    run.wait_for(lambda: batches, "the first entry committed on its own")
     second = _add(client, stream, login_app, "second")
     assert run.result().read == 2
     assert batches == [[first], [second]]
@@ -161,14 +175,14 @@ def test_a_lingering_batch_keeps_its_lease(login_app, session_factory, registry,
 
     monkeypatch.setattr(Lease, "keep", keep)
     with leased_shards(client, layout, "lingerer", limit=len(layout.named_keys()),
-                       ttl_ms=1000) as taken:
+                       ttl_ms=3000) as taken:
         stream = next(s.stream for s in taken.rotation.shards if s.stream.stream == key)
         first = _add(client, stream, login_app, "first")
         run = Run(taken.rotation, session_factory, batch_size=2, max_batches=1,
                   wait_for_events=True, time_budget=FOREVER_MS / 1000, linger_ms=FOREVER_MS)
-        wait_until(_in_flight(stream, 1), "the first entry read")
+        run.wait_for(_in_flight(stream, 1), "the first entry read")
         # Three extensions: the linger has lasted longer than the lease's TTL.
-        wait_until(lambda: extended.count(lease_key(key)) >= 3, "the lease extended")
+        run.wait_for(lambda: extended.count(lease_key(key)) >= 3, "the lease extended")
         token = client.get(lease_key(key)).decode()
         assert token.startswith("lingerer:") and run.thread.is_alive() and batches == []
         second = _add(client, stream, login_app, "second")
@@ -183,14 +197,14 @@ def test_a_linger_never_outlives_its_lease(login_app, session_factory, registry,
     key = layout.key_for_app(login_app.app_id)
     client.delete(key)
     with leased_shards(client, layout, "loser", limit=len(layout.named_keys()),
-                       ttl_ms=1000) as taken:
+                       ttl_ms=3000) as taken:
         # Only the app's shard is read (the others' leases are held all the same).
         taken.rotation.shards[:] = [s for s in taken.rotation.shards if s.stream.stream == key]
         (shard,) = taken.rotation.shards
         first = _add(client, shard.stream, login_app, "first")
         run = Run(taken.rotation, session_factory, batch_size=10, wait_for_events=True,
                   time_budget=FOREVER_MS / 1000, linger_ms=FOREVER_MS)
-        wait_until(_in_flight(shard.stream, 1), "the first entry read")
+        run.wait_for(_in_flight(shard.stream, 1), "the first entry read")
         client.set(lease_key(key), "thief", px=60_000)  # the lease is someone else's now
         # The drain ends by itself: no shard left to linger on or wait for.
         result = run.result()
