@@ -23,6 +23,7 @@ requires = [
     "amqp==5.4.2",
     "argon2-cffi==25.1.0",
     "gunicorn==27.0.1",
+    "granian==2.8.7",
     "waitress==3.0.2",
     # The embedded development store: an in-process Redis with Lua scripting.
     "fakeredis[lua]==2.40.0",
@@ -82,6 +83,6 @@ setup(
     extras_require={"test": tests_require, "bench": bench_require},
     entry_points={
         "paste.app_factory": ["main = saas:main"],
-        "console_scripts": ["saas-admin = saas.cli:main"],
+        "console_scripts": ["saas-admin = saas.cli:main", "saas-web = saas.serve:main"],
     },
 )

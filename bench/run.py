@@ -632,6 +632,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=4)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--server", choices=("granian", "gunicorn"), default="granian",
+                        help="the web tier's WSGI server (saas-web, or gunicorn --paste)")
     parser.add_argument("--sync-events", type=int, default=100_000)
     parser.add_argument("--floor-iterations", type=int, default=2000)
     parser.add_argument("--only", action="append",
@@ -677,9 +679,11 @@ def measure(args: argparse.Namespace, store: str) -> dict:
                                                      "python": platform.python_version(),
                                                      "load_before": os.getloadavg()},
                     "settings": {k: getattr(args, k) for k in (
-                        "duration", "warmup", "users", "workers", "threads", "sync_events")},
+                        "duration", "warmup", "users", "workers", "threads", "sync_events",
+                        "server")},
                     "store": store, "scenarios": {}, "rounds": []}
-    with running(workers=args.workers, threads=args.threads, store=store) as topology:
+    with running(workers=args.workers, threads=args.threads, store=store,
+                 server=args.server) as topology:
         report["redis_url"] = topology.redis_url
         report["redis_pids"] = topology.redis_pids
         report["stream_shards"] = _layout(topology).shards

@@ -184,9 +184,28 @@ def gunicorn_argv() -> list[str]:
     return [os.path.join(BIN, "gunicorn"), "-c", os.path.join(ROOT, "gunicorn.conf.py")]
 
 
+def web_argv(server: str, port: int, ini: str) -> list[str]:
+    """The web tier's command line: ``saas-web`` (Granian) or ``gunicorn --paste``."""
+    if server == "granian":
+        return [os.path.join(BIN, "saas-web"), ini, "-b", f"127.0.0.1:{port}"]
+    if server == "gunicorn":
+        return [*gunicorn_argv(), "-b", f"127.0.0.1:{port}", "--paste", ini]
+    raise ValueError(f"unknown web server {server!r}")
+
+
+def empty_argv(server: str, port: int) -> list[str]:
+    """The empty reference app under the same server as the web tier."""
+    if server == "granian":
+        return [os.path.join(BIN, "granian"), "--interface", "wsgi", "--factory",
+                "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--blocking-threads", "1",
+                "--http", "1", "--no-ws", "--host", "127.0.0.1", "--port", str(port),
+                "bench.apps:empty"]
+    return [*gunicorn_argv(), "-b", f"127.0.0.1:{port}", "bench.apps:empty()"]
+
+
 @contextlib.contextmanager
 def running(workers: int = 2, threads: int = 1, celery: bool = True,
-            store: str = "single") -> Iterator[Topology]:
+            store: str = "single", server: str = "granian") -> Iterator[Topology]:
     """Start everything; stop everything and drop the scratch data on the way out.
 
     ``store="cluster"``: the store is a Redis Cluster of three primaries the
@@ -244,14 +263,11 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True,
         ini = os.path.join(workdir, "bench.ini")
         _write_ini(ini, web_port, store)
         topology.env["SAAS_CONFIG"] = ini
-        web = _spawn(topology, "web", [*gunicorn_argv(),
-                                       "-b", f"127.0.0.1:{web_port}", "--paste", ini], ROOT)
+        web = _spawn(topology, "web", web_argv(server, web_port, ini), ROOT)
         tenant = _spawn(topology, "tenant", [
             os.path.join(BIN, "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{tenant_port}",
             "bench.apps:tenant()"], workdir, {"BENCH_TENANT_SECRET": plaintext["custom_auth"]})
-        empty = _spawn(topology, "empty", [
-            *gunicorn_argv(), "-b", f"127.0.0.1:{empty_port}",
-            "bench.apps:empty()"], ROOT)
+        empty = _spawn(topology, "empty", empty_argv(server, empty_port), ROOT)
         if celery:
             _spawn(topology, "celery", [
                 os.path.join(BIN, "celery"), "-A", "workers", "worker", "-B", "--pool", "solo",

@@ -43,6 +43,16 @@ def _parse(addr: str) -> Any:
     return (ip.ipv4_mapped or ip) if ip.version == 6 else ip
 
 
+def is_trusted_proxy(remote_addr: str, trusted_proxies: tuple[str, ...]) -> bool:
+    """Whether the peer ``remote_addr`` is one of ``trusted_proxies`` (a unix-socket
+    peer, with no address, is local and trusted)."""
+    if not remote_addr:
+        return True
+    trust_all, networks = _trusted(trusted_proxies)
+    ip = _parse(remote_addr)
+    return trust_all or (ip is not None and any(ip in net for net in networks))
+
+
 def client_ip(request, trusted_proxies: Iterable[str] | None = None) -> str:
     """The client's address for rate limits: IPv4 as is, IPv6 as its /64 network.
 

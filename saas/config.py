@@ -137,6 +137,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("saas.argon2.parallelism", None, positive_int, 1),
 )
 
+# The environment variables the settings read (saas.serve drops them from a
+# web worker's environment once the app is built).
+SETTING_ENVIRONMENT = frozenset(s.env for s in SETTINGS if s.env)
+
 
 def load_settings(
     raw: Mapping[str, Any], environ: Mapping[str, str] | None = None

@@ -1,6 +1,7 @@
 """The production commands start, answer, and refuse to start without their secrets.
 
-``gunicorn --paste production.ini`` and ``celery -A workers worker`` run as real
+``saas-web production.ini`` (and ``gunicorn --paste production.ini``) and
+``celery -A workers worker`` run as real
 subprocesses from the repository root, configured only through the environment
 (DESIGN §8.2, §11). Each runs in its own process group, every wait is bounded,
 and the group is killed in a ``finally`` so no process outlives its test.
@@ -155,6 +156,20 @@ def gunicorn_command(port: int) -> list[str]:
     return [os.path.join(BIN, "gunicorn"), "--paste", "production.ini", "-b", f"127.0.0.1:{port}"]
 
 
+def saas_web_command(port: int) -> list[str]:
+    return [os.path.join(BIN, "saas-web"), "production.ini", "-b", f"127.0.0.1:{port}"]
+
+
+# The documented web tier (saas-web, on Granian) and the one it replaced,
+# which still works: both must keep the same promises.
+WEB_SERVERS = {"saas-web": saas_web_command, "gunicorn": gunicorn_command}
+
+
+@pytest.fixture(params=list(WEB_SERVERS))
+def web_command(request):
+    return WEB_SERVERS[request.param]
+
+
 def celery_command(queue: str) -> list[str]:
     return [
         os.path.join(BIN, "celery"), "-A", "workers", "worker", "--loglevel=INFO",
@@ -174,9 +189,9 @@ def assert_refused_for_master_key(process: Process) -> str:
     return err
 
 
-def test_gunicorn_serves_health_and_readiness(production_env):
+def test_web_tier_serves_health_and_readiness(production_env, web_command):
     port = free_port()
-    with spawn(gunicorn_command(port), production_env) as process:
+    with spawn(web_command(port), production_env) as process:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: get_json(f"{base}/healthz") == (200, {"status": "ok"}),
                  process, "healthy /healthz")
@@ -186,10 +201,10 @@ def test_gunicorn_serves_health_and_readiness(production_env):
         assert body["checks"] == {"postgres": "ok", "redis": "ok"}
 
 
-def test_gunicorn_accepts_long_request_lines(production_env):
-    # DESIGN §12: tokens travel in URLs; gunicorn's own limit must not refuse them first.
+def test_web_tier_accepts_long_request_lines(production_env, web_command):
+    # DESIGN §12: tokens travel in URLs; the server's own limit must not refuse them first.
     port = free_port()
-    with spawn(gunicorn_command(port), production_env) as process:
+    with spawn(web_command(port), production_env) as process:
         base = f"http://127.0.0.1:{port}"
         wait_for(lambda: get_json(f"{base}/healthz"), process, "/healthz")
         long_query = "x" * 7000
@@ -201,7 +216,7 @@ def test_gunicorn_accepts_long_request_lines(production_env):
                                    timeout=REQUEST_SECONDS)
             pytest.fail("a request line over 8190 bytes was accepted")
         except urllib.error.HTTPError as exc:
-            assert exc.code in (400, 414)  # gunicorn answers 414 URI Too Long
+            assert exc.code in (400, 414)  # 414 URI Too Long from both servers
         # A chunked body announces no length: still refused past 64 KiB.
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_SECONDS)
         connection.request("POST", "/v1/apps/abcd1234/token",
@@ -213,13 +228,57 @@ def test_gunicorn_accepts_long_request_lines(production_env):
         connection.close()
 
 
-def test_gunicorn_refuses_to_start_without_master_key(production_env):
+def test_web_tier_refuses_to_start_without_master_key(production_env, web_command):
     env = {k: v for k, v in production_env.items() if k != "SAAS_MASTER_KEY"}
-    with spawn(gunicorn_command(free_port()), env) as process:
+    with spawn(web_command(free_port()), env) as process:
         err = assert_refused_for_master_key(process)
     assert process.popen.returncode == 1
     assert "Traceback" not in err
-    assert "Booting worker" not in err  # refused in the master, before any fork
+    # Refused before any worker starts.
+    assert "Booting worker" not in err and "Spawning worker" not in err
+
+
+def test_saas_web_replaces_a_dead_worker_and_reloads_on_sighup(production_env):
+    port = free_port()
+    with spawn([*saas_web_command(port), "--workers", "2"], production_env) as process:
+        base = f"http://127.0.0.1:{port}"
+        wait_for(lambda: get_json(f"{base}/healthz") == (200, {"status": "ok"}),
+                 process, "healthy /healthz")
+        wait_for(lambda: len(web_workers(process.popen.pid)) == 2, process, "two workers")
+        first = web_workers(process.popen.pid)
+        assert len(first) == 2, process.describe()
+        # A worker that dies is replaced; the service keeps answering.
+        os.kill(sorted(first)[0], signal.SIGKILL)
+        wait_for(lambda: (lambda now: len(now) == 2 and sorted(first)[0] not in now)(
+            web_workers(process.popen.pid)), process, "a new worker for the killed one")
+        wait_for(lambda: get_json(f"{base}/healthz") == (200, {"status": "ok"}),
+                 process, "healthy after the respawn")
+        # SIGHUP: every worker is replaced gracefully, the master stays.
+        before = web_workers(process.popen.pid)
+        os.kill(process.popen.pid, signal.SIGHUP)
+        wait_for(lambda: (lambda now: len(now) == 2 and not now & before)(
+            web_workers(process.popen.pid)), process, "workers replaced after SIGHUP")
+        wait_for(lambda: get_json(f"{base}/healthz") == (200, {"status": "ok"}),
+                 process, "healthy after the reload")
+        assert process.popen.poll() is None
+
+
+def web_workers(master: int) -> set[int]:
+    """The master's child processes that serve requests (multiprocessing's
+    resource tracker, when there is one, is not a worker)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        with suppress(FileNotFoundError, ProcessLookupError):
+            with open(f"/proc/{entry}/stat") as stat:
+                ppid = int(stat.read().rpartition(")")[2].split()[1])
+            if ppid != master:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as cmd:
+                if b"resource_tracker" not in cmd.read():
+                    found.add(int(entry))
+    return found
 
 
 def test_celery_worker_starts(production_env, unique_queue):
