@@ -202,13 +202,31 @@ class RateLimiter:
         """Charge ``cost`` to every bucket, or to none and name the slowest to refill."""
         if not self.enabled or not buckets:
             return ALLOWED
+        keys, args = self._charge(app_id, buckets, now, cost)
+        return self.decision(self._buckets(keys=keys, args=args), buckets)
+
+    def queue_check(self, pipe, app_id: str | None, buckets: list[tuple[Limit, str]],
+                    now: float | None = None, cost: int = 1) -> bool:
+        """``check`` queued in ``pipe`` (its reply goes to ``decision``); False,
+        queueing nothing, when limits are off."""
+        if not self.enabled or not buckets:
+            return False
+        keys, args = self._charge(app_id, buckets, now, cost)
+        self._buckets(keys=keys, args=args, client=pipe)
+        return True
+
+    def _charge(self, app_id: str | None, buckets: list[tuple[Limit, str]],
+                now: float | None, cost: int) -> tuple[list[str], list[Any]]:
         if cost < 1 or any(cost > limit.burst for limit, _ in buckets):
             raise ValueError("cost must be between 1 and every bucket's burst")
         args: list[Any] = [time.time() if now is None else now, cost, _EPSILON]
         for limit, _ in buckets:
             args += [limit.rate, limit.burst]
-        keys = [self.key(app_id, limit.name, disc) for limit, disc in buckets]
-        result = self._buckets(keys=keys, args=args)
+        return [self.key(app_id, limit.name, disc) for limit, disc in buckets], args
+
+    @staticmethod
+    def decision(result: list, buckets: list[tuple[Limit, str]]) -> Decision:
+        """The reply of the buckets' script as a Decision."""
         if int(result[0]) == 1:
             return ALLOWED
         return Decision(False, _seconds(result[1]), buckets[int(result[2]) - 1][0].name)

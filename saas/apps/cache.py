@@ -205,23 +205,33 @@ class AppConfigCache:
         self._parsed: dict[str, tuple[bytes, AppConfig]] = {}
         self._lock = threading.Lock()
 
-    def _key(self, app_id: str) -> str:
+    def key(self, app_id: str) -> str:
         return self.keys.app(app_id, "config")
 
     def store(self, app: App) -> AppConfig:
         """Write-through after any change of the app (call before commit)."""
         config = config_of(app)
-        self.redis.set(self._key(app.app_id), config.to_json(), ex=CACHE_TTL)
+        self.redis.set(self.key(app.app_id), config.to_json(), ex=CACHE_TTL)
         return config
 
     def forget(self, app_id: str) -> None:
-        self.redis.delete(self._key(app_id))
+        self.redis.delete(self.key(app_id))
+
+    def known(self, app_id: str) -> bool:
+        """Whether this process has served the app lately: its settings' ``GET``
+        may then share a round trip with the request's first step (a made-up id
+        never does, so it never reaches a script that writes)."""
+        return app_id in self._parsed
 
     def load(self, db: Callable[[], Session], app_id: str) -> AppConfig | None:
         """The app's settings; ``db`` is called only on a cache miss."""
         if not is_app_id(app_id):
             return None
-        raw = self.redis.get(self._key(app_id))
+        return self.answer(db, app_id, self.redis.get(self.key(app_id)))
+
+    def answer(self, db: Callable[[], Session], app_id: str, raw: bytes | None) -> AppConfig | None:
+        """The settings from ``raw``, the reply to a ``GET`` of ``key(app_id)`` sent
+        in some pipeline; a miss reads PostgreSQL and fills the cache."""
         if raw == _MISS:
             return None
         if raw is not None:
@@ -233,10 +243,9 @@ class AppConfigCache:
                      selectinload(App.client_secret))
         )
         if app is None:
-            self.redis.set(self._key(app_id), _MISS, ex=MISS_TTL)
+            self.redis.set(self.key(app_id), _MISS, ex=MISS_TTL)
             return None
         return self.store(app)
-
 
     def _parse(self, app_id: str, raw: bytes) -> AppConfig:
         known = self._parsed.get(app_id)

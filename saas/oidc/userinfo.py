@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from pyramid.view import view_config
 
-from saas.apps.lookup import load_app
 from saas.errors import ApiError, Reason
 from saas.request_body import read_params, string_param
-from saas.tokens.bearer import bearer_claims_and_overlay
+from saas.tokens.bearer import app_claims_and_overlay
 from saas.tokens.issue import json_response
 from saas.tokens.scopes import OPENID, standard_claims
 from saas.tokens.user_profile import completed_user
@@ -27,8 +26,7 @@ def _body_token(request) -> str | None:
 
 @view_config(route_name="oidc.userinfo", request_method=("GET", "POST"), require_csrf=False)
 def userinfo(request):
-    app = load_app(request)
-    claims, overlay = bearer_claims_and_overlay(request, app, _body_token(request))
+    app, claims, overlay = app_claims_and_overlay(request, _body_token(request))
     scopes = (claims.scope or "").split()
     if OPENID not in scopes:
         raise ApiError(403, "insufficient_scope", Reason.INSUFFICIENT_SCOPE,

@@ -15,7 +15,7 @@ from saas.clock import from_ms
 from saas.errors import ApiError, Reason
 from saas.pkce import verifier_matches
 from saas.request_body import read_params, string_param
-from saas.tokens.bearer import bearer_claims, bearer_claims_and_overlay, bearer_error
+from saas.tokens.bearer import app_claims_and_overlay, bearer_claims, bearer_error
 from saas.tokens.client_auth import authenticate_client
 from saas.tokens.issue import audit_token_event, json_response, start_session, token_response
 from saas.tokens.login_sessions import NO_OIDC, OidcLogin
@@ -128,8 +128,7 @@ def _iso_ms(ms: int | None) -> str | None:
 
 @view_config(route_name="flows.me", request_method="GET", renderer="json")
 def me(request):
-    app = load_app(request)
-    claims, overlay = bearer_claims_and_overlay(request, app)
+    app, claims, overlay = app_claims_and_overlay(request)
     user = completed_user(request, app.app_id, claims.user_id, overlay)
     return json_response(request, {
         "id": claims.user_id,

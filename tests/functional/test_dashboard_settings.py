@@ -186,7 +186,7 @@ def test_delete_removes_the_app_and_its_cached_settings(webapp, db, world, regis
     assert "deleted" in response.follow().html.find(class_="flash").text
     db.expire_all()
     assert db.scalar(select(App).where(App.app_id == app_id)) is None
-    assert cache.redis.get(cache._key(app_id)) is None
+    assert cache.redis.get(cache.key(app_id)) is None
     webapp.get(path, status=404)
 
 

@@ -150,7 +150,7 @@ def test_deleting_an_app_is_the_same_through_either_door(db, doors, door, regist
     assert event.app_id == app_id and event.tenant_id == doors.world.tenant_id
     assert event.details == {"name": "Space Run", **doors.actor(door)}
     assert db.scalar(select(App).where(App.app_id == app_id)) is None
-    assert cache.redis.get(cache._key(app_id)) is None
+    assert cache.redis.get(cache.key(app_id)) is None
 
 
 @pytest.mark.parametrize("door", ["dashboard", "api"])

@@ -185,3 +185,41 @@ def test_logins_and_me_work_with_postgres_unreachable_for_cached_apps(webapp, lo
     # The dashboard, which needs the database, says so plainly.
     page = no_db.get("/readyz", status=503)
     assert page.json["failing"] == ["postgres"]
+
+
+def _with_claims_of(token: str, other: str) -> str:
+    """``token``'s header and signature around ``other``'s claims."""
+    header, _, signature = token.split(".")
+    return ".".join((header, other.split(".")[1], signature))
+
+
+def test_me_names_keys_from_unchecked_claims_but_believes_only_signed_ones(
+        webapp, login_app, registry):
+    # Once the process knows the app, /me reads the settings, the session and
+    # the overlay in one round trip keyed by the token's claims before the
+    # signature is checked (saas/tokens/bearer.py).
+    first = login(webapp, login_app).tokens()
+    second = login(webapp, login_app).tokens()
+    assert me(webapp, login_app, first["access_token"]).json["id"] == first["user"]["id"]
+    assert registry["saas.app_cache"].known(login_app.app_id)
+    forged = _with_claims_of(first["access_token"], second["access_token"])
+    refused = me(webapp, login_app, forged, status=401)
+    assert refused.json["error"] == "invalid_token"
+    # The session check still applies on this path.
+    webapp.post(f"/v1/apps/{login_app.app_id}/logout",
+                {"refresh_token": second["refresh_token"]}, status=204)
+    assert me(webapp, login_app, second["access_token"], status=401).json["reason"] \
+        == "session_revoked"
+    # An unknown app is 404 before any token check, known or not.
+    webapp.get("/v1/apps/nosuchapp1/me", headers={
+        "Authorization": "Bearer " + first["access_token"]}, status=404)
+
+
+def test_settings_gone_from_redis_are_read_again_on_the_one_round_trip_path(
+        webapp, login_app, registry):
+    tokens = login(webapp, login_app).tokens()
+    me(webapp, login_app, tokens["access_token"])
+    cache = registry["saas.app_cache"]
+    cache.redis.delete(cache.key(login_app.app_id))  # expired, or evicted
+    assert me(webapp, login_app, tokens["access_token"]).json["id"] == tokens["user"]["id"]
+    assert cache.redis.get(cache.key(login_app.app_id)) is not None  # filled again
