@@ -228,6 +228,19 @@ def test_web_tier_accepts_long_request_lines(production_env, web_command):
         connection.close()
 
 
+def test_web_tier_refuses_control_characters_in_headers(production_env, web_command):
+    port = free_port()
+    with spawn(web_command(port), production_env) as process:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), process, "/healthz")
+        for value, status in ((b"fine", b"200"), (b"a\x01b", b"400"), (b"a\x00b", b"400"),
+                              (b"a\x7fb", b"400")):
+            with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_SECONDS) as sock:
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nX-Test: " + value
+                             + b"\r\nConnection: close\r\n\r\n")
+                status_line = sock.recv(64).split(b"\r\n")[0]
+            assert status_line.split()[1] == status, (value, status_line)
+
+
 def test_web_tier_refuses_to_start_without_master_key(production_env, web_command):
     env = {k: v for k, v in production_env.items() if k != "SAAS_MASTER_KEY"}
     with spawn(web_command(free_port()), env) as process:
