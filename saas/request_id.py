@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import uuid
+import secrets
 
 from pyramid.tweens import INGRESS
 
@@ -13,7 +13,7 @@ _SANE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 def request_id_for(headers) -> str:
     incoming = headers.get(HEADER, "")
-    return incoming if _SANE.match(incoming) else uuid.uuid4().hex
+    return incoming if _SANE.match(incoming) else secrets.token_hex(16)
 
 
 def request_id_tween_factory(handler, registry):

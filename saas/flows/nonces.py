@@ -25,6 +25,7 @@ from typing import Any
 import redis
 
 from saas.errors import Reason
+from saas.fast_json import dumps
 from saas.redis import Keys
 
 STATE_TTL = 600
@@ -96,7 +97,7 @@ class NonceStore:
                     client=None) -> str:
         """A new state; ``client`` (a pipeline) queues the write instead of sending it."""
         state = f"{app_id}.{secrets.token_urlsafe(24)}"
-        (client or self.redis).set(self.keys.app(app_id, "state", state), json.dumps(record),
+        (client or self.redis).set(self.keys.app(app_id, "state", state), dumps(record),
                                    ex=ttl)
         return state
 
@@ -146,7 +147,7 @@ class NonceStore:
         """A new code; ``client`` (a pipeline) queues the write instead of sending it."""
         code = secrets.token_urlsafe(32)
         (client or self.redis).set(self.keys.app(app_id, "code", _digest(code)),
-                                   json.dumps(payload), ex=ttl)
+                                   dumps(payload), ex=ttl)
         return code
 
     def consume_code(self, app_id: str, code: str) -> CodeLookup:

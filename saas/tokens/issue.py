@@ -7,13 +7,11 @@ endpoint's views, so flows → tokens runs one way.
 
 from __future__ import annotations
 
-import json
-
-import orjson
 from pyramid.response import Response
 
 from saas.apps.cache import AppConfig
 from saas.audit.types import AuditType, Outcome
+from saas.fast_json import dumps
 from saas.login_events import append_event, audit_from_request
 from saas.redis import pipeline
 from saas.tokens.id_tokens import id_token_claims
@@ -34,12 +32,8 @@ def json_response(request, body: dict, **headers: str) -> Response:
     """The hot path's JSON answers, serialised with orjson (Pyramid's json
     renderer was ~3 % of a token request); plain json for what orjson refuses
     (a tenant's integer beyond 64 bits in ``custom``)."""
-    try:
-        payload = orjson.dumps(body)
-    except orjson.JSONEncodeError:
-        payload = json.dumps(body).encode("utf-8")
     response = request.response
-    response.body = payload
+    response.body = dumps(body)
     response.content_type = "application/json"
     for name, value in headers.items():
         response.headers[name.replace("_", "-")] = value
