@@ -189,6 +189,7 @@ def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     # pyramid_tm would look the member up outside the exception views.
     settings.setdefault("tm.annotate_user", False)
     settings.setdefault("retry.attempts", 3)
+    settings.setdefault("retry.activate_hook", "saas.db.retry_attempts")
     settings.setdefault("jinja2.directories", "saas:templates")
     settings.setdefault("jinja2.autoescape", "true")
 

@@ -138,6 +138,13 @@ def transaction_wanted(request) -> bool:
     return _NO_TRANSACTION.match(request.environ.get("PATH_INFO", "")) is None
 
 
+def retry_attempts(request) -> int | None:
+    """pyramid_retry's ``retry.activate_hook``: one attempt where no transaction
+    runs (a retry exists to replay a transaction PostgreSQL refused), so the
+    login path's requests skip copying their body aside for a replay."""
+    return None if transaction_wanted(request) else 1
+
+
 def _request_db(request) -> Session:
     session = request.registry["saas.db_sessionmaker"]()
     if is_tm_active(request):

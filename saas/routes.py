@@ -105,21 +105,17 @@ _MANAGE_WEBHOOK = _MANAGE_APP + "/webhooks/{webhook_id}"
 
 
 def includeme(config) -> None:
-    config.add_route("healthz", "/healthz")
-    config.add_route("readyz", "/readyz")
-    config.add_route("metrics", "/metrics")
-    config.add_route("home", "/")
-    config.add_route("favicon", "/favicon.ico")
-    # The login protocol (docs/protocol.md §4–§6).
+    # The login protocol (docs/protocol.md §4–§6). Pyramid tries routes in
+    # order, one regex each, so the busiest come first (none overlap).
     app = "/v1/apps/{app_id}"
     config.add_route("flows.authorize", app + "/authorize")
     config.add_route("flows.callback", app + "/callback")
+    config.add_route("flows.token", app + "/token")
+    config.add_route("flows.me", app + "/me")
+    config.add_route("flows.custom_token", app + "/login/custom-token")
     config.add_route("flows.hosted_login", app + "/login")
     config.add_route("flows.inapp_login", app + "/login/custom")
-    config.add_route("flows.custom_token", app + "/login/custom-token")
-    config.add_route("flows.token", app + "/token")
     config.add_route("flows.jwks", app + "/.well-known/jwks.json")
-    config.add_route("flows.me", app + "/me")
     config.add_route("flows.logout", app + "/logout")
     # OpenID Connect (docs/oidc.md).
     config.add_route("oidc.discovery", app + "/.well-known/openid-configuration")
@@ -129,6 +125,11 @@ def includeme(config) -> None:
     config.add_route("oidc.end_session", app + "/end-session")
     config.add_route("sdk.script", "/v1/sdk.js")
     config.add_route("openapi", "/v1/openapi.json")
+    config.add_route("healthz", "/healthz")
+    config.add_route("readyz", "/readyz")
+    config.add_route("metrics", "/metrics")
+    config.add_route("home", "/")
+    config.add_route("favicon", "/favicon.ico")
 
     for name, pattern, factory in DASHBOARD_ROUTES:
         config.add_route(name, pattern, factory=factory)

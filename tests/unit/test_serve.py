@@ -18,7 +18,7 @@ def test_the_settings_variables_leave_the_worker_environment():
 
 
 @pytest.mark.parametrize(("value", "bound"), [
-    ("0.0.0.0:6543", ("0.0.0.0", 6543)), ("[::1]:8000", ("::1", 8000)),
+    ("10.1.2.3:6543", ("10.1.2.3", 6543)), ("[::1]:8000", ("::1", 8000)),
 ])
 def test_bind_addresses(value, bound):
     assert _bind(value) == bound

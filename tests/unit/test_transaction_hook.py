@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pyramid.request import Request
 
-from saas.db import transaction_wanted
+from saas.db import retry_attempts, transaction_wanted
 
 LOGIN_PATH = ["authorize", "callback", "token", "login/custom-token", "me", "userinfo"]
 
@@ -28,3 +28,12 @@ def test_a_path_that_is_not_utf8_is_left_to_the_request_text_checks():
     request = Request.blank("/")
     request.environ["PATH_INFO"] = "/v1/apps/\xff/authorize"  # WSGI: bytes as latin-1
     assert not transaction_wanted(request)
+
+
+@pytest.mark.parametrize("endpoint", LOGIN_PATH)
+def test_the_login_path_is_never_retried(endpoint):
+    assert retry_attempts(Request.blank(f"/v1/apps/abc123/{endpoint}")) == 1
+
+
+def test_everything_else_keeps_the_configured_retries():
+    assert retry_attempts(Request.blank("/dashboard/apps")) is None
