@@ -28,6 +28,7 @@ entries: one transaction, each shard's entries acknowledged on its stream.
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import time
@@ -152,6 +153,26 @@ def _short_gil_turns() -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
+# A batch makes thousands of short-lived dicts and dataclasses, all freed by
+# reference counting; at the default thresholds (700, 10, 10) they kept
+# triggering the cyclic collector, full collections of the whole heap
+# included: ~40 % of the drain's CPU (bench.sync: 20,224 → 30,990 events/s).
+DRAIN_GC_THRESHOLD = (100_000, 50, 100)
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely while the drain runs (it still
+    runs: only cycles wait for it, and the drain makes next to none). The
+    setting is process-wide, so it is restored when the drain ends."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*DRAIN_GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+
+
 def _uses_postgres(session_factory: Callable[[], Session]) -> bool:
     with session_factory() as session:
         return is_postgres(session)
@@ -193,7 +214,7 @@ def drain(
         totals[1] += result.applied
         totals[2] += result.dead_lettered
 
-    with _short_gil_turns(), \
+    with _short_gil_turns(), _fewer_collections(), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer") as writer:
         while True:
             out_of_time = deadline is not None and time.monotonic() >= deadline
