@@ -1,10 +1,17 @@
-"""End a web worker stuck in one request (gunicorn's worker ``timeout``).
+"""End a web worker that is stuck in one request, or that lost its master.
 
-Every call the service makes has its own timeout (Redis, PostgreSQL, the
-tenant's endpoint), so this is the last resort for what slipped past them: a
-daemon thread looks once a second, and a request older than ``timeout``
-seconds makes the worker log the route and exit; the server (Granian with
-``respawn_failed_workers``) starts a new worker, as gunicorn's arbiter did.
+What gunicorn's workers and arbiter did, for ``saas-web`` (Granian):
+
+* **A stuck request** (gunicorn's worker ``timeout``). Every call the service
+  makes has its own timeout (Redis, PostgreSQL, the tenant's endpoint), so
+  this is the last resort for what slipped past them: a request older than
+  ``timeout`` seconds makes the worker log the route and exit, and the
+  server (``respawn_failed_workers``) starts a new one.
+* **An orphan.** Granian's workers outlive a master killed with SIGKILL and
+  keep serving on its port; a gunicorn worker exits when its parent changes.
+  So does this one, between requests.
+
+A daemon thread looks once a second.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ class RequestWatchdog:
         self.app = app
         self.timeout = timeout
         self.interval = interval
+        self.parent = os.getppid()
         self._running: dict[int, tuple[float, str]] = {}  # thread id -> (start, path)
 
     def __call__(self, environ, start_response):
@@ -47,9 +55,17 @@ class RequestWatchdog:
                 return path
         return None
 
+    def orphaned(self) -> bool:
+        """Whether the master is gone (the worker was re-parented) and no request runs."""
+        return os.getppid() != self.parent and not self._running
+
     def _watch(self) -> None:
         while True:
             time.sleep(self.interval)
+            if self.orphaned():
+                log.warning("request watchdog: the server's master is gone; the worker exits")
+                logging.shutdown()
+                os._exit(0)
             path = self.stuck(time.monotonic())
             if path is not None:
                 log.critical("request watchdog: a request ran over %ss; the worker exits "

@@ -276,6 +276,32 @@ def test_saas_web_replaces_a_dead_worker_and_reloads_on_sighup(production_env):
         assert process.popen.poll() is None
 
 
+def test_saas_web_workers_exit_when_the_master_is_killed(production_env):
+    # gunicorn's workers notice a new parent and exit; Granian's would keep
+    # serving on the port, so saas-web's watchdog ends them.
+    port = free_port()
+    with spawn([*saas_web_command(port), "--workers", "2"], production_env) as process:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"}),
+                 process, "healthy /healthz")
+        wait_for(lambda: len(web_workers(process.popen.pid)) == 2, process, "two workers")
+        workers = web_workers(process.popen.pid)
+        os.kill(process.popen.pid, signal.SIGKILL)
+        wait_until(lambda: not any(_alive(pid) for pid in workers),
+                   "the orphaned workers exit",
+                   progress=lambda: tuple(sorted(pid for pid in workers if _alive(pid))))
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=REQUEST_SECONDS).close()
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting for its (new) parent to reap it."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def web_workers(master: int) -> set[int]:
     """The master's child processes that serve requests (multiprocessing's
     resource tracker, when there is one, is not a worker)."""

@@ -51,3 +51,12 @@ def test_a_stuck_request_ends_the_worker_with_a_redacted_log_line():
     assert done.returncode == EXIT_STUCK, done.stderr
     assert "request watchdog" in done.stderr
     assert "/dashboard/reset/~" in done.stderr and "secret-token" not in done.stderr
+
+
+def test_a_worker_whose_master_is_gone_is_an_orphan_only_between_requests():
+    watchdog = RequestWatchdog(lambda environ, start_response: [b""], timeout=30)
+    assert not watchdog.orphaned()  # its parent is the one it started with
+    watchdog.parent = -1  # as after the master died and the worker was re-parented
+    assert watchdog.orphaned()
+    watchdog._running[1] = (0.0, "/v1/apps/x/me")  # a request still running finishes first
+    assert not watchdog.orphaned()
