@@ -9,9 +9,9 @@ server"). What gunicorn gave the service, and where it comes from here:
   and exit 1, not a crash loop of workers);
 * a slow client cannot hold a worker: Granian reads the request in Rust, with
   ``header_read_timeout``; the app sees a request only once it has arrived;
-* request size limits: the head (request line and headers) must fit
-  ``HEAD_BUFFER_BYTES``, the request line 8190 bytes (tokens travel in URLs), and
-  bodies are capped by the app (``saas.request_body``);
+* request size limits: at most 100 header fields and a head within Granian's
+  read buffer (``HEAD_BUFFER_BYTES``; 431 past either), a request line of 8190
+  bytes (tokens travel in URLs), bodies capped by the app (``saas.request_body``);
 * a stuck request: ``saas.request_watchdog`` ends the worker after
   ``WEB_TIMEOUT`` seconds and Granian starts a new one;
 * recycling and reload: ``WEB_MAX_RSS_MIB`` / ``WEB_LIFETIME`` respawn a

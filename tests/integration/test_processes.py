@@ -241,6 +241,32 @@ def test_web_tier_refuses_control_characters_in_headers(production_env, web_comm
             assert status_line.split()[1] == status, (value, status_line)
 
 
+def _status_of_head(port: int, fields: int, width: int) -> bytes:
+    """The status code answered to a GET with ``fields`` extra header fields of ``width``."""
+    padding = b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * width) for i in range(fields))
+    with socket.create_connection(("127.0.0.1", port), timeout=REQUEST_SECONDS) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n" + padding
+                     + b"Connection: close\r\n\r\n")
+        return sock.recv(64).split(b"\r\n")[0].split()[1]
+
+
+def test_web_tier_limits_the_request_head(production_env, web_command):
+    port = free_port()
+    with spawn(web_command(port), production_env) as process:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), process, "/healthz")
+        assert _status_of_head(port, 90, 100) == b"200"
+        assert _status_of_head(port, 101, 10) in (b"400", b"431")  # over 100 fields
+
+
+def test_saas_web_refuses_an_oversized_head(production_env):
+    # gunicorn bounds each field (8190 bytes) and their number; Granian the
+    # whole head (docs/operations.md, "Web server").
+    port = free_port()
+    with spawn(saas_web_command(port), production_env) as process:
+        wait_for(lambda: get_json(f"http://127.0.0.1:{port}/healthz"), process, "/healthz")
+        assert _status_of_head(port, 90, 2500) == b"431"
+
+
 def test_web_tier_refuses_to_start_without_master_key(production_env, web_command):
     env = {k: v for k, v in production_env.items() if k != "SAAS_MASTER_KEY"}
     with spawn(web_command(free_port()), env) as process:
