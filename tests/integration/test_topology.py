@@ -2,9 +2,10 @@
 instances, two workers and a beat, each its own process (DESIGN §15).
 
 The test starts everything itself: three ``redis-server`` primaries joined
-with ``redis-cli --cluster create`` (bench/redis_cluster.py), two ``gunicorn``
-instances on their own ports and two ``celery worker`` processes plus ``celery
-beat``, all on RabbitMQ (a queue of this run's own). The Redis Cluster's 16
+with ``redis-cli --cluster create`` (bench/redis_cluster.py), two web
+instances on their own ports (one ``gunicorn --paste``, one ``saas-web``: a
+fleet mid-way through a change of server) and two ``celery worker`` processes
+plus ``celery beat``, all on RabbitMQ (a queue of this run's own). The Redis Cluster's 16
 stream shards are drained by whichever worker holds each shard's lease.
 
 A login crosses instances the way a load balancer sends it: authorize on one,
@@ -117,10 +118,11 @@ class Topology:
         service = self.services[name] = Service(name, popen, log_path)
         return service
 
-    def start_web(self, name: str) -> None:
+    def start_web(self, name: str, server: str = "gunicorn") -> None:
         port = free_port()
-        service = self.spawn(name, [str(BIN / "gunicorn"), "--paste", str(self.ini()),
-                                    "-b", f"127.0.0.1:{port}", "--workers", "1"])
+        command = ([str(BIN / "saas-web"), str(self.ini())] if server == "saas-web"
+                   else [str(BIN / "gunicorn"), "--paste", str(self.ini())])
+        service = self.spawn(name, [*command, "-b", f"127.0.0.1:{port}", "--workers", "1"])
         url = self.web_urls[name] = f"http://127.0.0.1:{port}"
         self.wait_for(lambda: _ready(url), f"{name} ready", service)
 
@@ -199,8 +201,8 @@ def running_topology(app_settings, tmp_path: Path) -> Iterator[tuple[Topology, R
         stack.callback(topology.stop)  # first to run: processes before their cluster
         topology.start_worker("worker-1")
         topology.start_worker("worker-2")
-        topology.start_web("web-a")
-        topology.start_web("web-b")
+        topology.start_web("web-a")  # gunicorn, killed mid-load
+        topology.start_web("web-b", server="saas-web")
         topology.start_beat()
         yield topology, cluster
 
