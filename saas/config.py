@@ -181,6 +181,20 @@ def load_settings(
     return settings
 
 
+def checked_settings(config_uri: str) -> dict[str, Any]:
+    """The ini's ``[app:main]`` settings with environment overrides, checked as
+    far as a process can before it serves: every required setting present and
+    valid, and a master key that makes a key box. ConfigurationError otherwise
+    (one line), so ``saas-web`` and the workers exit at start."""
+    import plaster
+
+    from saas.crypto import secret_box_from_settings  # saas.crypto imports this module
+
+    settings = load_settings(plaster.get_settings(config_uri, "app:main"))
+    secret_box_from_settings(settings)
+    return settings
+
+
 def configure(settings: Mapping[str, Any] | None = None) -> Configurator:
     """Build the Pyramid configuration: one ``include`` per concern."""
     settings = load_settings(settings or {})

@@ -5,7 +5,7 @@ blocking thread per worker process, as gunicorn's sync workers do, for a
 quarter of gunicorn's CPU per request (docs/performance.md, "The WSGI
 server"). What gunicorn gave the service, and where it comes from here:
 
-* settings checked before any worker starts: ``check_settings`` (one line
+* settings checked before any worker starts: ``saas.config.checked_settings`` (one line
   and exit 1, not a crash loop of workers);
 * a slow client cannot hold a worker: Granian reads the request in Rust, with
   ``header_read_timeout``; the app sees a request only once it has arrived;
@@ -29,7 +29,7 @@ import argparse
 import os
 import sys
 
-from saas.config import ConfigurationError
+from saas.config import ConfigurationError, checked_settings
 
 DEFAULT_BIND = "0.0.0.0:6543"
 # A request line of 8190 bytes (tokens travel in URLs), and headers beside it.
@@ -44,16 +44,6 @@ GRANIAN_LOGGING = {
                              "stream": "ext://sys.stderr"}},
     "loggers": {"_granian": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
-
-
-def check_settings(ini: str) -> None:
-    """Raise ConfigurationError unless the ini and environment can start the app."""
-    import plaster
-
-    from saas.config import load_settings
-    from saas.crypto import secret_box_from_settings
-
-    secret_box_from_settings(load_settings(plaster.get_settings(ini, "app:main")))
 
 
 def application():
@@ -94,7 +84,7 @@ def _bind(value: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def _positive_env(name: str) -> int | None:
+def _int_env(name: str) -> int | None:
     value = os.environ.get(name)
     return int(value) if value else None
 
@@ -111,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ini = os.path.abspath(args.ini)
     try:
-        check_settings(ini)
+        checked_settings(ini)
     except ConfigurationError as exc:
         print(" ".join(str(exc).split()), file=sys.stderr, flush=True)
         return 1
@@ -133,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
                                      max_buffer_size=HEAD_BUFFER_BYTES),
         respawn_failed_workers=True, respawn_interval=1.0,
         workers_kill_timeout=GRACEFUL_TIMEOUT_S,
-        workers_max_rss=_positive_env("WEB_MAX_RSS_MIB"),
-        workers_lifetime=_positive_env("WEB_LIFETIME"),
+        workers_max_rss=_int_env("WEB_MAX_RSS_MIB"),
+        workers_lifetime=_int_env("WEB_LIFETIME"),
         log_access=False, log_dictconfig=GRANIAN_LOGGING,
     ).serve()
     return 0

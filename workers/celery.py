@@ -14,10 +14,7 @@ import os
 import threading
 from typing import Any
 
-import plaster
-
-from saas.config import ConfigurationError, load_settings
-from saas.crypto import secret_box_from_settings
+from saas.config import ConfigurationError, checked_settings
 from saas.tasks import BridgekeeperCelery, make_celery
 
 CONFIG_ENV = "SAAS_CONFIG"
@@ -34,9 +31,8 @@ def settings_from_config(path: str | None = None) -> dict[str, Any]:
         raise ConfigurationError(
             f"bridgekeeper: configuration file not found: {path} (set {CONFIG_ENV})"
         )
-    settings = load_settings(plaster.get_settings(path, "app:main"))
-    secret_box_from_settings(settings)  # a too-short master key fails here, not in a task
-    return settings
+    # A too-short master key fails here, not in a task.
+    return checked_settings(path)
 
 
 _app: BridgekeeperCelery | None = None
