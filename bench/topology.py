@@ -193,11 +193,12 @@ def web_argv(server: str, port: int, ini: str) -> list[str]:
     raise ValueError(f"unknown web server {server!r}")
 
 
-def empty_argv(server: str, port: int) -> list[str]:
-    """The empty reference app under the same server as the web tier."""
+def empty_argv(server: str, port: int, workers: int) -> list[str]:
+    """The empty reference app under the same server and worker count as the web
+    tier (gunicorn takes the count from ``WEB_CONCURRENCY``, as the web does)."""
     if server == "granian":
         return [os.path.join(BIN, "granian"), "--interface", "wsgi", "--factory",
-                "--workers", os.environ.get("WEB_CONCURRENCY", "2"), "--blocking-threads", "1",
+                "--workers", str(workers), "--blocking-threads", "1",
                 "--http", "1", "--no-ws", "--host", "127.0.0.1", "--port", str(port),
                 "bench.apps:empty"]
     return [*gunicorn_argv(), "-b", f"127.0.0.1:{port}", "bench.apps:empty()"]
@@ -267,7 +268,7 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True,
         tenant = _spawn(topology, "tenant", [
             os.path.join(BIN, "gunicorn"), "-w", "1", "-b", f"127.0.0.1:{tenant_port}",
             "bench.apps:tenant()"], workdir, {"BENCH_TENANT_SECRET": plaintext["custom_auth"]})
-        empty = _spawn(topology, "empty", empty_argv(server, empty_port), ROOT)
+        empty = _spawn(topology, "empty", empty_argv(server, empty_port, workers), ROOT)
         if celery:
             _spawn(topology, "celery", [
                 os.path.join(BIN, "celery"), "-A", "workers", "worker", "-B", "--pool", "solo",
