@@ -29,11 +29,14 @@ EXIT_STUCK = 70  # EX_SOFTWARE
 
 
 class RequestWatchdog:
-    def __init__(self, app, timeout: float, interval: float = 1.0) -> None:
+    def __init__(self, app, timeout: float, interval: float = 1.0,
+                 parent: int | None = None) -> None:
         self.app = app
         self.timeout = timeout
         self.interval = interval
-        self.parent = os.getppid()
+        # The master's pid as the master told it (``saas.serve``): a worker
+        # still building the app when the master died is re-parented already.
+        self.parent = os.getppid() if parent is None else parent
         self._running: dict[int, tuple[float, str]] = {}  # thread id -> (start, path)
 
     def __call__(self, environ, start_response):

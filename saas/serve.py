@@ -37,6 +37,7 @@ HEAD_BUFFER_BYTES = 64 * 1024
 HEADER_READ_TIMEOUT_MS = 30_000
 GRACEFUL_TIMEOUT_S = 20
 CONFIG_ENV = "SAAS_CONFIG"
+MASTER_PID_ENV = "SAAS_WEB_MASTER_PID"  # set by the master for its workers' watchdogs
 # Granian's own lines (workers spawned, reloads) as JSON on stderr, like the app's.
 GRANIAN_LOGGING = {
     "formatters": {"json": {"()": "saas.logging.BridgekeeperJsonFormatter"}},
@@ -59,7 +60,9 @@ def application():
     settings = pyramid_app.registry.settings
     timeout = float(os.environ.get("WEB_TIMEOUT", "30"))
     forget_settings_environment()
-    return RequestWatchdog(Edge(pyramid_app, settings["saas.trusted_proxies"]), timeout).start()
+    master = os.environ.get(MASTER_PID_ENV)
+    return RequestWatchdog(Edge(pyramid_app, settings["saas.trusted_proxies"]), timeout,
+                           parent=int(master) if master else None).start()
 
 
 def forget_settings_environment(environ=os.environ) -> list[str]:
@@ -109,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no such settings file: {args.ini}", file=sys.stderr, flush=True)
         return 1
     os.environ[CONFIG_ENV] = ini
+    os.environ[MASTER_PID_ENV] = str(os.getpid())
 
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
