@@ -59,16 +59,24 @@ TASK_MODULES = ("workers.accounts", "workers.cleanup", "workers.mail", "workers.
 # drops a run that waited longer than its period, so a stopped worker does not
 # come back to a pile of identical jobs (on RabbitMQ it is also the message's
 # TTL: the broker drops the stale tick itself).
+#
+# The drain and webhook delivery run every few seconds, not every second: a
+# drain run waits on its streams for the whole period anyway, webhooks are
+# sent on a kick right after the commit that stages them, and each of beat's
+# ticks costs the worker more CPU than draining a hundred events (measured:
+# docs/performance.md, "Sync under live load").
+DRAIN_PERIOD = 5.0  # seconds; workers.sync runs until just before the next tick
+WEBHOOK_PERIOD = 5.0  # seconds; retries come due at most this late (base 15 s)
 BEAT_SCHEDULE: dict[str, dict[str, Any]] = {
     "drain-events": {
         "task": TaskName.DRAIN_EVENTS.value,
-        "schedule": 1.0,
-        "options": {"expires": 1.0},
+        "schedule": DRAIN_PERIOD,
+        "options": {"expires": DRAIN_PERIOD},
     },
     "deliver-webhooks": {
         "task": TaskName.DELIVER_WEBHOOKS.value,
-        "schedule": 1.0,
-        "options": {"expires": 1.0},
+        "schedule": WEBHOOK_PERIOD,
+        "options": {"expires": WEBHOOK_PERIOD},
     },
     "purge-webhook-events": {
         "task": TaskName.PURGE_WEBHOOK_EVENTS.value,

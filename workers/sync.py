@@ -1,18 +1,26 @@
 """The write-behind sync task: drain login events from Redis into PostgreSQL.
 
-Beat runs it every second. A run takes up to ``saas.sync.shards_per_run``
-stream shards under their leases (saas/sync/shards.py) and drains them for up
-to ``TIME_BUDGET`` seconds, waiting on them when they are empty (so an event
-is taken up within milliseconds of its login, not at the next tick), and
-lets a short batch linger up to ``saas.sync.linger_ms`` for more events
-(one transaction per linger under live load, not one per login). Two
-kicks — the task sending itself again at once — keep every shard covered
-without any Celery publish on the login path:
+Beat runs it every ``saas.tasks.DRAIN_PERIOD`` seconds, and a worker runs it
+as soon as it is ready (``worker_ready``). A run takes up to
+``saas.sync.shards_per_run`` stream shards under their leases
+(saas/sync/shards.py) and drains them for up to ``RUN_BUDGET`` seconds —
+until just before beat's next run takes over — waiting on them when they are
+empty (so an event is taken up within milliseconds of its login), and lets a
+short batch linger up to ``saas.sync.linger_ms`` for more events (one
+transaction per linger under live load, not one per login). Two kicks — the
+task sending itself again at once — keep every shard covered without any
+Celery publish on the login path:
 
 * at the start, when free shards were left over, so another worker takes
   them (N shards spread over the workers within milliseconds of a tick);
 * at the end, when a shard's backlog outlasted the run, so a growing backlog
   is worked off without waiting for the next tick.
+
+Runs of several seconds, not one per second: each of beat's ticks and each
+task start cost the worker more CPU than draining a hundred events
+(docs/performance.md, "Sync under live load"). A worker asked to shut down
+ends its run within ``STOP_CHECK_MS`` (the entries it has not acknowledged
+stay pending for the next run).
 """
 
 from __future__ import annotations
@@ -21,18 +29,26 @@ import logging
 import os
 import socket
 import time
+from typing import Any
 
 import psycopg
 from celery import shared_task
+from celery.signals import worker_ready
+from celery.worker import state as worker_state
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from saas.event_streams import StreamLayout, layout_from_settings
 from saas.sync import drain as sync_drain
 from saas.sync.shards import leased_shards
-from saas.tasks import BridgekeeperTask, TaskName
+from saas.tasks import DRAIN_PERIOD, BridgekeeperTask, TaskName, send
 
 log = logging.getLogger(__name__)
-TIME_BUDGET = 0.9
+# Ends just before beat's next run: the hand-over takes milliseconds (PATIENCE).
+RUN_BUDGET = DRAIN_PERIOD - 0.1
+# A run that finds every shard held keeps trying for its whole budget: the
+# holder may be a kicked run, off beat's cadence, that ends mid-period, and
+# the shards must not then wait for the next tick.
+PATIENCE = RUN_BUDGET
 
 
 def consumer_name() -> str:
@@ -43,9 +59,14 @@ def stream_layout(app) -> StreamLayout:
     return layout_from_settings(app.saas_settings)
 
 
+def _stopping() -> bool:
+    """The worker was asked to shut down (warm): end the run, keep nothing."""
+    return worker_state.should_stop not in (None, False)
+
+
 @shared_task(name=TaskName.DRAIN_EVENTS.value, base=BridgekeeperTask, bind=True)
 def drain(self: BridgekeeperTask) -> dict[str, int]:
-    """Drain the shards taken for up to ``TIME_BUDGET`` seconds; kick another
+    """Drain the shards taken for up to ``RUN_BUDGET`` seconds; kick another
     run if shards were left free or work is left."""
     app = self.app
     settings = app.saas_settings
@@ -55,12 +76,12 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     layout = stream_layout(app)
     # Inline (eager) runs have nobody to hand shards to: they take them all.
     limit = len(layout.named_keys()) if eager else int(settings.get("saas.sync.shards_per_run", 4))
-    deadline = time.monotonic() + TIME_BUDGET
+    deadline = time.monotonic() + RUN_BUDGET
     try:
         with leased_shards(
             app.redis_client(), layout, consumer_name(), limit=limit,
             reclaim_idle_ms=int(settings.get("saas.sync.reclaim_idle_ms", 30_000)),
-            patience=0.0 if eager else TIME_BUDGET / 2,
+            patience=0.0 if eager else PATIENCE,
         ) as taken:
             if not taken.rotation.shards:
                 return {"read": 0, "applied": 0, "dead_lettered": 0}  # all held by others
@@ -68,7 +89,8 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
                 self.apply_async()  # the fan-out kick: another worker takes the rest
             result = sync_drain.drain(taken.rotation, app.db_sessionmaker(), batch_size,
                                       time_budget=max(deadline - time.monotonic(), 0.0),
-                                      wait_for_events=not eager, linger_ms=linger_ms)
+                                      wait_for_events=not eager, linger_ms=linger_ms,
+                                      stop=None if eager else _stopping)
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
         # The entries stay pending and are retried: one line, not a traceback a second.
         log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)
@@ -80,3 +102,15 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     if totals["read"]:
         log.info("sync: drained", extra=totals)
     return totals
+
+
+@worker_ready.connect
+def drain_when_ready(sender: Any = None, **_kwargs: Any) -> None:
+    """A worker that becomes ready drains at once, not at beat's next tick."""
+    app = getattr(sender, "app", None)
+    if app is None or app.conf.task_always_eager or TaskName.DRAIN_EVENTS.value not in app.tasks:
+        return
+    try:
+        send(app, TaskName.DRAIN_EVENTS)
+    except Exception:  # the broker is not there yet: beat's next tick drains
+        log.warning("sync: could not send the first drain run", exc_info=True)

@@ -1,8 +1,8 @@
 """The webhook delivery task: send what the outbox committed.
 
-Beat runs it every second; the outbox also sends it right after a commit that
-staged events (the "kick"). A run claims and sends batches for up to
-``TIME_BUDGET`` seconds. ``purge`` (hourly) forgets settled events.
+Beat runs it every ``saas.tasks.WEBHOOK_PERIOD`` seconds; the outbox also
+sends it right after a commit that staged events (the "kick"). A run claims
+and sends batches for up to ``TIME_BUDGET`` seconds. ``purge`` (hourly) forgets settled events.
 """
 
 from __future__ import annotations

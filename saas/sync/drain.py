@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BATCH_SIZE = 2000
 DEFAULT_LINGER_MS = 200  # saas.sync.linger_ms
 WRITER_SWITCH_INTERVAL = 0.0005  # seconds; see _short_gil_turns
+STOP_CHECK_MS = 1000  # a waiting run with a ``stop`` asks it at least this often
 # Errors that come from the data of one event, not from the database's health
 # (an outage or a missing migration must leave the entries pending instead).
 # The COPY path raises psycopg's own errors, the generic path SQLAlchemy's.
@@ -186,6 +187,7 @@ def drain(
     time_budget: float | None = None,
     wait_for_events: bool = False,
     linger_ms: int = 0,
+    stop: Callable[[], bool] | None = None,
 ) -> DrainResult:
     """Drain until the stream (every held shard) is empty, ``max_batches`` or
     ``time_budget`` (seconds).
@@ -196,6 +198,9 @@ def drain(
     scheduled run, which keeps the login-to-PostgreSQL lag low. Such a run
     with ``linger_ms`` > 0 lets a short batch wait up to that long for more
     entries (see the module's docstring); 0 commits each read at once.
+
+    ``stop`` (checked between batches and waits) ends the run early, as its
+    deadline would: the worker is shutting down.
     """
     rotation = streams if isinstance(streams, Rotation) else Rotation.of(streams)
     rotation.restart()
@@ -217,7 +222,8 @@ def drain(
     with _short_gil_turns(), _fewer_collections(), \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-writer") as writer:
         while True:
-            out_of_time = deadline is not None and time.monotonic() >= deadline
+            out_of_time = (deadline is not None and time.monotonic() >= deadline) or (
+                stop is not None and stop())
             more_batches = max_batches is None or batches < max_batches
             got, work = None, None
             # A shard whose last batch was short is skipped (drained) until
@@ -233,8 +239,12 @@ def drain(
                 in_flight = None
             if got is None and wait_for_events and deadline is not None and more_batches:
                 wait_ms = int((deadline - time.monotonic()) * 1000)
-                if wait_ms >= MIN_WAIT_MS:
+                if stop is not None:  # a stop is noticed within one wait slice
+                    wait_ms = min(wait_ms, STOP_CHECK_MS)
+                if wait_ms >= MIN_WAIT_MS and not out_of_time:
                     got = rotation.wait(batch_size, wait_ms)
+                    if got is None and rotation.shards and time.monotonic() < deadline:
+                        continue  # nothing yet: check ``stop`` and wait again
             if work is None and got is not None:
                 groups = [got]
                 if lingering and len(got[1]) < batch_size:

@@ -1,8 +1,8 @@
 """Waking the delivery workers ("the kick") once staged events are committed.
 
-The kick is only a latency shortcut: beat runs the delivery task every second
-too, so a kick lost to a broker hiccup delays delivery by a second, never
-loses it. It never runs before the commit, and goes by task name
+The kick is only a latency shortcut: beat runs the delivery task every few
+seconds too (``saas.tasks.WEBHOOK_PERIOD``), so a kick lost to a broker hiccup
+delays delivery by that much, never loses it. It never runs before the commit, and goes by task name
 (``saas.tasks``), so nothing here imports the workers:
 
 * from a request, through ``saas.tasks.send_after_commit``, which defers the

@@ -225,3 +225,17 @@ def test_the_setting_defaults_to_200_ms_and_is_bounded(app_settings):
                          environ={})["saas.sync.linger_ms"] == 0
     with pytest.raises(ConfigurationError, match="linger_ms"):
         load_settings({**app_settings, "saas.sync.linger_ms": "5000"}, environ={})
+
+
+def test_a_stop_ends_a_waiting_run(login_app, stream, session_factory, registry, batches):
+    """A worker asked to shut down: the run stops waiting and returns what it did."""
+    client = registry["saas.redis"]
+    stopping = threading.Event()
+    run = Run(stream, session_factory, batch_size=10, wait_for_events=True,
+              time_budget=FOREVER_MS / 1000, linger_ms=0, stop=stopping.is_set)
+    first = _add(client, stream, login_app, "first")
+    run.wait_for(lambda: batches, "the first entry committed")
+    stopping.set()
+    result = run.result()  # long before the budget: the stop was seen
+    assert (result.read, result.applied) == (1, 1)
+    assert batches == [[first]]
