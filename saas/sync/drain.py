@@ -93,11 +93,11 @@ def _prepare(reads: list[tuple[EventStream, Entries]], postgres: bool) -> _Work:
     return _Work(groups, parsed, poison, batch)
 
 
-def _linger_until(entries: Entries, linger_ms: int, deadline: float) -> float:
+def _linger_until(first_ms: int, linger_ms: int, deadline: float) -> float:
     """The monotonic time a short batch may wait until: ``linger_ms`` after its
-    first entry was appended (by the entry id, Redis' clock), never more than
-    ``linger_ms`` from now (clocks differ), never past the run's deadline."""
-    age_ms = now_ms() - min(entry_time_ms(entry_id) for entry_id, _fields in entries)
+    first entry was appended (``first_ms``, by the entry id: Redis' clock), never
+    more than ``linger_ms`` from now (clocks differ), never past the run's deadline."""
+    age_ms = now_ms() - first_ms
     wait_ms = min(max(linger_ms - age_ms, 0), linger_ms)
     return min(time.monotonic() + wait_ms / 1000, deadline)
 
@@ -248,8 +248,10 @@ def drain(
             if work is None and got is not None:
                 groups = [got]
                 if lingering and len(got[1]) < batch_size:
+                    first_ms = min(entry_time_ms(entry_id) for entry_id, _fields in got[1])
                     groups += rotation.linger(batch_size - len(got[1]),
-                                              _linger_until(got[1], linger_ms, deadline))
+                                              _linger_until(first_ms, linger_ms, deadline),
+                                              len(got[1]), first_ms)
                 work = _prepare(groups, postgres)
             if work is None:
                 break

@@ -19,7 +19,8 @@ slice per held shard — and never behind another shard's backlog. No block
 lasts longer than a held lease can go without being extended.
 
 ``Rotation.linger`` tops a short batch up: it reads every held shard again
-every ``LINGER_SLICE_MS`` until the batch is full or its linger is over (the
+when the batch should be full at the rate its entries come (every
+``LINGER_SLICE_MS`` at most), until it is full or its linger is over (the
 drain's batching by size or time).
 """
 
@@ -35,15 +36,15 @@ import redis
 
 from saas.event_streams import LEGACY, StreamLayout
 from saas.sync.lease import LEASE_TTL_MS, Lease, lease_key, new_token
-from saas.sync.stream import EventStream
+from saas.sync.stream import EventStream, now_ms
 
 WAIT_SLICE_MS = 50
 # One shard's wait is cut in pieces this long, so its lease is kept (extended)
 # between them however long the caller waits.
 MAX_BLOCK_MS = 1000
 MIN_WAIT_MS = 5  # shorter waits are not worth a blocking read (0 would block forever)
-# A lingering batch looks for more entries this often: four reads per shard
-# in a 200 ms linger, whatever the login rate.
+# A lingering batch looks for more entries at most this often (when it should
+# be full by then); under light load once, at the end of its linger.
 LINGER_SLICE_MS = 50
 
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -127,15 +128,20 @@ class Rotation:
                     return shard.stream, entries
         return None
 
-    def linger(self, count: int, until: float) -> list[tuple[EventStream, Entries]]:
+    def linger(self, count: int, until: float, have: int,
+               first_ms: int) -> list[tuple[EventStream, Entries]]:
         """Up to ``count`` more new entries from the held shards, gathered until
         ``count`` came or the monotonic time ``until`` passed.
 
         It pauses between non-blocking reads instead of blocking: a blocking
         read returns as soon as one entry arrives, so under live load it would
-        wake once per login — the very cost lingering saves. Each read keeps
-        its shard's lease and no pause outlasts one; a shard whose lease
-        lapsed is dropped, and with none left the linger ends.
+        wake once per login — the very cost lingering saves. Each pause lasts
+        until the batch should be full at the rate its entries came so far
+        (``have`` of them since ``first_ms``, the first one's stream time), at
+        least ``LINGER_SLICE_MS``: under a steady load too light to fill the
+        batch, one read at the end of the linger instead of one every slice.
+        Each read keeps its shard's lease and no pause outlasts one; a shard
+        whose lease lapsed is dropped, and with none left the linger ends.
         """
         gathered: list[tuple[EventStream, Entries]] = []
         want = count
@@ -144,16 +150,25 @@ class Rotation:
             if left < MIN_WAIT_MS:
                 break
             spare = min(shard.spare_ms() for shard in self.shards)
-            time.sleep(min(left, LINGER_SLICE_MS, spare) / 1000)
+            time.sleep(min(left, _fill_ms(have, want, first_ms), spare) / 1000)
             for shard in self._turn():
                 entries = shard.stream.read_batch(want, reclaim=False)
                 shard.drained = len(entries) < want
                 if entries:
                     gathered.append((shard.stream, entries))
                     want -= len(entries)
+                    have += len(entries)
                 if not want:
                     break
         return gathered
+
+
+def _fill_ms(have: int, want: int, first_ms: int) -> float:
+    """When ``want`` more entries should have come, at the rate ``have`` came
+    since ``first_ms`` (never sooner than ``LINGER_SLICE_MS``: a burst, or
+    clocks that differ, then reads every slice)."""
+    elapsed_ms = max(now_ms() - first_ms, 1)
+    return max(want * elapsed_ms / max(have, 1), LINGER_SLICE_MS)
 
 
 @dataclass

@@ -23,6 +23,7 @@ from saas.event_streams import DEAD_LETTERS, STREAM
 
 GROUP = "sync"
 DEAD_LETTER_MAXLEN = 100_000
+RECLAIM_CHECK_MS = 1000  # how often a reader looks for entries to take over
 
 
 def entry_time_ms(entry_id: bytes | str) -> int:
@@ -77,6 +78,10 @@ class EventStream:
         self.consumer = consumer
         self.reclaim_idle_ms = reclaim_idle_ms
         self._group_ready = False
+        # Entries become reclaimable only after reclaim_idle_ms: looking for
+        # them on every read (one XAUTOCLAIM per batch) is wasted work.
+        self._reclaim_every = min(reclaim_idle_ms / 2, RECLAIM_CHECK_MS) / 1000
+        self._reclaim_after = 0.0  # monotonic; the first read looks at once
 
     def ensure_group(self) -> None:
         if self._group_ready:
@@ -92,6 +97,10 @@ class EventStream:
                    reclaim: bool = True) -> list[tuple[bytes, dict[bytes, bytes]]]:
         """Entries to process: first reclaimed ones, then new ones.
 
+        Reclaiming is looked at on the first read, then at most every
+        ``RECLAIM_CHECK_MS`` (half of ``reclaim_idle_ms`` if shorter) while it
+        finds nothing more.
+
         With ``block_ms``, waits up to that long for new entries when there are
         none, so a worker picks up a login's event within milliseconds instead
         of at its next scheduled run. Without ``reclaim``, new entries only
@@ -99,11 +108,13 @@ class EventStream:
         """
         self.ensure_group()
         entries = []
-        if reclaim:
+        if reclaim and time.monotonic() >= self._reclaim_after:
             _next, claimed, *_deleted = self.redis.xautoclaim(
                 self.stream, GROUP, self.consumer, self.reclaim_idle_ms, start_id="0-0",
                 count=count)
             entries = [(entry_id, fields) for entry_id, fields in claimed if fields]
+            if len(claimed) < count:  # nothing more to take over for now
+                self._reclaim_after = time.monotonic() + self._reclaim_every
         if len(entries) < count:
             fresh = self.redis.xreadgroup(
                 GROUP, self.consumer, {self.stream: ">"}, count=count - len(entries),

@@ -251,3 +251,21 @@ def test_any_order_and_repetition_give_identical_rows(login_app, session_factory
               Counter(ext for ext, _ms, _c in sequence).items()}
     created = {("user.created", ext, 1) for ext, _ms, _c in sequence}
     assert set(once[1]) == logins | created  # one row per event, one creation per user
+
+
+def test_reclaiming_is_looked_at_once_in_a_while_not_on_every_read(
+        login_app, stream, registry, monkeypatch):
+    """Entries become reclaimable only after reclaim_idle_ms: a reader asks
+    for them on its first read, then not again on every read."""
+    client = registry["saas.redis"]
+    reader = app_stream(registry, login_app.app_id, "reader", reclaim_idle_ms=60_000)
+    claims = []
+    original = client.xautoclaim
+    monkeypatch.setattr(reader.redis, "xautoclaim",
+                        lambda *args, **kwargs: claims.append(args) or original(*args, **kwargs))
+    client.xadd(stream.stream, login_entry(login_app, "a", 1000))
+    assert len(reader.read_batch(10)) == 1
+    client.xadd(stream.stream, login_entry(login_app, "b", 1000))
+    assert len(reader.read_batch(10)) == 1
+    assert len(claims) == 1
+

@@ -227,6 +227,28 @@ def test_the_setting_defaults_to_200_ms_and_is_bounded(app_settings):
         load_settings({**app_settings, "saas.sync.linger_ms": "5000"}, environ={})
 
 
+def test_a_light_load_tops_its_batch_up_once_at_the_end_of_the_linger(
+        login_app, stream, session_factory, registry, batches, monkeypatch):
+    """One entry in a batch of 1000: at that rate the batch cannot fill within
+    the linger, so the linger sleeps it out and reads once, not every slice."""
+    client = registry["saas.redis"]
+    top_ups = []
+    original = EventStream.read_batch
+
+    def read_batch(self, count, block_ms=None, reclaim=True):
+        if not reclaim:
+            top_ups.append(count)
+        return original(self, count, block_ms, reclaim)
+
+    monkeypatch.setattr(EventStream, "read_batch", read_batch)
+    only = _add(client, stream, login_app, "only")
+    result = drain(stream, session_factory, batch_size=1000, max_batches=1,
+                   wait_for_events=True, time_budget=FOREVER_MS / 1000, linger_ms=300)
+    assert result.read == 1
+    assert batches == [[only]]
+    assert top_ups == [999]
+
+
 def test_a_stop_ends_a_waiting_run(login_app, stream, session_factory, registry, batches):
     """A worker asked to shut down: the run stops waiting and returns what it did."""
     client = registry["saas.redis"]
