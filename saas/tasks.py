@@ -117,6 +117,9 @@ class BridgekeeperCelery(Celery):
         self._db_lock = threading.Lock()
         self._redis: tuple[int, Any] | None = None
         self._sessions: Callable[[], sessionmaker[Session]] | None = None
+        # Called with each engine this app builds (the workers set it up for
+        # the sync: workers.celery); this module knows no task's needs.
+        self.on_engine: Callable[[Engine], None] | None = None
 
     def share_sessions(self, sessions: Callable[[], sessionmaker[Session]]) -> None:
         """Run tasks on the session factory ``sessions()`` returns (the web
@@ -138,6 +141,8 @@ class BridgekeeperCelery(Celery):
                 if self._db is not None:
                     self._db[1].dispose(close=False)
                 engine = engine_from_settings(self.saas_settings)
+                if self.on_engine is not None:
+                    self.on_engine(engine)
                 self._db = (pid, engine, session_factory(engine))
             return self._db[2]
 

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 from saas.config import ConfigurationError, checked_settings
+from saas.sync.copy_writer import stage_on_connect
 from saas.tasks import BridgekeeperCelery, make_celery
 
 CONFIG_ENV = "SAAS_CONFIG"
@@ -45,6 +46,7 @@ def get_app() -> BridgekeeperCelery:
     with _app_lock:
         if _app is None:
             _app = make_celery(settings_from_config())
+            _app.on_engine = stage_on_connect  # the sync's staging tables, once per connection
         return _app
 
 

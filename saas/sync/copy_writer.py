@@ -17,14 +17,16 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from saas.sync.merge import UserState
-from saas.sync.webhook_events import stage_webhook_events
+from saas.sync.webhook_events import queue_staging, staged_any
 
 # Staging tables in COPY's text format; times travel as epoch milliseconds and
 # become timestamps in SQL with exact integer arithmetic.
-_TEMP_TABLES = """
+_CREATE_TABLES = """
 CREATE TEMP TABLE IF NOT EXISTS bk_sync_users (
     id uuid, app_id uuid, external_id text, custom jsonb, profile jsonb,
     custom_versions jsonb, profile_versions jsonb, first_ms bigint, last_ms bigint
@@ -34,10 +36,33 @@ CREATE TEMP TABLE IF NOT EXISTS bk_sync_audit (
     user_id uuid, external_id text, ip text, user_agent text, request_id text,
     at_ms bigint, details jsonb
 ) ON COMMIT DELETE ROWS;
+"""
+_TEMP_TABLES = _CREATE_TABLES + """
 -- Empty already after a commit; not after a savepoint (nested callers, tests).
 DELETE FROM bk_sync_users;
 DELETE FROM bk_sync_audit;
 """
+# The pooled connection's info key: its staging tables exist since it connected.
+_STAGING_READY = "bk_sync_staging"
+
+
+def stage_on_connect(engine: Engine) -> None:
+    """Give each new connection of ``engine`` (PostgreSQL) the staging tables
+    once, when it connects, instead of asking for them in every batch: a
+    worker's short batches (live load) paid a statement of their own for it.
+    Only for engines whose transactions never nest a batch in a savepoint
+    (the workers'): after one, the tables could hold rows."""
+    if engine.dialect.name != "postgresql":
+        return
+
+    def create(dbapi_connection: Any, record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(_CREATE_TABLES)
+        dbapi_connection.commit()
+        record.info[_STAGING_READY] = True
+
+    event.listen(engine, "connect", create)
+
 _UPSERT_USERS = """
 WITH upserted AS (
 INSERT INTO end_users AS u (id, app_id, external_id, custom, profile, custom_versions,
@@ -136,18 +161,23 @@ def _copy(cursor, table: str, text: str) -> None:
 
 def write_postgres(session: Session, users: str, audit: str) -> None:
     """Database work only: staging tables, the upsert, the audit insert."""
-    connection = session.connection().connection.driver_connection
-    # Both copies first, then both statements in one round trip: each round
-    # trip costs the writer thread a wait for the GIL as well as the network.
-    statements = []
+    pooled = session.connection().connection
+    connection = pooled.driver_connection
     with connection.cursor() as cursor:
-        cursor.execute(_TEMP_TABLES)
+        if not pooled.info.get(_STAGING_READY):
+            cursor.execute(_TEMP_TABLES)
         if users:
             _copy(cursor, "bk_sync_users", users)
-            statements.append(_UPSERT_USERS)
         if audit:
             _copy(cursor, "bk_sync_audit", audit)
-            statements.append(_INSERT_AUDIT)
-        stage_webhook_events(session, cursor)  # needs both tables, before the upsert
-        if statements:
-            cursor.execute(";".join(statements))
+    # The rest in one round trip (each round trip costs the writer thread a
+    # wait for the GIL as well as the network), as prepared statements: a
+    # short batch (live load) spent more of PostgreSQL's time planning these
+    # statements than running them.
+    with connection.pipeline():
+        staging = queue_staging(connection)  # needs both tables, before the upsert
+        if users:
+            connection.execute(_UPSERT_USERS, prepare=True)
+        if audit:
+            connection.execute(_INSERT_AUDIT, prepare=True)
+    staged_any(session, staging)

@@ -28,9 +28,6 @@ from saas.webhooks.events import (
 from saas.webhooks.models import EventType
 from saas.webhooks.outbox import kick_when_committed
 
-# Short-circuit: one index-only probe when no app of the service has an endpoint.
-ANY_ENDPOINT = "SELECT EXISTS (SELECT 1 FROM webhook_endpoints)"
-
 _DELIVER_STAGED = """
 INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, attempts,
                                 next_attempt_at, retry_from, created_at)
@@ -100,13 +97,24 @@ WITH hooked AS MATERIALIZED (
 """  # noqa: S608 (constant fragments, no input)
 
 
-def stage_webhook_events(session: Session, cursor: Any) -> None:
-    """Stage the batch's events; run before the upsert, with both staging tables filled."""
-    cursor.execute(ANY_ENDPOINT)
-    if not cursor.fetchone()[0]:
-        return
-    cursor.execute(STAGE_USERS)
-    staged = cursor.rowcount
-    cursor.execute(STAGE_AUDIT)
-    if staged + cursor.rowcount > 0:
+def queue_staging(connection: Any) -> list[Any]:
+    """Queue the batch's two staging statements on ``connection`` (a psycopg
+    connection, in its pipeline: they go with the upsert in one round trip),
+    prepared: planned once per connection, not per batch. Run before the
+    upsert, with both staging tables filled. Without any endpoint they stop at
+    their first step (``hooked`` is empty).
+
+    Returns their cursors: once the pipeline synced, ``staged_any`` says
+    whether they made deliveries."""
+    cursors = [connection.cursor(), connection.cursor()]
+    cursors[0].execute(STAGE_USERS, prepare=True)
+    cursors[1].execute(STAGE_AUDIT, prepare=True)
+    return cursors
+
+
+def staged_any(session: Session, cursors: list[Any]) -> None:
+    """After the pipeline synced: kick delivery after the commit if anything was staged."""
+    if sum(cursor.rowcount for cursor in cursors) > 0:
         kick_when_committed(session)
+    for cursor in cursors:
+        cursor.close()

@@ -11,11 +11,12 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from saas.audit.models import AuditEvent
+from saas.sync.copy_writer import stage_on_connect
 from saas.sync.drain import drain
 from saas.sync.parse import parse_entry
 from saas.sync.writer import write_batch
@@ -269,3 +270,20 @@ def test_reclaiming_is_looked_at_once_in_a_while_not_on_every_read(
     assert len(reader.read_batch(10)) == 1
     assert len(claims) == 1
 
+
+def test_worker_connections_get_the_staging_tables_when_they_connect(database_url_for_run):
+    """The workers' engine creates the staging tables once per connection
+    (not in each batch); a batch rolled back leaves them in place."""
+    engine = create_engine(database_url_for_run)
+    stage_on_connect(engine)
+    exists = text("SELECT to_regclass('pg_temp.bk_sync_users') IS NOT NULL"
+                  " AND to_regclass('pg_temp.bk_sync_audit') IS NOT NULL")
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(exists) is True
+            connection.exec_driver_sql("INSERT INTO bk_sync_users (id) VALUES (gen_random_uuid())")
+            connection.rollback()  # a batch that failed
+            assert connection.scalar(exists) is True
+            assert connection.scalar(text("SELECT count(*) FROM bk_sync_users")) == 0
+    finally:
+        engine.dispose()
