@@ -47,6 +47,7 @@ import tempfile
 import time
 
 import psycopg
+import redis
 from psycopg import sql
 
 from bench import compare, contract_floor, service_table
@@ -170,7 +171,19 @@ def _snapshot(topology: Topology, nodes: list, pg, postgres: PostgresCPU | None 
             "redis_cpu": sum(_cpu(topology.redis_pids).values()),
             "worker_cpu": sum(_cpu(_worker_pids(topology)).values()),
             "pg_cpu": pg_cpu,
-            "pg": pg_counters(pg) if pg is not None else None}
+            "pg": pg_counters(pg) if pg is not None else None,
+            "events_added": _events_added(topology)}
+
+
+def _events_added(topology: Topology) -> int:
+    """Login events ever appended to the topology's stream shards (XINFO's
+    ``entries-added``): the events of a window, whatever the drain deleted."""
+    client = topology.redis()
+    total = 0
+    for stream in _event_streams(topology):
+        with contextlib.suppress(redis.ResponseError):  # no stream yet
+            total += client.xinfo_stream(stream)["entries-added"]
+    return total
 
 
 def _postgres(topology: Topology) -> PostgresCPU:
@@ -355,6 +368,7 @@ def _window(start: tuple, stop: tuple, master: int, workers: list[int]) -> dict:
         "redis_cpu_s": at1["redis_cpu"] - at0["redis_cpu"],
         "sync_worker_cpu_s": at1["worker_cpu"] - at0["worker_cpu"],
         "pg_cpu_s": PostgresCPU.spent(at0["pg_cpu"], at1["pg_cpu"]),
+        "events": at1["events_added"] - at0["events_added"],
         "pg_backends": len(at1["pg_cpu"]),
         "pg": pg_delta(at0["pg"], at1["pg"]),
     }
@@ -391,6 +405,7 @@ def run_sync(events: int, runs: int) -> dict:
             cells = [c.strip().replace(",", "") for c in line.strip("|").split("|")]
             rows.append({"events": int(cells[1]), "seconds": float(cells[4]),
                          "events_per_s": float(cells[5]), "drain_cpu_s": float(cells[6]),
+                         "pg_cpu_s": float(cells[7]),
                          "floor_events_per_s": float(cells[8]),
                          "pct_of_floor": float(cells[9])})
     counts = re.search(r"audit rows (\d+), users (\d+), dead letters (\d+)", out.stdout)
@@ -814,6 +829,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n### Whole service, CPU per operation (ms; each tier less its background; "
           "PostgreSQL: the bench database's backends)\n")
     print(service_table.table(report))
+    report["live_sync"] = service_table.live_sync(report)
+    if report["live_sync"]:
+        print("\n### The sync at the benchmark's load, per login event (workers and "
+              "PostgreSQL over the windows, idle time included; the backlog: the median "
+              "drain above)\n")
+        print(service_table.live_sync_table(report["live_sync"]))
     if args.topology == "cluster":
         cluster = report["cluster"]
         print(f"\n### The same scenarios on a Redis Cluster ({len(cluster['redis_pids'])} "

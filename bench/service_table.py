@@ -90,3 +90,35 @@ def peer_table(ratios: dict[str, dict]) -> str:
                      f"({fmt(peer.get('node'), 2)} / {fmt(peer.get('redis'), 2)}) "
                      f"| **{fmt(row['ratio'], 2)}** |")
     return "\n".join(lines)
+
+
+def live_sync(report: dict) -> dict[str, dict]:
+    """The sync at the benchmark's own load (DESIGN §10, "Event sync"): for
+    each scenario that appended login events, the Celery worker's and
+    PostgreSQL's CPU per event over its windows — whole, idle time included —
+    and that as a multiple of the backlog drain's, measured in the same run
+    (bench/sync.py's median run: drain process + PostgreSQL)."""
+    sync = report.get("sync") or {}
+    if not sync.get("events") or sync.get("pg_cpu_s") is None:
+        return {}
+    backlog_us = (sync["drain_cpu_s"] + sync["pg_cpu_s"]) * 1e6 / sync["events"]
+    found = {}
+    for name, row in rows_of(report).items():
+        raw = row.get("raw", {})
+        events = raw.get("events") or 0
+        if not events or raw.get("pg_cpu_s") is None:
+            continue
+        live_us = (raw["sync_worker_cpu_s"] + raw["pg_cpu_s"]) * 1e6 / events
+        found[name] = {"events_per_s": events / raw["seconds"], "live_us_per_event": live_us,
+                       "backlog_us_per_event": backlog_us, "ratio": live_us / backlog_us}
+    return found
+
+
+def live_sync_table(rows: dict[str, dict]) -> str:
+    lines = ["| scenario | events/s | workers + PostgreSQL µs/event | backlog µs/event "
+             "| **× backlog** (≤ 2) |", "|---|---:|---:|---:|---:|"]
+    for name, row in rows.items():
+        lines.append(f"| {name} | {fmt(row['events_per_s'], 0)} "
+                     f"| {fmt(row['live_us_per_event'], 0)} "
+                     f"| {fmt(row['backlog_us_per_event'], 0)} | **{fmt(row['ratio'], 2)}** |")
+    return "\n".join(lines)

@@ -74,6 +74,11 @@ def test_bench_smoke_runs_every_scenario_without_errors(tmp_path):
         assert f"| {name} | " in done.stdout.split("### Whole service")[1], name
     # Logins are synced into PostgreSQL inside the windows: its backends spent CPU.
     assert sum(row["raw"]["pg_cpu_s"] for row in rows.values()) > 0
+    # The sync at the benchmark's load, per event, against the backlog's.
+    live = report["live_sync"]
+    assert "redirect login" in live and "/me" not in live
+    assert all(row["live_us_per_event"] > 0 and row["ratio"] > 0 for row in live.values())
+    assert "### The sync at the benchmark's load, per login event" in done.stdout
     assert "peer" not in report  # the peer has its own smoke test
 
 

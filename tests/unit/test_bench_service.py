@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from bench.run import _sum_windows, per_operation, select_scenarios, select_service_scenarios
-from bench.service_table import peer_ratios, peer_table, service_total, table
+from bench.service_table import (
+    live_sync,
+    live_sync_table,
+    peer_ratios,
+    peer_table,
+    service_total,
+    table,
+)
 
 
 def _row(web: float, redis: float, worker: float, pg: float | None, ops: float = 100.0,
@@ -81,3 +88,26 @@ def test_the_code_exchange_is_a_service_only_scenario_only_can_name():
     assert select_service_scenarios(["refresh"]) == {}
     assert select_scenarios(["code exchange,refresh"]) == {
         "refresh": ("refresh", 1, "refresh")}
+
+
+def test_the_live_sync_is_workers_and_postgres_per_event_over_the_backlogs():
+    report = {
+        "sync": {"events": 100_000, "drain_cpu_s": 3.0, "pg_cpu_s": 2.0},  # 50 µs/event
+        "scenarios": {
+            "redirect login": {"raw": {"events": 3000, "seconds": 2.0,
+                                       "sync_worker_cpu_s": 0.2, "pg_cpu_s": 0.1}},
+            "/me": {"raw": {"events": 0, "seconds": 2.0, "sync_worker_cpu_s": 0.01,
+                            "pg_cpu_s": 0.0}},  # appends no event: no row
+        },
+        "service_only": {"code exchange": {"raw": {"events": 1000, "seconds": 1.0,
+                                                   "sync_worker_cpu_s": 0.04,
+                                                   "pg_cpu_s": 0.02}}},
+    }
+    rows = live_sync(report)
+    assert list(rows) == ["redirect login", "code exchange"]
+    assert rows["redirect login"]["live_us_per_event"] == pytest.approx(100.0)
+    assert rows["redirect login"]["events_per_s"] == pytest.approx(1500.0)
+    assert rows["redirect login"]["ratio"] == pytest.approx(2.0)
+    assert rows["code exchange"]["ratio"] == pytest.approx(1.2)
+    assert "| redirect login | 1,500 | 100 | 50 | **2.00** |" in live_sync_table(rows)
+    assert live_sync({**report, "sync": {"events": 0}}) == {}  # --no-sync
