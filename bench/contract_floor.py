@@ -44,8 +44,9 @@ from saas.redis import is_cluster_url, parse_cluster_url
 # commandstats, commands run by a script included). The service's figures
 # are in bench/floor.py; these are the contract's (docs/performance.md).
 MINIMUM: dict[str, tuple[int, dict[str, int]]] = {
-    # state SET + event XADD, pipelined.
-    "authorize": (1, {"set": 1, "xadd": 1}),
+    # the rate limit's two counters (INCRBY + EXPIRE NX each, pipelined); state
+    # SET + event XADD, pipelined.
+    "authorize": (2, {"incrby": 2, "expire": 2, "set": 1, "xadd": 1}),
     # consume the state atomically (script: GETDEL, remember it used);
     # replay claim SET NX + disabled-user EXISTS, pipelined; code SET + XADD.
     "callback": (3, {"evalsha": 1, "getdel": 1, "set": 3, "exists": 1, "xadd": 1}),
@@ -57,11 +58,11 @@ MINIMUM: dict[str, tuple[int, dict[str, int]]] = {
     "refresh": (2, {"evalsha": 1, "get": 1, "set": 1, "xadd": 1}),
     # session live (EXISTS) + the user (HGETALL), pipelined.
     "me": (1, {"exists": 1, "hgetall": 1}),
-    # replay claim SET NX; session SET + event XADD, pipelined.
-    "custom_token": (2, {"set": 2, "xadd": 1}),
+    # the rate limit; replay claim SET NX; session SET + event XADD, pipelined.
+    "custom_token": (3, {"incrby": 2, "expire": 2, "set": 2, "xadd": 1}),
     # as custom-token, plus the disabled-user EXISTS beside the claim (§5.2
     # applies §4.2 steps 2–4), plus the HTTP call to the tenant endpoint.
-    "inapp": (2, {"set": 2, "exists": 1, "xadd": 1}),
+    "inapp": (3, {"incrby": 2, "expire": 2, "set": 2, "exists": 1, "xadd": 1}),
 }
 
 # The contract's atomic steps, as small as they can be.
@@ -90,6 +91,10 @@ return false
 """
 
 SESSION_TTL = 30 * 24 * 3600
+# The rate limit's fixed window and its caps: never reached by the timing loops
+# (the comparison is the work, not a refusal).
+RATE_WINDOW = 60
+RATE_CAP = 10**12
 NO_HASH = "0" * 64
 OIDC_SCOPE = "openid profile email"
 
@@ -197,8 +202,24 @@ class ContractFloor:
             "ip": "127.0.0.1", "at_ms": int(time.time() * 1000), "id": str(uuid.uuid4())})}
 
     # -- the endpoints ---------------------------------------------------------
+    def rate_limit(self, address: str = "127.0.0.1") -> None:
+        """Every login entry point is limited per app and client address, and
+        per app (protocol.md, "Rate limits": 429 ``rate_limited``): the two
+        counters of a fixed window, counted in one pipeline before anything
+        the request would write."""
+        window = str(int(time.time()) // RATE_WINDOW)
+        pipe = self.pipeline()
+        for key in (self.key("rl", address, window), self.key("rl", window)):
+            pipe.incr(key)
+            pipe.expire(key, 2 * RATE_WINDOW, nx=True)
+        per_address, _, per_app, _ = pipe.execute()
+        if max(per_address, per_app) > RATE_CAP:
+            raise ValueError("rate_limited")
+
     def authorize(self, oidc: bool = False) -> str:
-        """State SET + event XADD; the request token (HS256), the binding hash."""
+        """The rate limit; state SET + event XADD; the request token (HS256),
+        the binding hash."""
+        self.rate_limit()
         state = f"{self.app_id}.{secrets.token_urlsafe(24)}"
         request_token = self.hs256_sign({"app_id": self.app_id, "iat": int(time.time()),
                                          "exp": int(time.time()) + 300,
@@ -355,8 +376,9 @@ class ContractFloor:
                 "refresh_token": refresh_token}
 
     def custom_token(self, token: str) -> dict:
-        """HS256 verify of the tenant's token; replay claim (by jti); session +
-        event; ES256 sign."""
+        """The rate limit; HS256 verify of the tenant's token; replay claim (by
+        jti); session + event; ES256 sign."""
+        self.rate_limit()
         claims, _signature = self.hs256_verify(token)
         if not (claims["iat"] <= time.time() + 30 < claims["exp"] + 30):
             raise ValueError("claims_invalid")
@@ -366,6 +388,7 @@ class ContractFloor:
         """Sign the request token, call the tenant endpoint, then as a custom
         token with the disabled-user check (§5.2: steps 2–4 of the callback).
         The user in ``data`` is the example tenant endpoint's."""
+        self.rate_limit()
         state = f"{self.app_id}.{secrets.token_urlsafe(24)}"
         request_token = self.hs256_sign({"app_id": self.app_id, "iat": int(time.time()),
                                          "exp": int(time.time()) + 300,

@@ -126,3 +126,17 @@ def test_measure_gives_every_scenario_a_positive_floor(floor):
     assert all(row["ms_per_request"] > 0 for row in found.values())
     assert found["redirect"]["ms_per_login"] == pytest.approx(
         3 * found["redirect"]["ms_per_request"])
+
+
+def test_every_login_entry_point_counts_both_rate_limits(floor):
+    """Per app and client address, and per app (protocol.md, "Rate limits"):
+    each entry point adds one to both counters of the window, which expire."""
+    first = int(time.time()) // 60
+    floor.authorize()
+    floor.custom_token(floor.custom_token_request())
+    floor.inapp(lambda state, request_token: floor.tenant_token())
+    windows = [str(n) for n in range(first, int(time.time()) // 60 + 1)]  # a minute may turn
+    for parts in (("127.0.0.1",), ()):
+        keys = [floor.key("rl", *parts, window) for window in windows]
+        assert sum(int(floor.redis.get(key) or 0) for key in keys) == 3
+        assert all(0 < floor.redis.ttl(key) <= 120 for key in keys if floor.redis.exists(key))
