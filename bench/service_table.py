@@ -93,7 +93,7 @@ def peer_table(ratios: dict[str, dict]) -> str:
 
 
 def live_sync(report: dict) -> dict[str, dict]:
-    """The sync at the benchmark's own load (DESIGN §10, "Event sync"): for
+    """The sync at the benchmark's own load (issue #19, "Live sync"): for
     each scenario that appended login events, the Celery worker's and
     PostgreSQL's CPU per event over its windows — whole, idle time included —
     and that as a multiple of the backlog drain's, measured in the same run
