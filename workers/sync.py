@@ -45,9 +45,10 @@ from saas.tasks import DRAIN_PERIOD, BridgekeeperTask, TaskName, send
 log = logging.getLogger(__name__)
 # Ends just before beat's next run: the hand-over takes milliseconds (PATIENCE).
 RUN_BUDGET = DRAIN_PERIOD - 0.1
-# A run that finds every shard held keeps trying for its whole budget: the
-# holder may be a kicked run, off beat's cadence, that ends mid-period, and
-# the shards must not then wait for the next tick.
+# A run that finds every shard held keeps trying for its whole budget (a
+# SET NX per shard every 50 ms): the holder may be a kicked run, off beat's
+# cadence, that ends mid-period, and the shards must not then wait for the
+# next tick.
 PATIENCE = RUN_BUDGET
 
 
@@ -60,7 +61,8 @@ def stream_layout(app) -> StreamLayout:
 
 
 def _stopping() -> bool:
-    """The worker was asked to shut down (warm): end the run, keep nothing."""
+    """The worker was asked to shut down (warm): end the run early (its
+    leases are given back; what it read and did not commit stays pending)."""
     return worker_state.should_stop not in (None, False)
 
 
@@ -92,7 +94,7 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
                                       wait_for_events=not eager, linger_ms=linger_ms,
                                       stop=None if eager else _stopping)
     except (OperationalError, InterfaceError, psycopg.OperationalError) as exc:
-        # The entries stay pending and are retried: one line, not a traceback a second.
+        # The entries stay pending and are retried: one line, not a traceback per run.
         log.warning("sync: database unavailable (%s); will retry", exc.__class__.__name__)
         return {"read": 0, "applied": 0, "dead_lettered": 0}
     if result.more and not eager:

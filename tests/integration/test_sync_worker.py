@@ -286,7 +286,7 @@ def _assert_beat_reached(worker: Worker) -> None:
     """The worker ran drains and its own beat sent them (the test sends no task).
 
     A run waits on the stream until its time budget is spent, so it reports
-    success up to a second after its events landed; and a drain left queued
+    success up to a beat period after its events landed; and a drain left queued
     by an earlier worker of the same test may do the work before this
     worker's beat has sent its first tick, so both are waited for.
     """
