@@ -63,7 +63,9 @@ def stream_layout(app) -> StreamLayout:
 def _stopping() -> bool:
     """The worker was asked to shut down (warm): end the run early (its
     leases are given back; what it read and did not commit stays pending)."""
-    return worker_state.should_stop not in (None, False)
+    # Celery sets the exit code, 0 for a clean stop: compare by identity.
+    flag = worker_state.should_stop
+    return flag is not None and flag is not False
 
 
 @shared_task(name=TaskName.DRAIN_EVENTS.value, base=BridgekeeperTask, bind=True)

@@ -1,5 +1,6 @@
-"""A worker that becomes ready drains at once (``workers.sync.drain_when_ready``):
-beat's drain comes every few seconds, so a new worker must not wait for it."""
+"""The drain task's ties to its worker: a worker that becomes ready drains at
+once (``workers.sync.drain_when_ready``; beat's drain comes every few seconds,
+so a new worker must not wait for it), and a warm shutdown ends a run."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ import json
 import types
 import uuid
 
+import pytest
+from celery.worker import state as worker_state
+
 from saas.tasks import TaskName, make_celery
-from workers.sync import drain_when_ready
+from workers.sync import _stopping, drain_when_ready
 
 BROKER = "redis://localhost:6379/0"
 
@@ -37,3 +41,12 @@ def test_an_eager_app_sends_nothing(app_settings, broker_client):
     app.loader.import_default_modules()
     drain_when_ready(sender=types.SimpleNamespace(app=app))
     assert broker_client.llen(queue) == 0
+
+
+@pytest.mark.parametrize(("flag", "stopping"),
+                         [(None, False), (False, False), (0, True), (1, True)])
+def test_a_warm_shutdown_is_seen_whatever_its_exit_code(monkeypatch, flag, stopping):
+    """Celery's warm shutdown sets ``should_stop`` to the exit code: 0 (EX_OK)
+    for a clean stop, which must not read as "not stopping"."""
+    monkeypatch.setattr(worker_state, "should_stop", flag)
+    assert _stopping() is stopping
