@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from saas.sync.merge import UserState
-from saas.sync.webhook_events import queue_staging, staged_any
+from saas.sync.webhook_events import kick_if_staged, queue_staging
 
 # Staging tables in COPY's text format; times travel as epoch milliseconds and
 # become timestamps in SQL with exact integer arithmetic.
@@ -174,10 +174,12 @@ def write_postgres(session: Session, users: str, audit: str) -> None:
     # wait for the GIL as well as the network), as prepared statements: a
     # short batch (live load) spent more of PostgreSQL's time planning these
     # statements than running them.
-    with connection.pipeline():
-        staging = queue_staging(connection)  # needs both tables, before the upsert
-        if users:
-            connection.execute(_UPSERT_USERS, prepare=True)
-        if audit:
-            connection.execute(_INSERT_AUDIT, prepare=True)
-    staged_any(session, staging)
+    with connection.cursor() as users_staging, connection.cursor() as audit_staging:
+        with connection.pipeline():
+            # needs both tables filled, and runs before the upsert
+            queue_staging(users_staging, audit_staging)
+            if users:
+                connection.execute(_UPSERT_USERS, prepare=True)
+            if audit:
+                connection.execute(_INSERT_AUDIT, prepare=True)
+        kick_if_staged(session, (users_staging, audit_staging))

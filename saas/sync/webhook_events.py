@@ -97,24 +97,20 @@ WITH hooked AS MATERIALIZED (
 """  # noqa: S608 (constant fragments, no input)
 
 
-def queue_staging(connection: Any) -> list[Any]:
-    """Queue the batch's two staging statements on ``connection`` (a psycopg
-    connection, in its pipeline: they go with the upsert in one round trip),
+def queue_staging(users_cursor: Any, audit_cursor: Any) -> None:
+    """Queue the batch's two staging statements on two cursors of one psycopg
+    connection (in its pipeline: they go with the upsert in one round trip),
     prepared: planned once per connection, not per batch. Run before the
     upsert, with both staging tables filled. Without any endpoint they stop at
     their first step (``hooked`` is empty).
 
-    Returns their cursors: once the pipeline synced, ``staged_any`` says
-    whether they made deliveries."""
-    cursors = [connection.cursor(), connection.cursor()]
-    cursors[0].execute(STAGE_USERS, prepare=True)
-    cursors[1].execute(STAGE_AUDIT, prepare=True)
-    return cursors
+    Once the pipeline synced, ``kick_if_staged`` reads the cursors."""
+    users_cursor.execute(STAGE_USERS, prepare=True)
+    audit_cursor.execute(STAGE_AUDIT, prepare=True)
 
 
-def staged_any(session: Session, cursors: list[Any]) -> None:
-    """After the pipeline synced: kick delivery after the commit if anything was staged."""
+def kick_if_staged(session: Session, cursors: tuple[Any, ...]) -> None:
+    """After the pipeline synced: if the staging statements made deliveries,
+    kick delivery once the session commits."""
     if sum(cursor.rowcount for cursor in cursors) > 0:
         kick_when_committed(session)
-    for cursor in cursors:
-        cursor.close()
