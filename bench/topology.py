@@ -6,10 +6,12 @@
   (``bench.redis_cluster``), the event stream then in 16 shards,
 * a scratch PostgreSQL database migrated with Alembic (``bench.sync``),
 * one tenant and app, committed like a real sign-up,
-* gunicorn serving ``production.ini`` (a copy with the benchmark's overrides)
-  with ``gunicorn.conf.py`` and the environment variables production takes,
+* the web tier serving ``production.ini`` (a copy with the benchmark's
+  overrides) with the environment variables production takes: ``saas-web``
+  (Granian), or gunicorn with ``gunicorn.conf.py`` for comparison,
 * a Celery worker with beat draining the event stream,
-* the Python example tenant endpoint and an empty Pyramid app, each under gunicorn.
+* the Python example tenant endpoint under gunicorn, and an empty Pyramid app
+  under the web tier's server.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class Topology:
     store: str = "single"  # or "cluster"
     # The store's redis-server processes (none when BENCH_REDIS_URL is used).
     redis_pids: list[int] = field(default_factory=list)
+    _client: redis.Redis | None = field(default=None, repr=False)
 
     def fixture(self) -> dict:
         return {"web_host": "127.0.0.1", "web_port": self.web_port,
@@ -88,10 +91,12 @@ class Topology:
                 "custom_token_secret": self.secrets["custom_token"]}
 
     def redis(self) -> redis.Redis:
-        """A client of the store (a cluster client on a cluster)."""
-        if is_cluster_url(self.redis_url):
-            return redis_from_url(self.redis_url)
-        return redis.Redis.from_url(self.redis_url)
+        """The runner's one client of the store (a cluster client on a
+        cluster): one connection, set up once, not one per window mark."""
+        if self._client is None:
+            self._client = (redis_from_url(self.redis_url) if is_cluster_url(self.redis_url)
+                            else redis.Redis.from_url(self.redis_url))
+        return self._client
 
     def redis_nodes(self) -> list[redis.Redis]:
         """One client per primary, for counters that are per server."""
@@ -279,6 +284,8 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True,
         _wait_tenant(tenant_port, tenant)
         yield topology
     finally:
+        if topology._client is not None:
+            topology._client.close()
         for process in topology.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGTERM)
