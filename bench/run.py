@@ -264,6 +264,17 @@ def _pg_row_bytes(topology: Topology) -> dict[str, dict]:
     return found
 
 
+def unused_results_path(stem: str) -> str:
+    """``<stem>.json``, or ``<stem>-run2.json`` and on if taken: a second run
+    of one commit (an A/B, a run of a few scenarios) never overwrites the
+    first's results."""
+    path, run = f"{stem}.json", 1
+    while os.path.exists(path):
+        run += 1
+        path = f"{stem}-run{run}.json"
+    return path
+
+
 def _profile(pids: list[int], scenario: str, duration: float, folder: str) -> list:
     """py-spy on each worker for the measured window (collapsed stacks)."""
     os.makedirs(folder, exist_ok=True)
@@ -678,7 +689,8 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true",
                         help="seconds-long run: tiny durations, no results file; fails on errors")
     parser.add_argument("--output",
-                        help="results file (default bench/results/<date>-<commit>.json)")
+                        help="results file (default bench/results/<date>-<commit>.json, "
+                        "-run2 and on when taken)")
     args = parser.parse_args(argv)
     if args.smoke:
         args.duration, args.warmup, args.sync_events = 1.0, 0.5, 2000
@@ -855,9 +867,9 @@ def main(argv: list[str] | None = None) -> int:
                  for run in runs)
     errors += sum(row["errors"] for row in report.get("peer", {}).get("operations", {}).values())
     if not args.smoke or args.output:
-        path = args.output or os.path.join(
+        path = args.output or unused_results_path(os.path.join(
             ROOT, "bench", "results",
-            f"{dt.date.today().isoformat()}-{re.sub(r'[^0-9a-z]', '', report['commit'])}.json")
+            f"{dt.date.today().isoformat()}-{re.sub(r'[^0-9a-z]', '', report['commit'])}"))
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "w") as handle:
             json.dump(report, handle, indent=1, default=str)

@@ -1,10 +1,11 @@
-"""``bench.run --only``: a subset of the scenarios, by name, for an A/B run."""
+"""``bench.run --only``: a subset of the scenarios, by name, for an A/B run;
+and the results file such a second run of one commit writes."""
 
 from __future__ import annotations
 
 import pytest
 
-from bench.run import SCENARIOS, select_scenarios
+from bench.run import SCENARIOS, select_scenarios, unused_results_path
 
 
 def test_without_only_every_scenario_runs():
@@ -25,3 +26,12 @@ def test_only_is_repeatable_and_takes_load_generator_names():
 def test_an_unknown_or_empty_name_is_refused(only):
     with pytest.raises(ValueError, match="unknown scenario"):
         select_scenarios(only)
+
+
+def test_a_second_run_of_one_commit_does_not_overwrite_the_first(tmp_path):
+    stem = str(tmp_path / "2026-12-06-abc1234")
+    assert unused_results_path(stem) == f"{stem}.json"
+    (tmp_path / "2026-12-06-abc1234.json").write_text("{}")
+    assert unused_results_path(stem) == f"{stem}-run2.json"
+    (tmp_path / "2026-12-06-abc1234-run2.json").write_text("{}")
+    assert unused_results_path(stem) == f"{stem}-run3.json"
