@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 from saas.errors import ApiError, Reason
 from saas.request_text import is_text
@@ -42,9 +43,20 @@ def read_params(request, *, allow_form: bool = True) -> dict[str, Any]:
                            "the body holds a string that is not UTF-8 text")
         return data
     if allow_form and content_type == "application/x-www-form-urlencoded":
-        return {key: value for key, value in request.POST.items()}
+        return form_fields(body)
     raise ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
                    "send application/json" + (" or a form" if allow_form else ""))
+
+
+def form_fields(body: bytes) -> dict[str, str]:
+    """A urlencoded body's fields, as WebOb's ``request.POST`` reads them
+    (blank values kept, ``&`` between fields, a repeated name's last value
+    wins in a dict) at a fraction of its cost: WebOb copies the body into a
+    seekable file and runs ``cgi.FieldStorage`` over it, a tenth of a token
+    request's CPU. Bytes that are not UTF-8 never get here
+    (``saas.request_text`` refuses them), so ``replace`` replaces nothing."""
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
+                          encoding="utf-8", errors="replace"))
 
 
 def _refuse_constant(name: str):

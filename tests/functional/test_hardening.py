@@ -41,6 +41,28 @@ def test_malformed_form_bodies_are_400_not_500(webapp):
         assert response.json["error_description"] == "the form body is malformed"
 
 
+def test_forms_in_another_charset_are_400_not_500(webapp):
+    # WebOb raises on any charset but UTF-8 wherever a view reads the form.
+    for path in ("/v1/apps/abcd1234/login", "/dashboard/signin", "/v1/apps/abcd1234/token"):
+        for content_type in ("application/x-www-form-urlencoded; charset=latin-1",
+                             "multipart/form-data; boundary=x; charset=iso-8859-1"):
+            request = webtest.TestRequest.blank(path, method="POST", body=b"a=1",
+                                                headers={"Accept": "application/json",
+                                                         "Content-Type": content_type})
+            response = webapp.do_request(request, status=400)
+            assert response.json["error"] == "invalid_request"
+            assert response.json["error_description"] == \
+                "a form body must be UTF-8 (charset=utf-8)"
+
+
+def test_a_form_that_names_utf_8_in_any_spelling_is_read(webapp, login_app):
+    for charset in ("utf-8", "UTF8"):
+        response = webapp.post(
+            f"/v1/apps/{login_app.app_id}/token", b"grant_type=refresh_token&refresh_token=x.y",
+            content_type=f"application/x-www-form-urlencoded; charset={charset}", status=400)
+        assert response.json["reason"] == "refresh_invalid"  # the form was read
+
+
 def test_a_signed_in_member_refused_before_any_view_gets_the_error_page(webapp, db,
                                                                         passwords):
     # The error page shows who is signed in, read from PostgreSQL: before the
