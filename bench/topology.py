@@ -135,18 +135,13 @@ def _start_redis(workdir: str) -> tuple[str, subprocess.Popen | None]:
     raise RuntimeError("redis-server did not start")
 
 
-# On a cluster the event stream has 16 shards (and the legacy stream): the
-# benchmark's one worker slot takes them all in each run, as the sizing rule
-# of docs/operations.md asks (shards_per_run × worker slots ≥ shards).
-CLUSTER_INI_OVERRIDES = {"saas.sync.shards_per_run": "17"}
-
-
-def _write_ini(path: str, web_port: int, store: str = "single") -> None:
+def _write_ini(path: str, web_port: int) -> None:
+    # On a cluster the benchmark's one (solo) worker slot takes all 17 event
+    # streams per run by itself: shards_per_run is left unset, as production's.
     parser = configparser.RawConfigParser()
     parser.optionxform = str  # keep keys as written
     parser.read(os.path.join(ROOT, "production.ini"))
-    overrides = {**INI_OVERRIDES, **(CLUSTER_INI_OVERRIDES if store == "cluster" else {})}
-    for key, value in overrides.items():
+    for key, value in INI_OVERRIDES.items():
         parser.set("app:main", key, value)
     parser.set("server:main", "bind", f"127.0.0.1:{web_port}")
     with open(path, "w") as handle:
@@ -267,7 +262,7 @@ def running(workers: int = 2, threads: int = 1, celery: bool = True,
         app, plaintext = _commit_app(database_url, master_key, tenant_port)
         topology.app_id, topology.app_uuid, topology.secrets = app.app_id, str(app.id), plaintext
         ini = os.path.join(workdir, "bench.ini")
-        _write_ini(ini, web_port, store)
+        _write_ini(ini, web_port)
         topology.env["SAAS_CONFIG"] = ini
         web = _spawn(topology, "web", web_argv(server, web_port, ini), ROOT)
         tenant = _spawn(topology, "tenant", [

@@ -112,8 +112,9 @@ SETTINGS: tuple[Setting, ...] = (
     # Login event stream shards (saas/event_streams.py); unset: 16 on a Redis
     # Cluster, else 1 (the single stream of earlier releases).
     Setting("saas.sync.stream_shards", "SAAS_SYNC_STREAM_SHARDS", positive_int, None),
-    # How many shards one drain run takes under its leases (workers/sync.py).
-    Setting("saas.sync.shards_per_run", None, positive_int, 4),
+    # How many shards one drain run takes under its leases; unset: every
+    # shard divided among the worker's slots (workers/sync.py).
+    Setting("saas.sync.shards_per_run", None, positive_int, None),
     # Webhooks: exponential backoff from retry_base, at most retry_cap between
     # attempts, retried for retry_for seconds; an endpoint failing for
     # disable_after seconds (and disable_min_failures attempts) is switched off.

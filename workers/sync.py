@@ -2,7 +2,8 @@
 
 Beat runs it every ``saas.tasks.DRAIN_PERIOD`` seconds, and a worker runs it
 as soon as it is ready (``worker_ready``). A run takes up to
-``saas.sync.shards_per_run`` stream shards under their leases
+``saas.sync.shards_per_run`` stream shards (unset: every shard divided among
+this worker's slots, ``shards_per_run``) under their leases
 (saas/sync/shards.py) and drains them for up to ``RUN_BUDGET`` seconds —
 until just before beat's next run takes over — waiting on them when they are
 empty (so an event is taken up within milliseconds of its login), and lets a
@@ -26,6 +27,7 @@ stay pending for the next run).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import time
@@ -33,7 +35,7 @@ from typing import Any
 
 import psycopg
 from celery import shared_task
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
 from celery.worker import state as worker_state
 from sqlalchemy.exc import InterfaceError, OperationalError
 
@@ -50,6 +52,44 @@ RUN_BUDGET = DRAIN_PERIOD - 0.1
 # cadence, that ends mid-period, and the shards must not then wait for the
 # next tick.
 PATIENCE = RUN_BUDGET
+
+
+# This worker's task slots (its pool's concurrency), known from worker_init,
+# which runs before a prefork pool forks; None outside a worker.
+_slots: int | None = None
+FALLBACK_SHARDS_PER_RUN = 4  # no slot count known (a task run outside a worker)
+
+
+def shards_per_run(configured: int | None, streams: int, slots: int | None) -> int:
+    """How many of the ``streams`` one run takes: the setting when given;
+    else every stream divided among the worker's ``slots``, so one worker
+    started with no sizing drains every shard at once (a solo worker takes
+    them all) instead of taking turns with runs that last seconds. An
+    operator running many workers sets ``saas.sync.shards_per_run`` to spread
+    the shards (docs/operations.md, "Stream shards")."""
+    if configured is not None:
+        return configured
+    if slots is None:
+        return min(FALLBACK_SHARDS_PER_RUN, streams)
+    return max(1, math.ceil(streams / slots))
+
+
+def pool_slots(worker: Any) -> int | None:
+    """A worker's task slots: one for the solo pool (whatever ``-c`` says),
+    else its concurrency once known (``auto`` is resolved later: unknown)."""
+    pool = worker.pool_cls
+    name = pool if isinstance(pool, str) else f"{pool.__module__}.{pool.__qualname__}"
+    if "solo" in name:
+        return 1
+    concurrency = worker.concurrency
+    return concurrency if isinstance(concurrency, int) and concurrency > 0 else None
+
+
+@worker_init.connect
+def remember_slots(sender: Any = None, **_kwargs: Any) -> None:
+    global _slots
+    if sender is not None:
+        _slots = pool_slots(sender)
 
 
 def consumer_name() -> str:
@@ -79,7 +119,10 @@ def drain(self: BridgekeeperTask) -> dict[str, int]:
     linger_ms = int(settings.get("saas.sync.linger_ms", sync_drain.DEFAULT_LINGER_MS))
     layout = stream_layout(app)
     # Inline (eager) runs have nobody to hand shards to: they take them all.
-    limit = len(layout.named_keys()) if eager else int(settings.get("saas.sync.shards_per_run", 4))
+    streams = len(layout.named_keys())
+    configured = settings.get("saas.sync.shards_per_run")
+    limit = streams if eager else shards_per_run(
+        int(configured) if configured is not None else None, streams, _slots)
     deadline = time.monotonic() + RUN_BUDGET
     try:
         with leased_shards(
