@@ -51,9 +51,10 @@ def read_params(request, *, allow_form: bool = True) -> dict[str, Any]:
 def form_fields(body: bytes) -> dict[str, str]:
     """A urlencoded body's fields, as WebOb's ``request.POST`` reads them
     (blank values kept, ``&`` between fields, a repeated name's last value
-    wins in a dict) at a fraction of its cost: WebOb copies the body into a
-    seekable file and runs ``cgi.FieldStorage`` over it, a tenth of a token
-    request's CPU. Bytes that are not UTF-8 never get here
+    wins in a dict) at a fraction of its cost: WebOb copies the environ, runs
+    ``cgi.FieldStorage`` over the body and builds a ``MultiDict``, several
+    per cent of a token request's CPU (docs/performance.md, "A form read
+    without cgi.FieldStorage"). Bytes that are not UTF-8 never get here
     (``saas.request_text`` refuses them), so ``replace`` replaces nothing."""
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True,
                           encoding="utf-8", errors="replace"))
