@@ -87,7 +87,13 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
 
 
 def _sqlite_begin(connection) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE: take the write lock at the start, waiting up to the busy
+    # timeout (5 s) for another writer (the development server's embedded
+    # sync thread, say). A plain BEGIN takes it at the first write, and a
+    # transaction that read first and then finds another writer fails at
+    # once with "database is locked" — SQLite cannot wait there without
+    # risking a deadlock — which the service answers with a 503.
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 # Give up on an unreachable server instead of hanging a worker: connecting
