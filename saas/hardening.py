@@ -1,9 +1,9 @@
 """Protections every response and request gets, whatever the view.
 
 * Request bodies over 64 KiB are refused with 413 before anything parses them
-  (docs/protocol.md §7), chunked bodies included; a malformed form body, or
-  one in a charset other than UTF-8, is a 400 (and so is text that is not
-  UTF-8: ``saas.request_text``).
+  (docs/protocol.md §7), chunked bodies included; a malformed form body is a
+  400 (and so is text that is not UTF-8, or a form in another charset:
+  ``saas.request_text``).
 * Security headers: ``X-Content-Type-Options: nosniff``, ``Referrer-Policy:
   no-referrer`` (URLs here carry states and codes), and HSTS when the service
   runs behind https (``saas.secure_cookies``, i.e. production).
@@ -46,26 +46,19 @@ def _body_within_limit(request) -> bool:
     return True
 
 
-def _form_refusal(request) -> ApiError | None:
-    """A form body's 400, or None. A multipart body is parsed once, here (WebOb
-    caches it for the view): a malformed one (no boundary, say) is the
-    client's 400, never a view's 500. A urlencoded body cannot be malformed
-    (any bytes split into fields) and is parsed where it is read. A form
-    must be UTF-8, whatever the charset it names: WebOb raises on any other
-    (a 500), and the service reads forms as UTF-8 (``saas.request_text``)."""
-    if request.content_type not in ("multipart/form-data",
-                                    "application/x-www-form-urlencoded"):
-        return None
-    if request.charset != "UTF-8":  # WebOb's spelling of every alias of UTF-8
-        return ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
-                        "a form body must be UTF-8 (charset=utf-8)")
-    if request.content_type == "multipart/form-data":
-        try:
-            request.POST  # noqa: B018 - parsed and cached by WebOb for the view
-        except ValueError:
-            return ApiError(400, "invalid_request", Reason.CLAIMS_INVALID,
-                            "the form body is malformed")
-    return None
+def _form_parses(request) -> bool:
+    """Parse a multipart body once, here (WebOb caches it for the view): a
+    malformed one (no boundary, say) is the client's 400, never a view's 500.
+    A urlencoded body cannot be malformed (any bytes split into fields) and is
+    parsed where it is read; a form in another charset than UTF-8 is not
+    parsed at all (``saas.request_text`` refuses it)."""
+    if request.content_type != "multipart/form-data" or request.charset != "UTF-8":
+        return True
+    try:
+        request.POST  # noqa: B018 - parsed and cached by WebOb for the view
+    except ValueError:
+        return False
+    return True
 
 
 def _refuse(request, error: ApiError):
@@ -81,8 +74,9 @@ def hardening_tween_factory(handler, registry):
     def hardening_tween(request):
         if request.method in ("POST", "PUT", "PATCH") and not _body_within_limit(request):
             response = _refuse(request, _too_large())
-        elif (refusal := _form_refusal(request)) is not None:
-            response = _refuse(request, refusal)
+        elif not _form_parses(request):
+            response = _refuse(request, ApiError(
+                400, "invalid_request", Reason.CLAIMS_INVALID, "the form body is malformed"))
         else:
             response = handler(request)
         headers = response.headers

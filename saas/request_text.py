@@ -5,7 +5,8 @@ WebOb decodes the path and the query string lazily and strictly (a
 form parser silently replaces bytes that are not UTF-8, and header values
 reach us as latin-1 strings nobody decodes. So a tween checks, before routing
 and before any view reads anything, that the path, the query string, the form
-body and the headers the service reads as text are UTF-8. A request that is
+body (and the charset its type names: WebOb raises on any but UTF-8) and the
+headers the service reads as text are UTF-8. A request that is
 not gets 400 ``invalid_request`` in the shape of the endpoint its path names
 (docs/protocol.md §7): JSON for the APIs, a page for browsers, and the management API's
 own reasons (``invalid_parameter``, ``invalid_body``); nothing is written.
@@ -159,8 +160,11 @@ def _not_text_part(request) -> str | None:
         value = environ.get(key)
         if value is not None and not _is_utf8(value):
             return f"{name} header"
-    if _is_form(request) and not _form_is_utf8(request):
-        return "form body"
+    if _is_form(request):
+        if request.charset != "UTF-8":  # WebOb's spelling of every alias of UTF-8
+            return "form charset"  # WebOb raises on any other wherever a view reads it
+        if not _form_is_utf8(request):
+            return "form body"
     return None
 
 
@@ -176,11 +180,13 @@ def not_text_refusal(request) -> ApiError | None:
     request.matched_route = _route_named_by_path(request)
     path = request.environ.get("PATH_INFO", "")
     if path == MANAGE_PATH or path.startswith(MANAGE_PATH + "/"):
-        reason = ManageReason.INVALID_BODY if part == "form body" \
+        reason = ManageReason.INVALID_BODY if part in ("form body", "form charset") \
             else ManageReason.INVALID_PARAMETER
     else:
         reason = Reason.CLAIMS_INVALID
-    return ApiError(400, "invalid_request", reason, f"the {part} is not UTF-8 text")
+    description = ("a form body must be UTF-8 (charset=utf-8)" if part == "form charset"
+                   else f"the {part} is not UTF-8 text")
+    return ApiError(400, "invalid_request", reason, description)
 
 
 def request_text_tween_factory(handler, registry):

@@ -55,6 +55,14 @@ def test_forms_in_another_charset_are_400_not_500(webapp):
                 "a form body must be UTF-8 (charset=utf-8)"
 
 
+def test_the_management_api_refuses_a_form_in_another_charset_as_its_body(webapp):
+    request = webtest.TestRequest.blank(
+        "/v1/manage/apps", method="POST", body=b"name=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded; charset=latin-1"})
+    response = webapp.do_request(request, status=400)
+    assert response.json["reason"] == "invalid_body"
+
+
 def test_a_form_that_names_utf_8_in_any_spelling_is_read(webapp, login_app):
     for charset in ("utf-8", "UTF8"):
         response = webapp.post(
