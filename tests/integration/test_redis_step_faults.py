@@ -78,13 +78,20 @@ def cuttable(app_settings):
 
 
 def _round_trips(web, app, secret) -> int:
-    """How many round trips a clean callback makes (cut nothing, count)."""
-    login = Login(web, app.app_id, secret)
-    Cut.step, Cut.sent = 0, 0
-    done = web.get(f"/v1/apps/{app.app_id}/callback", {
-        "state": login.state, "token": tenant_token(secret, state=login.state)})
-    Cut.step = None
-    assert "code" in query_of(done.location)
+    """How many round trips a clean callback makes (cut nothing, count).
+
+    Counted on the second: a process's first callback also asks Redis once
+    whether it has the login's script (``SCRIPT EXISTS``), which later
+    callbacks skip, so counting the first would number one step too many
+    whenever this test is the first of its process to complete a login.
+    """
+    for _ in range(2):
+        login = Login(web, app.app_id, secret)
+        Cut.step, Cut.sent = 0, 0
+        done = web.get(f"/v1/apps/{app.app_id}/callback", {
+            "state": login.state, "token": tenant_token(secret, state=login.state)})
+        Cut.step = None
+        assert "code" in query_of(done.location)
     return Cut.sent
 
 
