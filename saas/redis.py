@@ -21,7 +21,9 @@ import redis
 from redis.client import Pipeline
 from redis.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.commands.core import Script
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
+
+from saas.redis_connections import StoreRedis
 
 MEMORY_SCHEME = "memory://"
 CLUSTER_SCHEMES = ("redis+cluster://", "rediss+cluster://")
@@ -46,7 +48,7 @@ def redis_from_url(url: str) -> redis.Redis | StoreCluster:
         with _memory_lock:
             server = _memory_servers.setdefault(name, fakeredis.FakeServer())
         return fakeredis.FakeRedis(server=server, decode_responses=False)
-    return redis.Redis.from_url(
+    return StoreRedis.from_url(
         url,
         **_TIMEOUTS,
         health_check_interval=30,
@@ -61,27 +63,47 @@ def _raise_first_error(results: list[Any]) -> None:
 
 
 class LeanPipeline(Pipeline):
-    """A non-transactional pipeline whose Lua scripts cost no extra round trip.
+    """A non-transactional pipeline on the thread's own connection, whose Lua
+    scripts cost no extra round trip.
 
     redis-py sends ``SCRIPT EXISTS`` before every pipeline that holds a
     script, a whole round trip per login request. Here the check runs once
     per process and script; should Redis lose its scripts later (a restart),
     the one ``EVALSHA`` answered ``NOSCRIPT`` is sent again as the script
-    itself, and nothing else in the pipeline runs twice.
+    itself, and nothing else in the pipeline runs twice. The commands go out
+    on the client's connection for this thread (``saas.redis_connections``),
+    not one checked out of the pool and back.
     """
 
     _loaded: set[str] = set()
+    store: StoreRedis
 
     def load_scripts(self) -> None:
-        if all(script.sha in self._loaded for script in self.scripts):
+        missing = [script for script in self.scripts if script.sha not in self._loaded]
+        if not missing:
             return
-        super().load_scripts()
-        LeanPipeline._loaded.update(script.sha for script in self.scripts)
+        exists = self.store.script_exists(*(script.sha for script in missing))
+        for script, known in zip(missing, exists, strict=True):
+            if not known:
+                self.store.script_load(script.script)
+        LeanPipeline._loaded.update(script.sha for script in missing)
 
     def execute(self, raise_on_error: bool = True) -> list[Any]:
-        stack = list(self.command_stack)
+        stack, self.command_stack = self.command_stack, []
+        if not stack:
+            return []
         scripts = {script.sha: script for script in self.scripts}
-        results = super().execute(raise_on_error=False)
+        if scripts:
+            self.load_scripts()
+            self.scripts = set()
+        connection = self.store.thread_connections.connection()
+        connection.send_packed_command(connection.pack_commands([args for args, _ in stack]))
+        results: list[Any] = []
+        for args, options in stack:
+            try:
+                results.append(redis.Redis.parse_response(self, connection, args[0], **options))
+            except ResponseError as error:  # read on: every reply must leave the socket
+                results.append(error)
         for index, result in enumerate(results):
             if isinstance(result, NoScriptError):
                 args = stack[index][0]
@@ -95,13 +117,21 @@ class LeanPipeline(Pipeline):
             _raise_first_error(results)
         return results
 
+    def __del__(self) -> None:
+        # The library's reset gives a pooled connection back; this pipeline
+        # takes none (nor watches), so it is skipped unless one was taken.
+        if self.connection is not None:
+            super().__del__()
+
 
 def pipeline(client: redis.Redis) -> Pipeline:
-    """A non-transactional pipeline for the hot path (``LeanPipeline`` on real
-    Redis, ``LeanClusterPipeline`` on a cluster)."""
-    if type(client) is redis.Redis:
-        return LeanPipeline(client.connection_pool, client.response_callbacks,
+    """A non-transactional pipeline for the hot path (``LeanPipeline`` on the
+    service's single Redis, ``LeanClusterPipeline`` on a cluster)."""
+    if isinstance(client, StoreRedis):
+        pipe = LeanPipeline(client.connection_pool, client.response_callbacks,
                             transaction=False, shard_hint=None)
+        pipe.store = client
+        return pipe
     return client.pipeline(transaction=False)
 
 
